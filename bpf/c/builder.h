@@ -1,0 +1,249 @@
+/* SPDX-License-Identifier: (MIT OR GPL-2.0-only) */
+/*
+ * Event builder: maps, configuration and the functions that lay events out
+ * in the wire format of driver/include/vigil_schema.h.
+ *
+ * Events are assembled in a per-CPU scratch buffer and copied into this
+ * CPU's ring buffer with bpf_ringbuf_output(). Reserving in the ring
+ * directly would save the copy, but needs the size up front, which paths and
+ * argv do not give; one code path for every event is worth the copy.
+ */
+#ifndef VIGIL_BUILDER_H
+#define VIGIL_BUILDER_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_endian.h>
+#include "../../driver/include/vigil_schema.h"
+
+/* Largest event; positions are masked with EVT_MASK for the verifier. */
+#define EVT_MAX 16384
+#define EVT_MASK (EVT_MAX - 1)
+/* Largest single variable-size parameter (paths are at most PATH_MAX). */
+#define PARAM_MAX 4096
+/* Room past EVT_MAX so that a masked offset plus a bounded size fits. */
+#define EVT_BUF (EVT_MAX + 2 * PARAM_MAX)
+
+/* Path assembly area: components are written backwards from PATH_END. */
+#define PATH_END 4096
+#define PATH_MASK (PATH_END - 1)
+#define NAME_MASK 255
+#define PATH_BUF (PATH_END + 256)
+
+struct scratch {
+	__u8 evt[EVT_BUF];
+	__u8 path[PATH_BUF];
+	/*
+	 * Cursor of the path walks. Kept in map memory, not a register, on
+	 * purpose: the verifier then sees an unknown value at each loop
+	 * iteration and prunes, where a tracked value would make every
+	 * mount crossing a new state (2^components).
+	 */
+	__u32 off;
+};
+
+struct cpu_stats {
+	__u64 events;
+	__u64 drops;
+};
+
+/* One ring buffer per CPU: a shared one collapses under contention. */
+struct ringbuf_map {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 16);	/* the loader sets the real size */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);		/* the loader sets the possible CPUs */
+	__type(key, __u32);
+	__array(values, struct ringbuf_map);
+} ringbufs SEC(".maps");
+
+/*
+ * Scratch space, one entry per CPU. A plain array indexed by CPU, because
+ * per-CPU array values are limited to 32 KiB. Tracepoint programs run with
+ * preemption disabled, so a CPU's entry has one user at a time.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);		/* the loader sets the possible CPUs */
+	__type(key, __u32);
+	__type(value, struct scratch);
+} scratch_map SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct cpu_stats);
+} stats SEC(".maps");
+
+/*
+ * Configuration, written by user space through the mmapped .bss/.data
+ * maps: plain loads here, no helper calls on the hot path.
+ */
+volatile __u32 cfg_capture;			/* 0: stopped */
+volatile __u32 cfg_ignore_tgid;		/* the agent itself */
+volatile __u32 cfg_snaplen = 256;		/* strings and argv */
+volatile __u8 cfg_interesting[VIGIL_MAX_SYSCALLS];
+
+_Static_assert(sizeof(struct vigil_event_hdr) == VIGIL_HEADER_SIZE,
+	       "wire header layout");
+
+struct builder {
+	__u8 *buf;
+	struct scratch *s;
+	__u64 pos;	/* next free byte */
+	__u64 idx;	/* next parameter */
+};
+
+static __always_inline struct scratch *get_scratch(void)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+
+	return bpf_map_lookup_elem(&scratch_map, &cpu);
+}
+
+static __always_inline int begin(struct builder *b, __u16 type, __u16 np)
+{
+	struct vigil_event_hdr *h;
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+
+	b->s = get_scratch();
+	if (!b->s)
+		return -1;
+	b->buf = b->s->evt;
+	h = (struct vigil_event_hdr *)b->buf;
+	h->ts = bpf_ktime_get_boot_ns();
+	h->tid = (__u32)pid_tgid;
+	h->pid = pid_tgid >> 32;
+	h->type = type;
+	h->nparams = np;
+	b->pos = VIGIL_HEADER_SIZE + 2 * (__u64)np;
+	b->idx = 0;
+	return 0;
+}
+
+static __always_inline void set_len(struct builder *b, __u64 len)
+{
+	__u64 off = VIGIL_HEADER_SIZE + 2 * b->idx;
+
+	*(__u16 *)&b->buf[off & 127] = len;
+	b->idx++;
+	b->pos += len;
+}
+
+static __always_inline void push_u64(struct builder *b, __u64 v)
+{
+	*(__u64 *)&b->buf[b->pos & EVT_MASK] = v;
+	set_len(b, 8);
+}
+
+static __always_inline void push_u32(struct builder *b, __u32 v)
+{
+	*(__u32 *)&b->buf[b->pos & EVT_MASK] = v;
+	set_len(b, 4);
+}
+
+static __always_inline void push_u16(struct builder *b, __u16 v)
+{
+	*(__u16 *)&b->buf[b->pos & EVT_MASK] = v;
+	set_len(b, 2);
+}
+
+static __always_inline void push_empty(struct builder *b)
+{
+	set_len(b, 0);
+}
+
+static __always_inline __u32 snaplen(void)
+{
+	__u32 n = cfg_snaplen;
+
+	if (n == 0 || n > PARAM_MAX)
+		n = PARAM_MAX;
+	return n;
+}
+
+/* A string from user memory, NUL included; absent when unreadable. */
+static __always_inline void push_user_str(struct builder *b, const void *p,
+					  __u32 max)
+{
+	long n = 0;
+
+	if (p && b->pos <= EVT_MAX - PARAM_MAX)
+		n = bpf_probe_read_user_str(&b->buf[b->pos & EVT_MASK],
+					    max & (PARAM_MAX * 2 - 1), p);
+	if (n < 0)
+		n = 0;
+	set_len(b, n);
+}
+
+static __always_inline void push_kernel_str(struct builder *b, const void *p,
+					    __u32 max)
+{
+	long n = 0;
+
+	if (p && b->pos <= EVT_MAX - PARAM_MAX)
+		n = bpf_probe_read_kernel_str(&b->buf[b->pos & EVT_MASK],
+					      max & (PARAM_MAX * 2 - 1), p);
+	if (n < 0)
+		n = 0;
+	set_len(b, n);
+}
+
+/* Raw bytes from user memory, e.g. argv, which is NUL-separated already. */
+static __always_inline void push_user_bytes(struct builder *b, const void *p,
+					    __u64 len)
+{
+	__u64 pos = b->pos;
+
+	if (len > PARAM_MAX)
+		len = PARAM_MAX;
+	if (!p || len == 0 || pos > EVT_MAX - PARAM_MAX ||
+	    bpf_probe_read_user(&b->buf[pos & EVT_MASK], len & (PARAM_MAX * 2 - 1), p)) {
+		set_len(b, 0);
+		return;
+	}
+	/* Truncation may cut the last string: terminate it. */
+	b->buf[(pos + len - 1) & (EVT_BUF - 1)] = 0;
+	set_len(b, len);
+}
+
+static __always_inline void count(int dropped)
+{
+	__u32 zero = 0;
+	struct cpu_stats *st = bpf_map_lookup_elem(&stats, &zero);
+
+	if (!st)
+		return;
+	if (dropped)
+		st->drops++;
+	else
+		st->events++;
+}
+
+/* Finish the event and hand it to this CPU's ring buffer. */
+static __always_inline void submit(struct builder *b)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+	__u64 size = b->pos;
+	void *rb;
+
+	if (size > EVT_MAX) {
+		count(1);
+		return;
+	}
+	((struct vigil_event_hdr *)b->buf)->len = size;
+	rb = bpf_map_lookup_elem(&ringbufs, &cpu);
+	if (!rb) {
+		count(1);
+		return;
+	}
+	count(bpf_ringbuf_output(rb, b->buf, size, 0) != 0);
+}
+
+#endif /* VIGIL_BUILDER_H */

@@ -1,0 +1,611 @@
+// SPDX-License-Identifier: (MIT OR GPL-2.0-only)
+/*
+ * vigil's CO-RE eBPF probe.
+ *
+ * Syscall events are emitted at exit, with arguments read from the
+ * registers saved at entry; only syscalls whose arguments can change between
+ * entry and exit (open, openat, openat2, creat, connect) also emit an event
+ * at entry. Process lifecycle comes from the sched_process_* tracepoints.
+ * Parameter order follows driver/include/vigil_schema.h, generated from
+ * driver/schema.go.
+ */
+#include "task.h"
+
+char LICENSE[] SEC("license") = "Dual MIT/GPL";
+
+/* Lets user space check that the object speaks its schema. */
+const char vigil_schema_version[] = VIGIL_SCHEMA_VERSION;
+
+#define ARG0(r) BPF_CORE_READ(r, di)
+#define ARG1(r) BPF_CORE_READ(r, si)
+#define ARG2(r) BPF_CORE_READ(r, dx)
+#define ARG3(r) BPF_CORE_READ(r, r10)
+#define ARG4(r) BPF_CORE_READ(r, r8)
+
+#define CLONE_VM 0x00000100
+#define CLONE_VFORK 0x00004000
+#define SIGCHLD 17
+
+static __always_inline int wanted(__u64 nr)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+
+	if (!cfg_capture || tgid == cfg_ignore_tgid)
+		return 0;
+	return cfg_interesting[nr & (VIGIL_MAX_SYSCALLS - 1)];
+}
+
+/* ---- process ---------------------------------------------------------- */
+
+static __always_inline int exe_flags(struct file *exe)
+{
+	struct inode *ino = BPF_CORE_READ(exe, f_inode);
+	char name[6] = {};
+	int flags = 0;
+
+	bpf_probe_read_kernel(name, sizeof(name), BPF_CORE_READ(exe, f_path.dentry, d_name.name));
+	if (name[0] == 'm' && name[1] == 'e' && name[2] == 'm' &&
+	    name[3] == 'f' && name[4] == 'd' && name[5] == ':')
+		flags |= VIGIL_EXE_MEMFD;
+	/*
+	 * struct ovl_inode is private to overlayfs, but its vfs_inode member
+	 * is directly followed by __upperdentry in every kernel since 4.19:
+	 * non-NULL means the file was written in the upper (container) layer.
+	 */
+	if (BPF_CORE_READ(ino, i_sb, s_magic) == OVERLAYFS_SUPER_MAGIC) {
+		struct dentry *upper = NULL;
+
+		bpf_probe_read_kernel(&upper, sizeof(upper),
+				      (void *)ino + bpf_core_type_size(struct inode));
+		if (upper)
+			flags |= VIGIL_EXE_UPPER_LAYER;
+	}
+	return flags;
+}
+
+/* execve/execveat: res, exe, args, cwd, comm, ppid, vpid, vtid, sid, pgid,
+ * uid, gid, euid, egid, loginuid, tty, cgroup, caps, exe_flags, ino. */
+static __always_inline void fill_exec(struct builder *b, struct pt_regs *regs,
+				      long ret, int at)
+{
+	struct task_struct *t = current_task();
+	struct mm_struct *mm = BPF_CORE_READ(t, mm);
+	struct file *exe = BPF_CORE_READ(mm, exe_file);
+	const struct cred *cred = BPF_CORE_READ(t, real_cred);
+	struct tty_struct *tty = BPF_CORE_READ(t, signal, tty);
+	char comm[16];
+
+	push_u64(b, ret);
+	if (ret == 0) {
+		unsigned long as = BPF_CORE_READ(mm, arg_start);
+		unsigned long ae = BPF_CORE_READ(mm, arg_end);
+		__u32 snap = snaplen();
+
+		push_file_path(b, exe);
+		push_user_bytes(b, (void *)as, ae - as > snap ? snap : ae - as);
+	} else {
+		/* The old image is still there: read the arguments. */
+		const char *const *argv;
+		const char *file;
+		__u64 pos, end;
+
+		if (at) {
+			push_path_at(b, ARG0(regs), (const char *)ARG1(regs));
+			argv = (const char *const *)ARG2(regs);
+		} else {
+			push_path_at(b, AT_FDCWD, (const char *)ARG0(regs));
+			argv = (const char *const *)ARG1(regs);
+		}
+		pos = b->pos;
+		end = pos + snaplen();
+		for (int i = 0; i < 16 && pos < end && pos <= EVT_MAX - PARAM_MAX; i++) {
+			long n;
+
+			file = NULL;
+			if (bpf_probe_read_user(&file, sizeof(file), &argv[i]) || !file)
+				break;
+			n = bpf_probe_read_user_str(&b->buf[pos & EVT_MASK], 256, file);
+			if (n <= 0)
+				break;
+			pos += n;
+		}
+		set_len(b, pos - b->pos);
+	}
+	push_cwd(b);
+	bpf_get_current_comm(comm, sizeof(comm));
+	push_kernel_str(b, comm, sizeof(comm));
+	push_u64(b, BPF_CORE_READ(t, real_parent, tgid));
+	push_u64(b, pid_vnr(BPF_CORE_READ(t, group_leader, thread_pid)));
+	push_u64(b, pid_vnr(BPF_CORE_READ(t, thread_pid)));
+	push_u64(b, pid_vnr(BPF_CORE_READ(t, signal, pids[PIDTYPE_SID])));
+	push_u64(b, pid_vnr(BPF_CORE_READ(t, signal, pids[PIDTYPE_PGID])));
+	push_u32(b, BPF_CORE_READ(cred, uid.val));
+	push_u32(b, BPF_CORE_READ(cred, gid.val));
+	push_u32(b, BPF_CORE_READ(cred, euid.val));
+	push_u32(b, BPF_CORE_READ(cred, egid.val));
+	push_u32(b, BPF_CORE_READ(t, loginuid.val));
+	if (tty) {
+		__u32 major = BPF_CORE_READ(tty, driver, major);
+		__u32 minor = BPF_CORE_READ(tty, driver, minor_start) +
+			      BPF_CORE_READ(tty, index);
+
+		push_u32(b, (major << 20) | minor);
+	} else {
+		push_u32(b, 0);
+	}
+	push_cgroup(b);
+	push_u64(b, read_cap(__builtin_preserve_access_index(&cred->cap_inheritable)));
+	push_u64(b, read_cap(__builtin_preserve_access_index(&cred->cap_permitted)));
+	push_u64(b, read_cap(__builtin_preserve_access_index(&cred->cap_effective)));
+	if (exe) {
+		push_u32(b, exe_flags(exe));
+		push_u64(b, BPF_CORE_READ(exe, f_inode, i_ino));
+	} else {
+		push_empty(b);
+		push_empty(b);
+	}
+}
+
+static __always_inline void fill_clone(struct builder *b, struct pt_regs *regs,
+				       long ret, __u64 nr)
+{
+	struct task_struct *t = current_task();
+	__u64 flags = 0;
+
+	if (nr == VIGIL_NR_clone)
+		flags = ARG0(regs);
+	else if (nr == VIGIL_NR_clone3)
+		bpf_probe_read_user(&flags, sizeof(flags), (void *)ARG0(regs));
+	else if (nr == VIGIL_NR_vfork)
+		flags = CLONE_VM | CLONE_VFORK | SIGCHLD;
+	else
+		flags = SIGCHLD;
+	push_u64(b, ret);
+	push_u64(b, flags);
+	push_u64(b, pid_vnr(BPF_CORE_READ(t, group_leader, thread_pid)));
+	push_u64(b, pid_vnr(BPF_CORE_READ(t, thread_pid)));
+}
+
+/* ---- dispatch ---------------------------------------------------------- */
+
+static __always_inline int event_np(__u16 type)
+{
+	switch (type) {
+#define NP(x) case VIGIL_EVT_##x: return VIGIL_NP_##x
+	NP(EXECVE_X); NP(EXECVEAT_X); NP(CLONE_X); NP(FORK_X); NP(VFORK_X);
+	NP(CLONE3_X); NP(OPEN_X); NP(OPENAT_X); NP(OPENAT2_X); NP(CREAT_X);
+	NP(UNLINK_X); NP(UNLINKAT_X); NP(RENAME_X); NP(RENAMEAT_X);
+	NP(RENAMEAT2_X); NP(SYMLINK_X); NP(SYMLINKAT_X); NP(LINK_X);
+	NP(LINKAT_X); NP(MKDIR_X); NP(MKDIRAT_X); NP(CHMOD_X); NP(FCHMOD_X);
+	NP(FCHMODAT_X); NP(MOUNT_X); NP(UMOUNT2_X); NP(MEMFD_CREATE_X);
+	NP(SOCKET_X); NP(CONNECT_X); NP(ACCEPT_X); NP(ACCEPT4_X); NP(BIND_X);
+	NP(LISTEN_X); NP(SETUID_X); NP(SETGID_X); NP(SETREUID_X);
+	NP(SETREGID_X); NP(SETRESUID_X); NP(SETRESGID_X); NP(CAPSET_X);
+	NP(PTRACE_X); NP(SETNS_X); NP(UNSHARE_X); NP(INIT_MODULE_X);
+	NP(FINIT_MODULE_X); NP(BPF_X); NP(DUP_X); NP(DUP2_X); NP(DUP3_X);
+	NP(CLOSE_X); NP(PIPE_X); NP(PIPE2_X); NP(CHDIR_X); NP(FCHDIR_X);
+#undef NP
+	}
+	return VIGIL_NP_GENERIC;
+}
+
+static __always_inline __u16 exit_type(__u64 nr)
+{
+	switch (nr) {
+#define X(name, EVT) case VIGIL_NR_##name: return VIGIL_EVT_##EVT
+	X(execve, EXECVE_X); X(execveat, EXECVEAT_X); X(clone, CLONE_X);
+	X(fork, FORK_X); X(vfork, VFORK_X); X(clone3, CLONE3_X);
+	X(open, OPEN_X); X(openat, OPENAT_X); X(openat2, OPENAT2_X);
+	X(creat, CREAT_X); X(unlink, UNLINK_X); X(unlinkat, UNLINKAT_X);
+	X(rename, RENAME_X); X(renameat, RENAMEAT_X);
+	X(renameat2, RENAMEAT2_X); X(symlink, SYMLINK_X);
+	X(symlinkat, SYMLINKAT_X); X(link, LINK_X); X(linkat, LINKAT_X);
+	X(mkdir, MKDIR_X); X(mkdirat, MKDIRAT_X); X(chmod, CHMOD_X);
+	X(fchmod, FCHMOD_X); X(fchmodat, FCHMODAT_X);
+	X(fchmodat2, FCHMODAT_X); X(mount, MOUNT_X); X(umount2, UMOUNT2_X);
+	X(memfd_create, MEMFD_CREATE_X); X(socket, SOCKET_X);
+	X(connect, CONNECT_X); X(accept, ACCEPT_X); X(accept4, ACCEPT4_X);
+	X(bind, BIND_X); X(listen, LISTEN_X); X(setuid, SETUID_X);
+	X(setgid, SETGID_X); X(setreuid, SETREUID_X);
+	X(setregid, SETREGID_X); X(setresuid, SETRESUID_X);
+	X(setresgid, SETRESGID_X); X(capset, CAPSET_X); X(ptrace, PTRACE_X);
+	X(setns, SETNS_X); X(unshare, UNSHARE_X);
+	X(init_module, INIT_MODULE_X); X(finit_module, FINIT_MODULE_X);
+	X(bpf, BPF_X); X(dup, DUP_X); X(dup2, DUP2_X); X(dup3, DUP3_X);
+	X(close, CLOSE_X); X(pipe, PIPE_X); X(pipe2, PIPE2_X);
+	X(chdir, CHDIR_X); X(fchdir, FCHDIR_X);
+#undef X
+	}
+	return VIGIL_EVT_GENERIC;
+}
+
+static __always_inline void push_pipe_fds(struct builder *b, const int *ufds)
+{
+	int fds[2] = { -1, -1 };
+
+	if (!ufds || bpf_probe_read_user(fds, sizeof(fds), ufds)) {
+		push_empty(b);
+		push_empty(b);
+		return;
+	}
+	push_u64(b, (__s64)fds[0]);
+	push_u64(b, (__s64)fds[1]);
+}
+
+static __always_inline void push_caps(struct builder *b)
+{
+	const struct cred *cred = BPF_CORE_READ(current_task(), real_cred);
+
+	push_u64(b, read_cap(__builtin_preserve_access_index(&cred->cap_inheritable)));
+	push_u64(b, read_cap(__builtin_preserve_access_index(&cred->cap_permitted)));
+	push_u64(b, read_cap(__builtin_preserve_access_index(&cred->cap_effective)));
+}
+
+static __noinline int fill_exit(struct pt_regs *regs, long ret, __u64 nr)
+{
+	__u16 type = exit_type(nr);
+	struct builder b;
+
+	if (begin(&b, type, event_np(type)))
+		return 0;
+	/* Every syscall exit event but the generic one starts with res. */
+	switch (type) {
+	case VIGIL_EVT_EXECVE_X:
+		fill_exec(&b, regs, ret, 0);
+		break;
+	case VIGIL_EVT_EXECVEAT_X:
+		fill_exec(&b, regs, ret, 1);
+		break;
+	case VIGIL_EVT_CLONE_X:
+	case VIGIL_EVT_FORK_X:
+	case VIGIL_EVT_VFORK_X:
+	case VIGIL_EVT_CLONE3_X:
+		fill_clone(&b, regs, ret, nr);
+		break;
+	case VIGIL_EVT_OPEN_X:	/* res, name, flags, mode, dev, ino */
+		push_u64(&b, ret);
+		push_path_at(&b, AT_FDCWD, (const char *)ARG0(regs));
+		push_u32(&b, ARG1(regs));
+		push_u32(&b, ARG2(regs));
+		push_dev_ino(&b, ret);
+		break;
+	case VIGIL_EVT_OPENAT_X: /* res, dirfd, name, flags, mode, dev, ino */
+		push_u64(&b, ret);
+		push_u64(&b, (__s32)ARG0(regs));
+		push_path_at(&b, (__s32)ARG0(regs), (const char *)ARG1(regs));
+		push_u32(&b, ARG2(regs));
+		push_u32(&b, ARG3(regs));
+		push_dev_ino(&b, ret);
+		break;
+	case VIGIL_EVT_OPENAT2_X: { /* res, dirfd, name, flags, mode, resolve, dev, ino */
+		struct open_how how = {};
+
+		bpf_probe_read_user(&how, sizeof(how), (void *)ARG2(regs));
+		push_u64(&b, ret);
+		push_u64(&b, (__s32)ARG0(regs));
+		push_path_at(&b, (__s32)ARG0(regs), (const char *)ARG1(regs));
+		push_u32(&b, how.flags);
+		push_u32(&b, how.mode);
+		push_u64(&b, how.resolve);
+		push_dev_ino(&b, ret);
+		break;
+	}
+	case VIGIL_EVT_CREAT_X:	/* res, name, mode, dev, ino */
+		push_u64(&b, ret);
+		push_path_at(&b, AT_FDCWD, (const char *)ARG0(regs));
+		push_u32(&b, ARG1(regs));
+		push_dev_ino(&b, ret);
+		break;
+	case VIGIL_EVT_UNLINK_X:	/* res, path */
+	case VIGIL_EVT_CHDIR_X:
+		push_u64(&b, ret);
+		push_path_at(&b, AT_FDCWD, (const char *)ARG0(regs));
+		break;
+	case VIGIL_EVT_UNLINKAT_X:	/* res, dirfd, name, flags */
+		push_u64(&b, ret);
+		push_u64(&b, (__s32)ARG0(regs));
+		push_path_at(&b, (__s32)ARG0(regs), (const char *)ARG1(regs));
+		push_u32(&b, ARG2(regs));
+		break;
+	case VIGIL_EVT_RENAME_X:	/* res, oldpath, newpath */
+	case VIGIL_EVT_LINK_X:
+		push_u64(&b, ret);
+		push_path_at(&b, AT_FDCWD, (const char *)ARG0(regs));
+		push_path_at(&b, AT_FDCWD, (const char *)ARG1(regs));
+		break;
+	case VIGIL_EVT_RENAMEAT_X:	/* res, olddirfd, oldpath, newdirfd, newpath [, flags] */
+	case VIGIL_EVT_RENAMEAT2_X:
+	case VIGIL_EVT_LINKAT_X:
+		push_u64(&b, ret);
+		push_u64(&b, (__s32)ARG0(regs));
+		push_path_at(&b, (__s32)ARG0(regs), (const char *)ARG1(regs));
+		push_u64(&b, (__s32)ARG2(regs));
+		push_path_at(&b, (__s32)ARG2(regs), (const char *)ARG3(regs));
+		if (type != VIGIL_EVT_RENAMEAT_X)
+			push_u32(&b, ARG4(regs));
+		break;
+	case VIGIL_EVT_SYMLINK_X:	/* res, target, linkpath */
+		push_u64(&b, ret);
+		push_user_str(&b, (const char *)ARG0(regs), PARAM_MAX);
+		push_path_at(&b, AT_FDCWD, (const char *)ARG1(regs));
+		break;
+	case VIGIL_EVT_SYMLINKAT_X:	/* res, target, linkdirfd, linkpath */
+		push_u64(&b, ret);
+		push_user_str(&b, (const char *)ARG0(regs), PARAM_MAX);
+		push_u64(&b, (__s32)ARG1(regs));
+		push_path_at(&b, (__s32)ARG1(regs), (const char *)ARG2(regs));
+		break;
+	case VIGIL_EVT_MKDIR_X:	/* res, path, mode */
+	case VIGIL_EVT_CHMOD_X:
+		push_u64(&b, ret);
+		push_path_at(&b, AT_FDCWD, (const char *)ARG0(regs));
+		push_u32(&b, ARG1(regs));
+		break;
+	case VIGIL_EVT_MKDIRAT_X:	/* res, dirfd, path, mode */
+	case VIGIL_EVT_FCHMODAT_X:
+		push_u64(&b, ret);
+		push_u64(&b, (__s32)ARG0(regs));
+		push_path_at(&b, (__s32)ARG0(regs), (const char *)ARG1(regs));
+		push_u32(&b, ARG2(regs));
+		break;
+	case VIGIL_EVT_FCHMOD_X:	/* res, fd, mode */
+		push_u64(&b, ret);
+		push_u64(&b, (__s32)ARG0(regs));
+		push_u32(&b, ARG1(regs));
+		break;
+	case VIGIL_EVT_MOUNT_X:	/* res, dev, dir, type, flags */
+		push_u64(&b, ret);
+		push_user_str(&b, (const char *)ARG0(regs), snaplen());
+		push_path_at(&b, AT_FDCWD, (const char *)ARG1(regs));
+		push_user_str(&b, (const char *)ARG2(regs), 64);
+		push_u64(&b, ARG3(regs));
+		break;
+	case VIGIL_EVT_UMOUNT2_X:	/* res, name, flags */
+		push_u64(&b, ret);
+		push_path_at(&b, AT_FDCWD, (const char *)ARG0(regs));
+		push_u32(&b, ARG1(regs));
+		break;
+	case VIGIL_EVT_MEMFD_CREATE_X:	/* res, name, flags */
+		push_u64(&b, ret);
+		push_user_str(&b, (const char *)ARG0(regs), 256);
+		push_u32(&b, ARG1(regs));
+		break;
+	case VIGIL_EVT_SOCKET_X:	/* res, domain, type, proto */
+		push_u64(&b, ret);
+		push_u32(&b, ARG0(regs));
+		push_u32(&b, ARG1(regs));
+		push_u32(&b, ARG2(regs));
+		break;
+	case VIGIL_EVT_CONNECT_X:	/* res, fd, tuple */
+		push_u64(&b, ret);
+		push_u64(&b, (__s32)ARG0(regs));
+		push_tuple(&b, (__s32)ARG0(regs));
+		break;
+	case VIGIL_EVT_ACCEPT_X:	/* res, fd, tuple [, flags] */
+	case VIGIL_EVT_ACCEPT4_X:
+		push_u64(&b, ret);
+		push_u64(&b, (__s32)ARG0(regs));
+		push_tuple(&b, ret);
+		if (type == VIGIL_EVT_ACCEPT4_X)
+			push_u32(&b, ARG3(regs));
+		break;
+	case VIGIL_EVT_BIND_X:	/* res, fd, addr */
+		push_u64(&b, ret);
+		push_u64(&b, (__s32)ARG0(regs));
+		push_sockaddr(&b, (void *)ARG1(regs), ARG2(regs));
+		break;
+	case VIGIL_EVT_LISTEN_X:	/* res, fd, backlog */
+		push_u64(&b, ret);
+		push_u64(&b, (__s32)ARG0(regs));
+		push_u64(&b, (__s32)ARG1(regs));
+		break;
+	case VIGIL_EVT_SETUID_X:	/* res, id */
+	case VIGIL_EVT_SETGID_X:
+		push_u64(&b, ret);
+		push_u32(&b, ARG0(regs));
+		break;
+	case VIGIL_EVT_SETREUID_X:	/* res, rid, eid */
+	case VIGIL_EVT_SETREGID_X:
+		push_u64(&b, ret);
+		push_u32(&b, ARG0(regs));
+		push_u32(&b, ARG1(regs));
+		break;
+	case VIGIL_EVT_SETRESUID_X:	/* res, rid, eid, sid */
+	case VIGIL_EVT_SETRESGID_X:
+		push_u64(&b, ret);
+		push_u32(&b, ARG0(regs));
+		push_u32(&b, ARG1(regs));
+		push_u32(&b, ARG2(regs));
+		break;
+	case VIGIL_EVT_CAPSET_X:	/* res, caps after the call */
+		push_u64(&b, ret);
+		push_caps(&b);
+		break;
+	case VIGIL_EVT_PTRACE_X:	/* res, request, pid */
+		push_u64(&b, ret);
+		push_u64(&b, ARG0(regs));
+		push_u64(&b, (__s32)ARG1(regs));
+		break;
+	case VIGIL_EVT_SETNS_X:	/* res, fd, nstype */
+		push_u64(&b, ret);
+		push_u64(&b, (__s32)ARG0(regs));
+		push_u32(&b, ARG1(regs));
+		break;
+	case VIGIL_EVT_UNSHARE_X:	/* res, flags */
+		push_u64(&b, ret);
+		push_u64(&b, ARG0(regs));
+		break;
+	case VIGIL_EVT_INIT_MODULE_X:	/* res, len, uargs */
+		push_u64(&b, ret);
+		push_u64(&b, ARG1(regs));
+		push_user_str(&b, (const char *)ARG2(regs), snaplen());
+		break;
+	case VIGIL_EVT_FINIT_MODULE_X:	/* res, fd, uargs, flags */
+		push_u64(&b, ret);
+		push_u64(&b, (__s32)ARG0(regs));
+		push_user_str(&b, (const char *)ARG1(regs), snaplen());
+		push_u32(&b, ARG2(regs));
+		break;
+	case VIGIL_EVT_BPF_X:	/* res, cmd */
+		push_u64(&b, ret);
+		push_u64(&b, (__s32)ARG0(regs));
+		break;
+	case VIGIL_EVT_DUP_X:	/* res, oldfd [, newfd [, flags]] */
+	case VIGIL_EVT_DUP2_X:
+	case VIGIL_EVT_DUP3_X:
+		push_u64(&b, ret);
+		push_u64(&b, (__s32)ARG0(regs));
+		if (type == VIGIL_EVT_DUP_X)
+			break;
+		push_u64(&b, (__s32)ARG1(regs));
+		if (type == VIGIL_EVT_DUP3_X)
+			push_u32(&b, ARG2(regs));
+		break;
+	case VIGIL_EVT_CLOSE_X:	/* res, fd */
+	case VIGIL_EVT_FCHDIR_X:
+		push_u64(&b, ret);
+		push_u64(&b, (__s32)ARG0(regs));
+		break;
+	case VIGIL_EVT_PIPE_X:	/* res, fd1, fd2 [, flags] */
+	case VIGIL_EVT_PIPE2_X:
+		push_u64(&b, ret);
+		push_pipe_fds(&b, (const int *)ARG0(regs));
+		if (type == VIGIL_EVT_PIPE2_X)
+			push_u32(&b, ARG1(regs));
+		break;
+	default:	/* res, id */
+		push_u64(&b, ret);
+		push_u16(&b, nr);
+		break;
+	}
+	submit(&b);
+	return 0;
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(vigil_sys_exit, struct pt_regs *regs, long ret)
+{
+	__u64 nr = regs->orig_ax;
+
+	if (nr >= VIGIL_MAX_SYSCALLS || !wanted(nr))
+		return 0;
+	return fill_exit(regs, ret, nr);
+}
+
+/* Entry events: the arguments as the kernel is about to see them. */
+static __noinline int fill_enter(struct pt_regs *regs, __u64 nr)
+{
+	struct builder b;
+
+	switch (nr) {
+	case VIGIL_NR_open:	/* name, flags, mode */
+		if (begin(&b, VIGIL_EVT_OPEN_E, VIGIL_NP_OPEN_E))
+			return 0;
+		push_user_str(&b, (const char *)ARG0(regs), PARAM_MAX);
+		push_u32(&b, ARG1(regs));
+		push_u32(&b, ARG2(regs));
+		break;
+	case VIGIL_NR_openat:	/* dirfd, name, flags, mode */
+		if (begin(&b, VIGIL_EVT_OPENAT_E, VIGIL_NP_OPENAT_E))
+			return 0;
+		push_u64(&b, (__s32)ARG0(regs));
+		push_user_str(&b, (const char *)ARG1(regs), PARAM_MAX);
+		push_u32(&b, ARG2(regs));
+		push_u32(&b, ARG3(regs));
+		break;
+	case VIGIL_NR_openat2: { /* dirfd, name, flags, mode, resolve */
+		struct open_how how = {};
+
+		if (begin(&b, VIGIL_EVT_OPENAT2_E, VIGIL_NP_OPENAT2_E))
+			return 0;
+		bpf_probe_read_user(&how, sizeof(how), (void *)ARG2(regs));
+		push_u64(&b, (__s32)ARG0(regs));
+		push_user_str(&b, (const char *)ARG1(regs), PARAM_MAX);
+		push_u32(&b, how.flags);
+		push_u32(&b, how.mode);
+		push_u64(&b, how.resolve);
+		break;
+	}
+	case VIGIL_NR_creat:	/* name, mode */
+		if (begin(&b, VIGIL_EVT_CREAT_E, VIGIL_NP_CREAT_E))
+			return 0;
+		push_user_str(&b, (const char *)ARG0(regs), PARAM_MAX);
+		push_u32(&b, ARG1(regs));
+		break;
+	case VIGIL_NR_connect:	/* fd, addr */
+		if (begin(&b, VIGIL_EVT_CONNECT_E, VIGIL_NP_CONNECT_E))
+			return 0;
+		push_u64(&b, (__s32)ARG0(regs));
+		push_sockaddr(&b, (void *)ARG1(regs), ARG2(regs));
+		break;
+	default:
+		return 0;
+	}
+	submit(&b);
+	return 0;
+}
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(vigil_sys_enter, struct pt_regs *regs, long id)
+{
+	if (id != VIGIL_NR_open && id != VIGIL_NR_openat &&
+	    id != VIGIL_NR_openat2 && id != VIGIL_NR_creat &&
+	    id != VIGIL_NR_connect)
+		return 0;
+	if (!wanted(id))
+		return 0;
+	return fill_enter(regs, id);
+}
+
+/* ---- process lifecycle ------------------------------------------------- */
+
+static __always_inline int lifecycle_wanted(void)
+{
+	return cfg_capture &&
+	       (bpf_get_current_pid_tgid() >> 32) != cfg_ignore_tgid;
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(vigil_proc_fork, struct task_struct *parent,
+	     struct task_struct *child)
+{
+	struct builder b;
+
+	if (!lifecycle_wanted() ||
+	    begin(&b, VIGIL_EVT_PROC_FORK, VIGIL_NP_PROC_FORK))
+		return 0;
+	push_u64(&b, BPF_CORE_READ(child, pid));
+	push_u64(&b, BPF_CORE_READ(child, tgid));
+	push_u64(&b, BPF_CORE_READ(parent, tgid));
+	push_kernel_str(&b, __builtin_preserve_access_index(&child->comm), 16);
+	submit(&b);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(vigil_proc_exec, struct task_struct *p, pid_t old_pid,
+	     struct linux_binprm *bprm)
+{
+	struct builder b;
+
+	if (!lifecycle_wanted() ||
+	    begin(&b, VIGIL_EVT_PROC_EXEC, VIGIL_NP_PROC_EXEC))
+		return 0;
+	push_file_path(&b, BPF_CORE_READ(bprm, file));
+	push_u64(&b, old_pid);
+	submit(&b);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(vigil_proc_exit, struct task_struct *p)
+{
+	struct builder b;
+
+	if (!lifecycle_wanted() ||
+	    begin(&b, VIGIL_EVT_PROC_EXIT, VIGIL_NP_PROC_EXIT))
+		return 0;
+	push_u64(&b, BPF_CORE_READ(p, exit_code));
+	submit(&b);
+	return 0;
+}

@@ -1,0 +1,8 @@
+// Copyright 2026 The vigil Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package bpf
+
+// The probe object and its Go bindings are committed: building vigil needs
+// no clang. `make bpf` reruns this with Debian's clang and bpftool.
+//go:generate go run github.com/cilium/ebpf/cmd/bpf2go -cc ${BPF_CLANG} -strip ${BPF_STRIP} -target amd64 -type cpu_stats probe c/probe.bpf.c -- -O2 -g -Wall -Werror -D__TARGET_ARCH_x86 -I/usr/include/x86_64-linux-gnu

@@ -1,0 +1,408 @@
+// Copyright 2026 The vigil Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package bpf
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/rlimit"
+	"golang.org/x/sys/unix"
+
+	"github.com/vigil-dev/vigil/driver"
+)
+
+// pollMillis bounds how long Next blocks before returning driver.ErrTimeout,
+// so callers can check their own deadlines without a second goroutine.
+const pollMillis = 100
+
+// publishEvery batches consumer-position updates; see ring.publish.
+const publishEvery = 64
+
+// Probe is the loaded, attached eBPF probe.
+type Probe struct {
+	objs  probeObjects
+	links []link.Link
+	inner []*ebpf.Map
+	rings []*ring
+	epfd  int
+	wake  int // eventfd that interrupts a blocked Next on Close
+	evs   []unix.EpollEvent
+
+	mu       sync.Mutex // held by Next; Close takes it before unmapping
+	closed   atomic.Bool
+	ev       driver.Event
+	last     *ring
+	consumed int
+}
+
+// Open loads the probe into the running kernel, configures it with cfg and
+// attaches it. Capture starts at once. A kernel that lacks what the probe
+// needs gives an error wrapping driver.ErrNotSupported.
+func Open(cfg driver.Config, opts Options) (_ *Probe, err error) {
+	if err := checkPrivileges(); err != nil {
+		return nil, err
+	}
+	if err := checkKernel(); err != nil {
+		return nil, err
+	}
+	size := opts.BufferSize
+	if size == 0 {
+		size = DefaultBufferSize
+	}
+	page := os.Getpagesize()
+	if size < page || size&(size-1) != 0 {
+		return nil, fmt.Errorf("ring buffer size %d: must be a power of two of at least %d (the page size)", size, page)
+	}
+	var kernelTypes *btf.Spec
+	if opts.KernelBTF != "" {
+		kernelTypes, err = btf.LoadSpec(opts.KernelBTF)
+	} else {
+		kernelTypes, err = btf.LoadKernelSpec()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read kernel BTF: %w: %w; the eBPF probe needs a kernel built with CONFIG_DEBUG_INFO_BTF=y "+
+			"(or a BTF file for it, --kernel-btf), else use the kernel module driver", driver.ErrNotSupported, err)
+	}
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return nil, fmt.Errorf("raise RLIMIT_MEMLOCK for BPF maps: %w", err)
+	}
+
+	spec, err := loadProbe()
+	if err != nil {
+		return nil, fmt.Errorf("read embedded probe object: %w", err)
+	}
+	if err := checkSchema(spec); err != nil {
+		return nil, err
+	}
+	ncpu, err := ebpf.PossibleCPU()
+	if err != nil {
+		return nil, fmt.Errorf("count possible CPUs: %w", err)
+	}
+
+	p := &Probe{epfd: -1, wake: -1}
+	defer func() {
+		if err != nil {
+			p.teardown()
+		}
+	}()
+
+	// One ring buffer per possible CPU, made here so that their size is
+	// ours to choose and their fds are ours to mmap.
+	rbSpec := spec.Maps[probeMapRingbufs]
+	rbSpec.MaxEntries = uint32(ncpu)
+	rbSpec.InnerMap.MaxEntries = uint32(size)
+	rbSpec.Contents = nil
+	for cpu := 0; cpu < ncpu; cpu++ {
+		m, err := ebpf.NewMap(rbSpec.InnerMap)
+		if err != nil {
+			return nil, fmt.Errorf("create ring buffer for cpu %d (%d bytes): %w", cpu, size, err)
+		}
+		p.inner = append(p.inner, m)
+		rbSpec.Contents = append(rbSpec.Contents, ebpf.MapKV{Key: uint32(cpu), Value: m})
+	}
+	spec.Maps[probeMapScratchMap].MaxEntries = uint32(ncpu)
+
+	if err := setConfig(spec.Variables, cfg); err != nil {
+		return nil, err
+	}
+	if err := spec.LoadAndAssign(&p.objs, &ebpf.CollectionOptions{
+		Programs: ebpf.ProgramOptions{KernelTypes: kernelTypes},
+	}); err != nil {
+		return nil, explainLoadError(err)
+	}
+
+	if err := p.openRings(size); err != nil {
+		return nil, err
+	}
+	for _, prog := range []*ebpf.Program{
+		p.objs.VigilSysEnter, p.objs.VigilSysExit,
+		p.objs.VigilProcFork, p.objs.VigilProcExec, p.objs.VigilProcExit,
+	} {
+		l, err := link.AttachTracing(link.TracingOptions{Program: prog, AttachType: ebpf.AttachTraceRawTp})
+		if err != nil {
+			return nil, fmt.Errorf("attach %s: %w", prog, err)
+		}
+		p.links = append(p.links, l)
+	}
+	if err := p.objs.CfgCapture.Set(uint32(1)); err != nil {
+		return nil, fmt.Errorf("start capture: %w", err)
+	}
+	return p, nil
+}
+
+func (p *Probe) openRings(size int) error {
+	var err error
+	if p.epfd, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
+		return fmt.Errorf("epoll_create: %w", err)
+	}
+	if p.wake, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK); err != nil {
+		return fmt.Errorf("eventfd: %w", err)
+	}
+	add := func(fd, tag int) error {
+		ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(tag)}
+		return unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev)
+	}
+	if err := add(p.wake, -1); err != nil {
+		return fmt.Errorf("epoll add eventfd: %w", err)
+	}
+	for cpu, m := range p.inner {
+		r, err := newRing(cpu, m.FD(), size)
+		if err != nil {
+			return err
+		}
+		p.rings = append(p.rings, r)
+		if err := add(m.FD(), cpu); err != nil {
+			return fmt.Errorf("epoll add ring buffer of cpu %d: %w", cpu, err)
+		}
+	}
+	p.evs = make([]unix.EpollEvent, len(p.rings)+1)
+	return nil
+}
+
+// Next returns the oldest event at the head of the per-CPU buffers. Events
+// still being written on another CPU may be older: the merge is by the
+// timestamps that are visible, like every per-CPU tracer's.
+func (p *Probe) Next() (*driver.Event, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed.Load() {
+		return nil, driver.ErrClosed
+	}
+	if p.last != nil {
+		p.last.next()
+		p.last = nil
+		if p.consumed++; p.consumed >= publishEvery {
+			p.publish()
+		}
+	}
+	for waited := false; ; {
+		var best *ring
+		var bestRec []byte
+		var bestTS uint64
+		for _, r := range p.rings {
+			rec := r.peek()
+			if rec == nil || len(rec) < 8 {
+				continue
+			}
+			if ts := binary.LittleEndian.Uint64(rec); best == nil || ts < bestTS {
+				best, bestRec, bestTS = r, rec, ts
+			}
+		}
+		if best != nil {
+			p.last = best
+			if err := p.ev.Decode(bestRec); err != nil {
+				return nil, fmt.Errorf("event from cpu %d: %w", best.cpu, err)
+			}
+			p.ev.CPU = best.cpu
+			return &p.ev, nil
+		}
+		if waited {
+			return nil, driver.ErrTimeout
+		}
+		// Publish before sleeping: the kernel wakes us only for records
+		// written after it saw the consumer catch up.
+		p.publish()
+		if err := p.wait(); err != nil {
+			return nil, err
+		}
+		waited = true
+	}
+}
+
+func (p *Probe) publish() {
+	for _, r := range p.rings {
+		r.publish()
+	}
+	p.consumed = 0
+}
+
+func (p *Probe) wait() error {
+	// Data may have landed between the last peek and publish.
+	for _, r := range p.rings {
+		if r.peek() != nil {
+			return nil
+		}
+	}
+	for {
+		_, err := unix.EpollWait(p.epfd, p.evs, pollMillis)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("wait for events: %w", err)
+		}
+		if p.closed.Load() {
+			return driver.ErrClosed
+		}
+		return nil
+	}
+}
+
+// Stats reads the per-CPU counters the probe keeps.
+func (p *Probe) Stats() (driver.Stats, error) {
+	var per []probeCpuStats
+	if err := p.objs.Stats.Lookup(uint32(0), &per); err != nil {
+		return driver.Stats{}, fmt.Errorf("read probe counters: %w", err)
+	}
+	st := driver.Stats{PerCPU: make([]driver.CPUStats, len(per))}
+	for i, c := range per {
+		st.PerCPU[i] = driver.CPUStats{Events: c.Events, Drops: c.Drops}
+		st.Events += c.Events
+		st.Drops += c.Drops
+	}
+	return st, nil
+}
+
+// SetConfig changes what the probe captures, effective at once.
+func (p *Probe) SetConfig(cfg driver.Config) error {
+	vars := map[string]*ebpf.Variable{
+		probeVarCfgInteresting: p.objs.CfgInteresting,
+		probeVarCfgSnaplen:     p.objs.CfgSnaplen,
+		probeVarCfgIgnoreTgid:  p.objs.CfgIgnoreTgid,
+	}
+	for name, v := range configValues(cfg) {
+		if err := vars[name].Set(v); err != nil {
+			return fmt.Errorf("set probe %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// Close detaches the probe and frees its maps; a blocked Next returns
+// driver.ErrClosed.
+func (p *Probe) Close() error {
+	if p.closed.Swap(true) {
+		return nil
+	}
+	_ = p.objs.CfgCapture.Set(uint32(0))
+	var one [8]byte
+	binary.LittleEndian.PutUint64(one[:], 1)
+	_, _ = unix.Write(p.wake, one[:])
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.teardown()
+	return nil
+}
+
+func (p *Probe) teardown() {
+	for _, l := range p.links {
+		_ = l.Close()
+	}
+	p.links = nil
+	for _, r := range p.rings {
+		r.close()
+	}
+	p.rings = nil
+	_ = p.objs.Close()
+	for _, m := range p.inner {
+		_ = m.Close()
+	}
+	p.inner = nil
+	for _, fd := range []*int{&p.epfd, &p.wake} {
+		if *fd >= 0 {
+			_ = unix.Close(*fd)
+			*fd = -1
+		}
+	}
+}
+
+func configValues(cfg driver.Config) map[string]any {
+	var interesting [driver.MaxSyscalls]uint8
+	for i := range interesting {
+		if cfg.Syscalls == nil || (i < len(cfg.Syscalls) && cfg.Syscalls[i]) {
+			interesting[i] = 1
+		}
+	}
+	snap := cfg.Snaplen
+	if snap == 0 {
+		snap = driver.DefaultSnaplen
+	}
+	return map[string]any{
+		probeVarCfgInteresting: interesting,
+		probeVarCfgSnaplen:     snap,
+		probeVarCfgIgnoreTgid:  cfg.IgnorePID,
+	}
+}
+
+func setConfig(vars map[string]*ebpf.VariableSpec, cfg driver.Config) error {
+	for name, v := range configValues(cfg) {
+		if err := vars[name].Set(v); err != nil {
+			return fmt.Errorf("set probe %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// checkSchema refuses an object built from another schema major version:
+// its events would be misread.
+func checkSchema(spec *ebpf.CollectionSpec) error {
+	v := spec.Variables[probeVarVigilSchemaVersion]
+	buf := make([]byte, v.Size())
+	if err := v.Get(buf); err != nil {
+		return fmt.Errorf("read probe schema version: %w", err)
+	}
+	got := string(bytes.TrimRight(buf, "\x00"))
+	if major(got) != major(driver.SchemaVersion) {
+		return fmt.Errorf("embedded probe speaks schema %s, this vigil reads %s: rebuild the probe with `make bpf`", got, driver.SchemaVersion)
+	}
+	return nil
+}
+
+func major(v string) string { m, _, _ := strings.Cut(v, "."); return m }
+
+func checkPrivileges() error {
+	if os.Geteuid() == 0 {
+		return nil
+	}
+	// CAP_BPF (39) + CAP_PERFMON (38) suffice on 5.8+, CAP_SYS_ADMIN (21) anywhere.
+	var hdr = unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err == nil {
+		eff := uint64(data[1].Effective)<<32 | uint64(data[0].Effective)
+		if eff&(1<<21) != 0 || (eff&(1<<39) != 0 && eff&(1<<38) != 0) {
+			return nil
+		}
+	}
+	return fmt.Errorf("loading the eBPF probe needs root (or CAP_BPF and CAP_PERFMON); running as uid %d: run vigil as root, e.g. with sudo", os.Geteuid())
+}
+
+// checkKernel gives a precise reason before the verifier gives a vague one.
+func checkKernel() error {
+	if runtime.GOARCH != "amd64" {
+		return fmt.Errorf("eBPF probe on %s: %w (built for amd64 only)", runtime.GOARCH, driver.ErrNotSupported)
+	}
+	var uts unix.Utsname
+	if err := unix.Uname(&uts); err != nil {
+		return fmt.Errorf("uname: %w", err)
+	}
+	release := unix.ByteSliceToString(uts.Release[:])
+	var maj, min int
+	if _, err := fmt.Sscanf(release, "%d.%d", &maj, &min); err == nil && (maj < 5 || maj == 5 && min < 8) {
+		return fmt.Errorf("kernel %s is older than 5.8: %w: the eBPF probe needs BPF ring buffers and BTF tracepoints (5.8+); use the kernel module driver",
+			release, driver.ErrNotSupported)
+	}
+	return nil
+}
+
+func explainLoadError(err error) error {
+	var ve *ebpf.VerifierError
+	if errors.As(err, &ve) {
+		return fmt.Errorf("the kernel's verifier rejected the probe: %w (please report it with `uname -r`)", err)
+	}
+	if errors.Is(err, unix.EPERM) {
+		return fmt.Errorf("load probe: %w: the kernel refused BPF (lockdown, kernel.unprivileged_bpf_disabled, or a seccomp/LSM policy)", err)
+	}
+	return fmt.Errorf("load probe: %w", err)
+}

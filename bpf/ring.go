@@ -1,0 +1,107 @@
+// Copyright 2026 The vigil Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package bpf
+
+import (
+	"fmt"
+	"os"
+	"sync/atomic"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// BPF ring buffer record header bits (include/uapi/linux/bpf.h).
+const (
+	ringBusyBit    = 1 << 31
+	ringDiscardBit = 1 << 30
+	ringHdrSize    = 8
+)
+
+// ring is the consumer side of one BPF ring buffer, read in place through
+// mmap: events are decoded straight from the shared pages, with no copy and
+// no syscall while data is there.
+//
+// The kernel maps the data area twice back to back, so a record that wraps
+// around the end is still contiguous in our view.
+type ring struct {
+	cpu     int
+	consMem []byte  // consumer position page, read-write
+	prodMem []byte  // producer position page + 2x data, read-only
+	cons    *uint64 // published consumer position
+	prod    *uint64 // producer position
+	data    []byte
+	mask    uint64
+
+	pos     uint64 // consumed locally, published by publish()
+	avail   uint64 // producer position last seen
+	headLen uint64 // size of the record peek() returned, header and padding included
+}
+
+func newRing(cpu, fd, size int) (*ring, error) {
+	page := os.Getpagesize()
+	consMem, err := unix.Mmap(fd, 0, page, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return nil, fmt.Errorf("mmap ring buffer consumer page of cpu %d: %w", cpu, err)
+	}
+	prodMem, err := unix.Mmap(fd, int64(page), page+2*size, unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		_ = unix.Munmap(consMem)
+		return nil, fmt.Errorf("mmap ring buffer data of cpu %d: %w", cpu, err)
+	}
+	r := &ring{
+		cpu:     cpu,
+		consMem: consMem,
+		prodMem: prodMem,
+		cons:    (*uint64)(unsafe.Pointer(&consMem[0])),
+		prod:    (*uint64)(unsafe.Pointer(&prodMem[0])),
+		data:    prodMem[page:],
+		mask:    uint64(size - 1),
+	}
+	r.pos = atomic.LoadUint64(r.cons)
+	r.avail = r.pos
+	return r, nil
+}
+
+// peek returns the next record without consuming it, or nil when the ring
+// is empty or the next record is still being written.
+func (r *ring) peek() []byte {
+	for {
+		if r.pos == r.avail {
+			r.avail = atomic.LoadUint64(r.prod)
+			if r.pos == r.avail {
+				return nil
+			}
+		}
+		off := r.pos & r.mask
+		hdr := atomic.LoadUint32((*uint32)(unsafe.Pointer(&r.data[off])))
+		if hdr&ringBusyBit != 0 {
+			return nil
+		}
+		n := uint64(hdr &^ (ringBusyBit | ringDiscardBit))
+		size := (n + ringHdrSize + 7) &^ 7
+		if hdr&ringDiscardBit != 0 {
+			r.pos += size
+			continue
+		}
+		r.headLen = size
+		return r.data[off+ringHdrSize : off+ringHdrSize+n]
+	}
+}
+
+// next consumes the record peek returned.
+func (r *ring) next() { r.pos += r.headLen; r.headLen = 0 }
+
+// publish tells the kernel the space up to pos is free again. It is batched:
+// the consumer position is a cache line the producer reads on every write.
+func (r *ring) publish() {
+	if atomic.LoadUint64(r.cons) != r.pos {
+		atomic.StoreUint64(r.cons, r.pos)
+	}
+}
+
+func (r *ring) close() {
+	_ = unix.Munmap(r.prodMem)
+	_ = unix.Munmap(r.consMem)
+}

@@ -1,0 +1,176 @@
+// Copyright 2026 The vigil Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package driver
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+)
+
+// Wire format of one event, as both drivers write it (little-endian):
+//
+//	off  size  field
+//	  0     8  ts       nanoseconds since boot (CLOCK_BOOTTIME)
+//	  8     4  tid      thread id, as seen from the initial pid namespace
+//	 12     4  pid      thread-group id, ditto
+//	 16     4  len      total length of the event, header included
+//	 20     2  type     EventType
+//	 22     2  nparams  number of parameters
+//	 24  2*np  lens     length of each parameter (0: absent/unreadable)
+//	  …        params   the parameters, back to back, unaligned
+//
+// A driver may append parameters in a newer minor schema version; the
+// decoder accepts more parameters than it knows and ignores the extra ones.
+
+// Event is a decoded view over one event's bytes. It does not own them: an
+// Event returned by Source.Next is valid until the next call to Next.
+type Event struct {
+	Raw     []byte
+	TS      uint64 // boot-time nanoseconds; see Clock for wall time
+	TID     uint32
+	PID     uint32
+	Type    EventType
+	NParams int // parameters known to this schema (extra ones ignored)
+
+	// CPU is the CPU whose buffer delivered the event, or -1 when unknown
+	// (read from a capture file).
+	CPU int
+
+	offs [MaxParams + 1]uint32 // param i spans Raw[offs[i]:offs[i+1]]
+}
+
+// PeekLen returns the total length an event header announces, so a reader
+// of a byte stream knows how much to take. b must hold a whole header.
+func PeekLen(b []byte) (int, error) {
+	if len(b) < HeaderSize {
+		return 0, fmt.Errorf("%w: %d bytes, shorter than the %d-byte header", ErrMalformed, len(b), HeaderSize)
+	}
+	return int(binary.LittleEndian.Uint32(b[16:20])), nil
+}
+
+// Decode makes e a view of the event at the start of b. It checks every
+// length against the schema and the buffer, so a corrupt event is an error,
+// never an out-of-range read. It allocates only when it returns an error.
+func (e *Event) Decode(b []byte) error {
+	if len(b) < HeaderSize {
+		return fmt.Errorf("%w: %d bytes, shorter than the %d-byte header", ErrMalformed, len(b), HeaderSize)
+	}
+	le := binary.LittleEndian
+	n := le.Uint32(b[16:20])
+	typ := EventType(le.Uint16(b[20:22]))
+	np := int(le.Uint16(b[22:24]))
+	if n < HeaderSize || uint64(n) > uint64(len(b)) {
+		return fmt.Errorf("%w: length %d outside [%d, %d]", ErrMalformed, n, HeaderSize, len(b))
+	}
+	if typ >= EvTypeMax {
+		return fmt.Errorf("%w: unknown event type %d (the driver may be newer than this vigil; schema %s)", ErrMalformed, typ, SchemaVersion)
+	}
+	params := Events[typ].Params
+	if np < len(params) || np > MaxParams {
+		return fmt.Errorf("%w: %s has %d parameters, schema %s wants %d", ErrMalformed, typ, np, SchemaVersion, len(params))
+	}
+	off := uint32(HeaderSize + 2*np)
+	if off > n {
+		return fmt.Errorf("%w: %s: %d parameter lengths overrun the %d-byte event", ErrMalformed, typ, np, n)
+	}
+	lens := b[HeaderSize:off]
+	for i := 0; i < np; i++ {
+		l := uint32(le.Uint16(lens[2*i:]))
+		if i < len(params) {
+			if fs := uint32(params[i].Type.FixedSize()); fs != 0 && l != fs && l != 0 {
+				return fmt.Errorf("%w: %s parameter %s: %d bytes, want %d", ErrMalformed, typ, params[i].Name, l, fs)
+			}
+		}
+		e.offs[i] = off
+		off += l
+		if off > n {
+			return fmt.Errorf("%w: %s parameter %d overruns the %d-byte event", ErrMalformed, typ, i, n)
+		}
+	}
+	e.offs[np] = off
+	e.Raw = b[:n]
+	e.TS = le.Uint64(b[0:8])
+	e.TID = le.Uint32(b[8:12])
+	e.PID = le.Uint32(b[12:16])
+	e.Type = typ
+	e.NParams = len(params)
+	return nil
+}
+
+// Param returns the raw bytes of parameter i (nil when absent).
+func (e *Event) Param(i int) []byte {
+	if i < 0 || i >= e.NParams {
+		return nil
+	}
+	p := e.Raw[e.offs[i]:e.offs[i+1]]
+	if len(p) == 0 {
+		return nil
+	}
+	return p
+}
+
+// Int returns parameter i as a signed integer (0 when absent).
+func (e *Event) Int(i int) int64 { return int64(e.Uint(i)) }
+
+// Uint returns parameter i as an unsigned integer (0 when absent).
+func (e *Event) Uint(i int) uint64 {
+	p := e.Param(i)
+	switch len(p) {
+	case 8:
+		return binary.LittleEndian.Uint64(p)
+	case 4:
+		return uint64(binary.LittleEndian.Uint32(p))
+	case 2:
+		return uint64(binary.LittleEndian.Uint16(p))
+	}
+	return 0
+}
+
+// Has reports whether parameter i is present.
+func (e *Event) Has(i int) bool { return e.Param(i) != nil }
+
+// Bytes returns string parameter i without its trailing NUL. The slice
+// aliases the event: copy it to keep it.
+func (e *Event) Bytes(i int) []byte {
+	p := e.Param(i)
+	if n := len(p); n > 0 && p[n-1] == 0 {
+		return p[:n-1]
+	}
+	return p
+}
+
+// Str returns string parameter i as a new string (allocates).
+func (e *Event) Str(i int) string { return string(e.Bytes(i)) }
+
+// Res returns the return value of a syscall event (its "res" parameter,
+// always the first), and false for events without one.
+func (e *Event) Res() (int64, bool) {
+	info := &Events[e.Type]
+	if info.Dir != Exit || len(info.Params) == 0 || info.Params[0].Name != "res" {
+		return 0, false
+	}
+	return e.Int(0), true
+}
+
+// Args splits a PTStrArray parameter into its strings (allocates).
+func (e *Event) Args(i int) []string {
+	p := e.Bytes(i)
+	if p == nil {
+		return nil
+	}
+	parts := bytes.Split(p, []byte{0})
+	out := make([]string, len(parts))
+	for j, s := range parts {
+		out[j] = string(s)
+	}
+	return out
+}
+
+// Copy returns an event that owns its bytes, for keeping past Next.
+func (e *Event) Copy() *Event {
+	c := *e
+	c.Raw = bytes.Clone(e.Raw)
+	return &c
+}

@@ -1,0 +1,79 @@
+// Copyright 2026 The vigil Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package driver
+
+import (
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Source is a stream of events: a live driver or a capture file. It is all
+// the rule engine knows of a driver.
+type Source interface {
+	// Next returns the next event. The event and its bytes are valid only
+	// until the following call. It returns ErrClosed after Close, io.EOF at
+	// the end of a finite source, and ErrTimeout when a live source had no
+	// event within its poll interval (callers simply call again).
+	Next() (*Event, error)
+	// Stats returns the driver's counters.
+	Stats() (Stats, error)
+	// Close releases the source; it interrupts a blocked Next.
+	Close() error
+}
+
+// Stats are a driver's counters, summed over CPUs, with the per-CPU detail.
+type Stats struct {
+	Events uint64     // events written to a buffer
+	Drops  uint64     // events lost because a buffer was full
+	PerCPU []CPUStats // one entry per possible CPU (live drivers only)
+}
+
+// CPUStats are one CPU's counters.
+type CPUStats struct {
+	Events uint64
+	Drops  uint64
+}
+
+// Config is what user space tells a driver: which syscalls to capture and
+// how much of each variable-size parameter.
+type Config struct {
+	// Syscalls selects the syscalls to capture by number; nil captures
+	// every syscall. Process lifecycle events are always captured.
+	Syscalls []bool
+	// Snaplen bounds strings and buffers other than paths, in bytes.
+	Snaplen uint32
+	// IgnorePID is a thread-group id whose events are dropped in the
+	// kernel: the agent's own, so that reading events does not feed itself.
+	IgnorePID uint32
+}
+
+// DefaultSnaplen matches what rules need of argv and names without copying
+// whole buffers.
+const DefaultSnaplen = 256
+
+// Clock converts boot-time event timestamps to wall-clock time.
+type Clock struct {
+	offset int64 // realtime - boottime, in ns
+}
+
+// NewClock measures the offset between CLOCK_REALTIME and CLOCK_BOOTTIME now.
+func NewClock() Clock {
+	var rt, bt unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_BOOTTIME, &bt)
+	_ = unix.ClockGettime(unix.CLOCK_REALTIME, &rt)
+	return Clock{offset: rt.Nano() - bt.Nano()}
+}
+
+// ClockWithOffset returns a clock with a known offset (read from a capture).
+func ClockWithOffset(ns int64) Clock { return Clock{offset: ns} }
+
+// Offset returns realtime minus boottime in nanoseconds.
+func (c Clock) Offset() int64 { return c.offset }
+
+// Wall returns the wall-clock time of boot-time timestamp ts.
+func (c Clock) Wall(ts uint64) time.Time { return time.Unix(0, int64(ts)+c.offset) }
+
+// WallNano returns the wall-clock time of ts as Unix nanoseconds.
+func (c Clock) WallNano(ts uint64) int64 { return int64(ts) + c.offset }
