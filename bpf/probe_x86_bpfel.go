@@ -30,6 +30,7 @@ type probeScratch struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	probeMapExecveatTids       = "execveat_tids"
 	probeMapRingbufs           = "ringbufs"
 	probeMapScratchMap         = "scratch_map"
 	probeMapStats              = "stats"
@@ -98,9 +99,10 @@ type probeProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type probeMapSpecs struct {
-	Ringbufs   *ebpf.MapSpec `ebpf:"ringbufs"`
-	ScratchMap *ebpf.MapSpec `ebpf:"scratch_map"`
-	Stats      *ebpf.MapSpec `ebpf:"stats"`
+	ExecveatTids *ebpf.MapSpec `ebpf:"execveat_tids"`
+	Ringbufs     *ebpf.MapSpec `ebpf:"ringbufs"`
+	ScratchMap   *ebpf.MapSpec `ebpf:"scratch_map"`
+	Stats        *ebpf.MapSpec `ebpf:"stats"`
 }
 
 // probeVariableSpecs contains global variables before they are loaded into the kernel.
@@ -134,13 +136,15 @@ func (o *probeObjects) Close() error {
 //
 // It can be passed to loadProbeObjects or ebpf.CollectionSpec.LoadAndAssign.
 type probeMaps struct {
-	Ringbufs   *ebpf.Map `ebpf:"ringbufs"`
-	ScratchMap *ebpf.Map `ebpf:"scratch_map"`
-	Stats      *ebpf.Map `ebpf:"stats"`
+	ExecveatTids *ebpf.Map `ebpf:"execveat_tids"`
+	Ringbufs     *ebpf.Map `ebpf:"ringbufs"`
+	ScratchMap   *ebpf.Map `ebpf:"scratch_map"`
+	Stats        *ebpf.Map `ebpf:"stats"`
 }
 
 func (m *probeMaps) Close() error {
 	return _ProbeClose(
+		m.ExecveatTids,
 		m.Ringbufs,
 		m.ScratchMap,
 		m.Stats,

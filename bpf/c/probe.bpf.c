@@ -22,6 +22,17 @@ const char vigil_schema_version[] = VIGIL_SCHEMA_VERSION;
 #define ARG3(r) BPF_CORE_READ(r, r10)
 #define ARG4(r) BPF_CORE_READ(r, r8)
 
+/*
+ * A successful exec rewrites orig_ax to __NR_execve on x86
+ * (set_personality_64bit), so execveat is remembered at entry.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, __u8);
+} execveat_tids SEC(".maps");
+
 #define CLONE_VM 0x00000100
 #define CLONE_VFORK 0x00004000
 #define SIGCHLD 17
@@ -487,6 +498,14 @@ int BPF_PROG(vigil_sys_exit, struct pt_regs *regs, long ret)
 {
 	__u64 nr = regs->orig_ax;
 
+	if (nr == VIGIL_NR_execve) {
+		__u32 tid = bpf_get_current_pid_tgid();
+
+		if (bpf_map_lookup_elem(&execveat_tids, &tid)) {
+			bpf_map_delete_elem(&execveat_tids, &tid);
+			nr = VIGIL_NR_execveat;
+		}
+	}
 	if (nr >= VIGIL_MAX_SYSCALLS || !wanted(nr))
 		return 0;
 	return fill_exit(regs, ret, nr);
@@ -550,10 +569,17 @@ int BPF_PROG(vigil_sys_enter, struct pt_regs *regs, long id)
 {
 	if (id != VIGIL_NR_open && id != VIGIL_NR_openat &&
 	    id != VIGIL_NR_openat2 && id != VIGIL_NR_creat &&
-	    id != VIGIL_NR_connect)
+	    id != VIGIL_NR_connect && id != VIGIL_NR_execveat)
 		return 0;
 	if (!wanted(id))
 		return 0;
+	if (id == VIGIL_NR_execveat) {
+		__u32 tid = bpf_get_current_pid_tgid();
+		__u8 one = 1;
+
+		bpf_map_update_elem(&execveat_tids, &tid, &one, BPF_ANY);
+		return 0;
+	}
 	return fill_enter(regs, id);
 }
 

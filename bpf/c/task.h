@@ -110,11 +110,11 @@ __noinline __u32 vigil_build_path(__u64 path_addr)
 		const unsigned char *name;
 		__u32 len;
 
-		if (d == root || d == parent) {
+		if (d == root) {
 			struct mount *mp = BPF_CORE_READ(mnt, mnt_parent);
 
-			if (d != root || mnt == mp)
-				break;	/* global root, or detached */
+			if (mnt == mp)
+				break;	/* the global root */
 			d = BPF_CORE_READ(mnt, mnt_mountpoint);
 			mnt = mp;
 			continue;
@@ -132,6 +132,12 @@ __noinline __u32 vigil_build_path(__u64 path_addr)
 		if (bpf_probe_read_kernel(&s->path[off & PATH_MASK], len, name))
 			break;
 		s->off = off;
+		/*
+		 * A dentry that is its own parent is disconnected: a memfd,
+		 * or a file whose directory is gone. Its name is all there is.
+		 */
+		if (d == parent)
+			break;
 		d = parent;
 	}
 	off = s->off - 1;
