@@ -27,6 +27,10 @@ import (
 // so callers can check their own deadlines without a second goroutine.
 const pollMillis = 100
 
+// idleMillis is how often an idle reader looks for events below the
+// wakeup watermark: the worst-case latency of a quiet system's events.
+const idleMillis = 4
+
 // publishEvery batches consumer-position updates; see ring.publish.
 const publishEvery = 64
 
@@ -117,6 +121,9 @@ func Open(cfg driver.Config, opts Options) (_ *Probe, err error) {
 	if err := setConfig(spec.Variables, cfg); err != nil {
 		return nil, err
 	}
+	if err := spec.Variables[probeVarCfgWakeupBytes].Set(uint64(size / 8)); err != nil {
+		return nil, fmt.Errorf("set probe wakeup watermark: %w", err)
+	}
 	if err := spec.LoadAndAssign(&p.objs, &ebpf.CollectionOptions{
 		Programs: ebpf.ProgramOptions{KernelTypes: kernelTypes},
 	}); err != nil {
@@ -126,20 +133,36 @@ func Open(cfg driver.Config, opts Options) (_ *Probe, err error) {
 	if err := p.openRings(size); err != nil {
 		return nil, err
 	}
+	if err := p.attach(); err != nil {
+		return nil, err
+	}
+	if err := p.objs.CfgCapture.Set(uint32(1)); err != nil {
+		return nil, fmt.Errorf("start capture: %w", err)
+	}
+	return p, nil
+}
+
+// attach hooks the programs to their tracepoints.
+func (p *Probe) attach() error {
 	for _, prog := range []*ebpf.Program{
 		p.objs.VigilSysEnter, p.objs.VigilSysExit,
 		p.objs.VigilProcFork, p.objs.VigilProcExec, p.objs.VigilProcExit,
 	} {
 		l, err := link.AttachTracing(link.TracingOptions{Program: prog, AttachType: ebpf.AttachTraceRawTp})
 		if err != nil {
-			return nil, fmt.Errorf("attach %s: %w", prog, err)
+			return fmt.Errorf("attach %s: %w", prog, err)
 		}
 		p.links = append(p.links, l)
 	}
-	if err := p.objs.CfgCapture.Set(uint32(1)); err != nil {
-		return nil, fmt.Errorf("start capture: %w", err)
+	return nil
+}
+
+// detach unhooks the programs; the maps and buffers stay.
+func (p *Probe) detach() {
+	for _, l := range p.links {
+		_ = l.Close()
 	}
-	return p, nil
+	p.links = nil
 }
 
 func (p *Probe) openRings(size int) error {
@@ -228,26 +251,25 @@ func (p *Probe) publish() {
 	p.consumed = 0
 }
 
+// wait sleeps until a buffer has data, for at most pollMillis. The probe
+// wakes us only when a buffer fills past its watermark (a wakeup per event
+// would cost more than the event), so below that we look every idleMillis.
 func (p *Probe) wait() error {
-	// Data may have landed between the last peek and publish.
-	for _, r := range p.rings {
-		if r.peek() != nil {
-			return nil
+	for slept := 0; slept < pollMillis; slept += idleMillis {
+		for _, r := range p.rings {
+			if r.peek() != nil {
+				return nil
+			}
 		}
-	}
-	for {
-		_, err := unix.EpollWait(p.epfd, p.evs, pollMillis)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
+		_, err := unix.EpollWait(p.epfd, p.evs, idleMillis)
+		if err != nil && err != unix.EINTR {
 			return fmt.Errorf("wait for events: %w", err)
 		}
 		if p.closed.Load() {
 			return driver.ErrClosed
 		}
-		return nil
 	}
+	return nil
 }
 
 // Stats reads the per-CPU counters the probe keeps.
@@ -297,10 +319,7 @@ func (p *Probe) Close() error {
 }
 
 func (p *Probe) teardown() {
-	for _, l := range p.links {
-		_ = l.Close()
-	}
-	p.links = nil
+	p.detach()
 	for _, r := range p.rings {
 		r.close()
 	}

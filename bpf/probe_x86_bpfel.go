@@ -43,6 +43,7 @@ const (
 	probeVarCfgIgnoreTgid      = "cfg_ignore_tgid"
 	probeVarCfgInteresting     = "cfg_interesting"
 	probeVarCfgSnaplen         = "cfg_snaplen"
+	probeVarCfgWakeupBytes     = "cfg_wakeup_bytes"
 	probeVarVigilSchemaVersion = "vigil_schema_version"
 )
 
@@ -113,6 +114,7 @@ type probeVariableSpecs struct {
 	CfgIgnoreTgid      *ebpf.VariableSpec `ebpf:"cfg_ignore_tgid"`
 	CfgInteresting     *ebpf.VariableSpec `ebpf:"cfg_interesting"`
 	CfgSnaplen         *ebpf.VariableSpec `ebpf:"cfg_snaplen"`
+	CfgWakeupBytes     *ebpf.VariableSpec `ebpf:"cfg_wakeup_bytes"`
 	VigilSchemaVersion *ebpf.VariableSpec `ebpf:"vigil_schema_version"`
 }
 
@@ -159,6 +161,7 @@ type probeVariables struct {
 	CfgIgnoreTgid      *ebpf.Variable `ebpf:"cfg_ignore_tgid"`
 	CfgInteresting     *ebpf.Variable `ebpf:"cfg_interesting"`
 	CfgSnaplen         *ebpf.Variable `ebpf:"cfg_snaplen"`
+	CfgWakeupBytes     *ebpf.Variable `ebpf:"cfg_wakeup_bytes"`
 	VigilSchemaVersion *ebpf.Variable `ebpf:"vigil_schema_version"`
 }
 

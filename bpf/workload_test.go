@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -29,7 +30,14 @@ var workloads = map[string]func(dir string) error{
 	"mount":     mountWorkload,
 	"dup2":      dup2Workload,
 	"flood":     floodWorkload,
-	"getppid1k": func(string) error { getppidLoop(1000); return nil },
+	// 1000 getppid paced so that a one-page buffer never overflows.
+	"trickle": func(string) error {
+		for i := 0; i < 20; i++ {
+			getppidLoop(50)
+			time.Sleep(2 * time.Millisecond)
+		}
+		return nil
+	},
 }
 
 func runWorkloadChild() {

@@ -88,6 +88,7 @@ struct {
 volatile __u32 cfg_capture;			/* 0: stopped */
 volatile __u32 cfg_ignore_tgid;		/* the agent itself */
 volatile __u32 cfg_snaplen = 256;		/* strings and argv */
+volatile __u64 cfg_wakeup_bytes = 1 << 16;	/* wake the reader past this */
 volatile __u8 cfg_interesting[VIGIL_MAX_SYSCALLS];
 
 _Static_assert(sizeof(struct vigil_event_hdr) == VIGIL_HEADER_SIZE,
@@ -231,6 +232,7 @@ static __always_inline void submit(struct builder *b)
 {
 	__u32 cpu = bpf_get_smp_processor_id();
 	__u64 size = b->pos;
+	__u64 flags;
 	void *rb;
 
 	if (size > EVT_MAX) {
@@ -243,7 +245,13 @@ static __always_inline void submit(struct builder *b)
 		count(1);
 		return;
 	}
-	count(bpf_ringbuf_output(rb, b->buf, size, 0) != 0);
+	/*
+	 * Waking the reader for every event costs more than the event: wake
+	 * it only when the buffer is filling up, and let it poll otherwise.
+	 */
+	flags = bpf_ringbuf_query(rb, BPF_RB_AVAIL_DATA) > cfg_wakeup_bytes ?
+		BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	count(bpf_ringbuf_output(rb, b->buf, size, flags) != 0);
 }
 
 #endif /* VIGIL_BUILDER_H */

@@ -37,13 +37,12 @@ struct {
 #define CLONE_VFORK 0x00004000
 #define SIGCHLD 17
 
+/* Cheapest test first: most syscalls end at the bitmap. */
 static __always_inline int wanted(__u64 nr)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-
-	if (!cfg_capture || tgid == cfg_ignore_tgid)
+	if (!cfg_interesting[nr & (VIGIL_MAX_SYSCALLS - 1)] || !cfg_capture)
 		return 0;
-	return cfg_interesting[nr & (VIGIL_MAX_SYSCALLS - 1)];
+	return (bpf_get_current_pid_tgid() >> 32) != cfg_ignore_tgid;
 }
 
 /* ---- process ---------------------------------------------------------- */
@@ -498,9 +497,10 @@ int BPF_PROG(vigil_sys_exit, struct pt_regs *regs, long ret)
 {
 	__u64 nr = regs->orig_ax;
 
-	if (nr == VIGIL_NR_execve) {
+	if (nr == VIGIL_NR_execve || nr == VIGIL_NR_execveat) {
 		__u32 tid = bpf_get_current_pid_tgid();
 
+		/* A failed execveat keeps its number; forget it either way. */
 		if (bpf_map_lookup_elem(&execveat_tids, &tid)) {
 			bpf_map_delete_elem(&execveat_tids, &tid);
 			nr = VIGIL_NR_execveat;
