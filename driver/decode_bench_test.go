@@ -1,0 +1,72 @@
+// Copyright 2026 The vigil Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package driver
+
+import (
+	"testing"
+)
+
+// benchStream is a mix shaped like a busy host: mostly small generic and fd
+// events, some opens with paths, a few execs.
+func benchStream(tb testing.TB) [][]byte {
+	var b Builder
+	var out [][]byte
+	for i := 0; i < 64; i++ {
+		b.Begin(nil, EvGeneric, uint64(i), 100, 100)
+		out = append(out, b.Int(0).Int(110).End())
+		b.Begin(nil, EvOpenat, uint64(i), 100, 100)
+		out = append(out, b.Int(3).Int(-100).Str("/etc/ld.so.cache").Int(0x80000).Int(0).Int(0x801).Int(1234).End())
+		b.Begin(nil, EvClose, uint64(i), 100, 100)
+		out = append(out, b.Int(0).Int(3).End())
+		if i%16 == 0 {
+			b.Begin(nil, EvExecve, uint64(i), 100, 100)
+			b.Int(0).Str("/usr/bin/bash").Raw([]byte("bash\x00-c\x00echo hi\x00")).Str("/root").Str("bash")
+			for j := 0; j < 5; j++ {
+				b.Int(int64(j))
+			}
+			for j := 0; j < 6; j++ {
+				b.Int(0)
+			}
+			b.Str("/system.slice/x.scope").Int(0).Int(-1).Int(-1).Int(0).Int(42)
+			out = append(out, b.End())
+		}
+	}
+	return out
+}
+
+// BenchmarkDecode measures decoding alone: events/s and allocations/event.
+func BenchmarkDecode(b *testing.B) {
+	evs := benchStream(b)
+	var e Event
+	var bytes int
+	for _, ev := range evs {
+		bytes += len(ev)
+	}
+	b.SetBytes(int64(bytes / len(evs)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := e.Decode(evs[i%len(evs)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+func TestDecodeDoesNotAllocate(t *testing.T) {
+	evs := benchStream(t)
+	var e Event
+	allocs := testing.AllocsPerRun(1000, func() {
+		for _, ev := range evs {
+			if err := e.Decode(ev); err != nil {
+				t.Fatal(err)
+			}
+			_ = e.Uint(0)
+			_ = e.Bytes(2)
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("decode allocates %.1f times per stream of %d events", allocs, len(evs))
+	}
+}
