@@ -1,0 +1,50 @@
+// Copyright 2026 The vigil Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package bpf
+
+import (
+	"os"
+	"os/exec"
+	"sort"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// TestLibbpfLoadsTheObject proves the committed object is not tied to
+// cilium/ebpf: libbpf (through Debian's bpftool) loads and verifies every
+// program in it on the running kernel.
+func TestLibbpfLoadsTheObject(t *testing.T) {
+	requireProbe(t)
+	bpftool, err := exec.LookPath("bpftool")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("bpftool not installed: `make deps` installs it")
+		}
+		t.Skip("bpftool not installed (apt-get install bpftool)")
+	}
+	fs := t.TempDir()
+	if err := unix.Mount("bpf", fs, "bpf", 0, ""); err != nil {
+		t.Fatalf("mount bpffs: %v", err)
+	}
+	defer unix.Unmount(fs, 0)
+	out, err := exec.Command(bpftool, "prog", "loadall", "probe_x86_bpfel.o", fs+"/vigil").CombinedOutput()
+	if err != nil {
+		t.Fatalf("bpftool prog loadall: %v\n%s", err, out)
+	}
+	ents, err := os.ReadDir(fs + "/vigil")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range ents {
+		got = append(got, e.Name())
+	}
+	sort.Strings(got)
+	want := "vigil_proc_exec vigil_proc_exit vigil_proc_fork vigil_sys_enter vigil_sys_exit"
+	if strings.Join(got, " ") != want {
+		t.Fatalf("libbpf pinned %v, want %s", got, want)
+	}
+}
