@@ -1,0 +1,57 @@
+// Copyright 2026 The vigil Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package bpf
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// TestObjectIsFresh rebuilds the probe from its C sources and compares it
+// with the committed object: editing the C without `make bpf` fails here.
+func TestObjectIsFresh(t *testing.T) {
+	clang, strip := os.Getenv("BPF_CLANG"), os.Getenv("BPF_STRIP")
+	if clang == "" {
+		clang, strip = "clang-19", "llvm-strip-19"
+	}
+	if _, err := exec.LookPath(clang); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s not installed: `make deps` installs it", clang)
+		}
+		t.Skipf("%s not installed (apt-get install clang-19 llvm-19)", clang)
+	}
+	src, err := os.ReadFile("gen.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Run exactly the go:generate line, into a scratch directory.
+	line := regexp.MustCompile(`(?m)^//go:generate go tool bpf2go (.*)$`).FindSubmatch(src)
+	if line == nil {
+		t.Fatal("no bpf2go line in gen.go")
+	}
+	args := strings.Fields(strings.NewReplacer("${BPF_CLANG}", clang, "${BPF_STRIP}", strip).Replace(string(line[1])))
+	dir := t.TempDir()
+	cmd := exec.Command("go", append([]string{"tool", "bpf2go", "-output-dir", dir}, args...)...)
+	cmd.Env = append(os.Environ(), "GOPACKAGE=bpf")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("bpf2go: %v\n%s", err, out)
+	}
+	for _, f := range []string{"probe_x86_bpfel.o", "probe_x86_bpfel.go"} {
+		want, err := os.ReadFile(dir + "/" + f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s is stale: run `make bpf` and commit the result", f)
+		}
+	}
+}
