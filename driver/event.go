@@ -53,40 +53,41 @@ func PeekLen(b []byte) (int, error) {
 // Decode makes e a view of the event at the start of b. It checks every
 // length against the schema and the buffer, so a corrupt event is an error,
 // never an out-of-range read. It allocates only when it returns an error.
+// On error e is left empty (no parameters, CPU kept), never half-updated.
 func (e *Event) Decode(b []byte) error {
 	if len(b) < HeaderSize {
-		return fmt.Errorf("%w: %d bytes, shorter than the %d-byte header", ErrMalformed, len(b), HeaderSize)
+		return e.fail(fmt.Errorf("%w: %d bytes, shorter than the %d-byte header", ErrMalformed, len(b), HeaderSize))
 	}
 	le := binary.LittleEndian
 	n := le.Uint32(b[16:20])
 	typ := EventType(le.Uint16(b[20:22]))
 	np := int(le.Uint16(b[22:24]))
 	if n < HeaderSize || uint64(n) > uint64(len(b)) {
-		return fmt.Errorf("%w: length %d outside [%d, %d]", ErrMalformed, n, HeaderSize, len(b))
+		return e.fail(fmt.Errorf("%w: length %d outside [%d, %d]", ErrMalformed, n, HeaderSize, len(b)))
 	}
 	if typ >= EvTypeMax {
-		return fmt.Errorf("%w: unknown event type %d (the driver may be newer than this vigil; schema %s)", ErrMalformed, typ, SchemaVersion)
+		return e.fail(fmt.Errorf("%w: unknown event type %d (the driver may be newer than this vigil; schema %s)", ErrMalformed, typ, SchemaVersion))
 	}
 	params := Events[typ].Params
 	if np < len(params) || np > MaxParams {
-		return fmt.Errorf("%w: %s has %d parameters, schema %s wants %d", ErrMalformed, typ, np, SchemaVersion, len(params))
+		return e.fail(fmt.Errorf("%w: %s has %d parameters, schema %s wants %d", ErrMalformed, typ, np, SchemaVersion, len(params)))
 	}
 	off := uint32(HeaderSize + 2*np)
 	if off > n {
-		return fmt.Errorf("%w: %s: %d parameter lengths overrun the %d-byte event", ErrMalformed, typ, np, n)
+		return e.fail(fmt.Errorf("%w: %s: %d parameter lengths overrun the %d-byte event", ErrMalformed, typ, np, n))
 	}
 	lens := b[HeaderSize:off]
 	for i := 0; i < np; i++ {
 		l := uint32(le.Uint16(lens[2*i:]))
 		if i < len(params) {
 			if fs := uint32(params[i].Type.FixedSize()); fs != 0 && l != fs && l != 0 {
-				return fmt.Errorf("%w: %s parameter %s: %d bytes, want %d", ErrMalformed, typ, params[i].Name, l, fs)
+				return e.fail(fmt.Errorf("%w: %s parameter %s: %d bytes, want %d", ErrMalformed, typ, params[i].Name, l, fs))
 			}
 		}
 		e.offs[i] = off
 		off += l
 		if off > n {
-			return fmt.Errorf("%w: %s parameter %d overruns the %d-byte event", ErrMalformed, typ, i, n)
+			return e.fail(fmt.Errorf("%w: %s parameter %d overruns the %d-byte event", ErrMalformed, typ, i, n))
 		}
 	}
 	e.offs[np] = off
@@ -97,6 +98,15 @@ func (e *Event) Decode(b []byte) error {
 	e.Type = typ
 	e.NParams = len(params)
 	return nil
+}
+
+// fail empties e before Decode returns err: Decode fills e.offs as it
+// goes, and a half-updated Event (new offsets over the previous event's Raw
+// and NParams) would make Param slice out of range. Sources reuse one Event,
+// so a caller that ignores the error must still get a harmless value.
+func (e *Event) fail(err error) error {
+	*e = Event{CPU: e.CPU}
+	return err
 }
 
 // Param returns the raw bytes of parameter i (nil when absent).
@@ -147,8 +157,8 @@ func (e *Event) Str(i int) string { return string(e.Bytes(i)) }
 // Res returns the return value of a syscall event (its "res" parameter,
 // always the first), and false for events without one.
 func (e *Event) Res() (int64, bool) {
-	info := &Events[e.Type]
-	if info.Dir != Exit || len(info.Params) == 0 || info.Params[0].Name != "res" {
+	info := e.Type.Info()
+	if info == nil || info.Dir != Exit || len(info.Params) == 0 || info.Params[0].Name != "res" {
 		return 0, false
 	}
 	return e.Int(0), true

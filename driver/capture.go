@@ -1,0 +1,611 @@
+// Copyright 2026 The vigil Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package driver
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Capture file format, version 1 (`vigil capture -w`, `vigil events -r`).
+// Little-endian throughout.
+//
+//	off  size  field
+//	  0     8  magic    "VIGILCAP"
+//	  8     2  version  format version: 1
+//	 10     …  blocks, back to back; the first is the meta block
+//
+// Every block:
+//
+//	off  size  field
+//	  0     2  type     0 meta, 1 events; a reader skips other types
+//	  2     2  flags    0; a reader refuses a known block type with flags
+//	                    it does not know (a newer writer changed its meaning)
+//	  4     4  len      payload length, at most MaxCaptureBlock
+//	  8     4  crc      CRC-32C (Castagnoli) of bytes 0..8 of this header,
+//	                    then of the payload
+//	 12   len  payload
+//
+// The CRC covers type, flags and length as well as the payload: with a
+// payload-only CRC a flipped bit in the type would turn an events block into
+// an "unknown" one that readers skip, losing its events without a word.
+//
+// Meta payload (block type 0, exactly once, first). str is a u16 length
+// followed by that many bytes:
+//
+//	size   field
+//	2+n    str  schema version the events follow ("1.0.0")
+//	2+n    str  architecture, a GOARCH name (resolves generic syscall ids)
+//	8      i64  clock offset: CLOCK_REALTIME - CLOCK_BOOTTIME in ns (see Clock)
+//	2+n    str  hostname
+//	2+n    str  kernel release (uname -r)
+//	8      i64  creation time, Unix ns
+//
+// A later minor revision may append meta fields; readers ignore bytes past
+// the ones they know.
+//
+// Events payload (block type 1): events in the wire format (see Event),
+// back to back; a writer fills a block to about 64 KiB.
+//
+// Type numbers 2 and up are reserved for future blocks (a process-table
+// snapshot, say); old readers skip them after checking their CRC.
+
+// ErrBadCapture wraps every error about a capture file's contents.
+var ErrBadCapture = errors.New("bad capture file")
+
+const (
+	captureMagic   = "VIGILCAP"
+	captureVersion = 1
+	fileHeaderSize = 10
+	blockHdrSize   = 12
+
+	blockMeta   = 0
+	blockEvents = 1
+
+	// targetBlock is where a writer closes an events block: large enough
+	// that the per-block cost vanishes, small enough that a damaged block
+	// loses little.
+	targetBlock = 64 << 10
+)
+
+// MaxCaptureBlock bounds a block's payload so that a damaged length field
+// cannot make a reader allocate without limit. The largest possible event
+// (MaxParams parameters of 64 KiB) is about 1.5 MiB, well below it.
+const MaxCaptureBlock = 16 << 20
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+func blockCRC(hdr, payload []byte) uint32 {
+	return crc32.Update(crc32.Update(0, castagnoli, hdr[:8]), castagnoli, payload)
+}
+
+// CaptureMeta describes where and when a capture was taken; a reader needs
+// it to interpret the events (schema, syscall numbering, wall-clock time).
+type CaptureMeta struct {
+	SchemaVersion string    // schema the events follow; NewCaptureWriter fills in SchemaVersion when empty
+	Arch          string    // GOARCH of the captured host; filled in with runtime.GOARCH when empty
+	ClockOffset   int64     // realtime - boottime in ns, from Clock.Offset
+	Hostname      string    // the captured host
+	KernelRelease string    // uname -r of the captured host
+	Created       time.Time // when the capture began; filled in with time.Now when zero
+}
+
+// NewCaptureMeta describes this host now, with clock's offset: what a live
+// capture records.
+func NewCaptureMeta(clock Clock) CaptureMeta {
+	m := CaptureMeta{
+		SchemaVersion: SchemaVersion,
+		Arch:          runtime.GOARCH,
+		ClockOffset:   clock.Offset(),
+		Created:       time.Now(),
+	}
+	m.Hostname, _ = os.Hostname()
+	var u unix.Utsname
+	if unix.Uname(&u) == nil {
+		m.KernelRelease = unix.ByteSliceToString(u.Release[:])
+	}
+	return m
+}
+
+// Clock returns the captured host's clock, to turn event timestamps into
+// wall-clock time.
+func (m CaptureMeta) Clock() Clock { return ClockWithOffset(m.ClockOffset) }
+
+func (m *CaptureMeta) marshal() ([]byte, error) {
+	var b []byte
+	str := func(field, s string) error {
+		if len(s) > 0xffff {
+			return fmt.Errorf("capture meta: %s is %d bytes, more than the 65535 the format holds", field, len(s))
+		}
+		b = binary.LittleEndian.AppendUint16(b, uint16(len(s)))
+		b = append(b, s...)
+		return nil
+	}
+	if err := str("schema version", m.SchemaVersion); err != nil {
+		return nil, err
+	}
+	if err := str("arch", m.Arch); err != nil {
+		return nil, err
+	}
+	b = binary.LittleEndian.AppendUint64(b, uint64(m.ClockOffset))
+	if err := str("hostname", m.Hostname); err != nil {
+		return nil, err
+	}
+	if err := str("kernel release", m.KernelRelease); err != nil {
+		return nil, err
+	}
+	b = binary.LittleEndian.AppendUint64(b, uint64(m.Created.UnixNano()))
+	return b, nil
+}
+
+func (m *CaptureMeta) unmarshal(p []byte) error {
+	le := binary.LittleEndian
+	field := ""
+	short := func() error {
+		return fmt.Errorf("meta block ends inside the %s field (%d bytes)", field, len(p))
+	}
+	str := func(name string, dst *string) error {
+		field = name
+		if len(p) < 2 {
+			return short()
+		}
+		n := int(le.Uint16(p))
+		if len(p) < 2+n {
+			return short()
+		}
+		*dst = string(p[2 : 2+n])
+		p = p[2+n:]
+		return nil
+	}
+	i64 := func(name string, dst *int64) error {
+		field = name
+		if len(p) < 8 {
+			return short()
+		}
+		*dst = int64(le.Uint64(p))
+		p = p[8:]
+		return nil
+	}
+	var created int64
+	for _, err := range []error{
+		str("schema version", &m.SchemaVersion),
+		str("arch", &m.Arch),
+		i64("clock offset", &m.ClockOffset),
+		str("hostname", &m.Hostname),
+		str("kernel release", &m.KernelRelease),
+		i64("creation time", &created),
+	} {
+		if err != nil {
+			return err
+		}
+	}
+	m.Created = time.Unix(0, created)
+	return nil
+}
+
+// schemaMajor returns the major number of a semantic version.
+func schemaMajor(v string) (int, bool) {
+	major, _, _ := strings.Cut(v, ".")
+	n, err := strconv.Atoi(major)
+	return n, err == nil && n >= 0 && !strings.HasPrefix(major, "+")
+}
+
+// CaptureWriter writes events to a capture file. It is not safe for
+// concurrent use.
+type CaptureWriter struct {
+	w      io.Writer
+	buf    []byte // block header room, then the events of the open block
+	blocks int    // blocks written, the meta block included
+	events uint64
+	off    int64 // bytes written to w
+	err    error // first write error: the file is unusable after it
+	closed bool
+
+	// Set by CreateCapture: the file Close closes and renames.
+	f         *os.File
+	tmp, path string
+}
+
+// NewCaptureWriter writes the file header and meta to w and returns a writer
+// for the events. Empty SchemaVersion, Arch and Created in meta are filled
+// in for this vigil and host; use NewCaptureMeta for the rest.
+func NewCaptureWriter(w io.Writer, meta CaptureMeta) (*CaptureWriter, error) {
+	if meta.SchemaVersion == "" {
+		meta.SchemaVersion = SchemaVersion
+	}
+	if meta.Arch == "" {
+		meta.Arch = runtime.GOARCH
+	}
+	if meta.Created.IsZero() {
+		meta.Created = time.Now()
+	}
+	payload, err := meta.marshal()
+	if err != nil {
+		return nil, err
+	}
+	cw := &CaptureWriter{w: w, buf: make([]byte, blockHdrSize, targetBlock+blockHdrSize)}
+	hdr := make([]byte, 0, fileHeaderSize+blockHdrSize+len(payload))
+	hdr = append(hdr, captureMagic...)
+	hdr = binary.LittleEndian.AppendUint16(hdr, captureVersion)
+	hdr = append(hdr, make([]byte, blockHdrSize)...)
+	hdr = append(hdr, payload...)
+	putBlockHeader(hdr[fileHeaderSize:], blockMeta, payload)
+	if err := cw.write(hdr); err != nil {
+		return nil, err
+	}
+	return cw, nil
+}
+
+// CreateCapture creates a capture file at path. It writes to path+".tmp"
+// and renames it to path on Close, so a capture that is interrupted (killed,
+// a full disk) never leaves a half file under the name readers look for;
+// the .tmp file of a killed capture is still readable up to its last block.
+// The file is created with mode 0600: events hold command lines and paths.
+// An existing .tmp file is refused rather than overwritten: it is either
+// another capture running or the only copy of an interrupted one.
+func CreateCapture(path string, meta CaptureMeta) (*CaptureWriter, error) {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return nil, fmt.Errorf("create capture %s: %s already exists: another capture to %s is running, or one was interrupted "+
+			"(read it with `vigil events -r %s`); remove or rename it, then capture again", path, tmp, path, tmp)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("create capture: %w", err)
+	}
+	cw, err := NewCaptureWriter(f, meta)
+	if err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return nil, fmt.Errorf("create capture %s: %w", path, err)
+	}
+	cw.f, cw.tmp, cw.path = f, tmp, path
+	return cw, nil
+}
+
+func putBlockHeader(h []byte, typ uint16, payload []byte) {
+	le := binary.LittleEndian
+	le.PutUint16(h[0:], typ)
+	le.PutUint16(h[2:], 0)
+	le.PutUint32(h[4:], uint32(len(payload)))
+	le.PutUint32(h[8:], blockCRC(h, payload))
+}
+
+func (cw *CaptureWriter) write(p []byte) error {
+	if _, err := cw.w.Write(p); err != nil {
+		cw.err = fmt.Errorf("write capture block %d at offset %d: %w", cw.blocks, cw.off, err)
+		return cw.err
+	}
+	cw.off += int64(len(p))
+	cw.blocks++
+	return nil
+}
+
+// Write adds a copy of e's bytes to the capture; e may be reused at once.
+func (cw *CaptureWriter) Write(e *Event) error {
+	if cw.closed {
+		return fmt.Errorf("capture write: %w", ErrClosed)
+	}
+	if cw.err != nil {
+		return cw.err
+	}
+	raw := e.Raw
+	if len(raw) < HeaderSize {
+		return fmt.Errorf("capture write: %w: %d bytes, shorter than the %d-byte header", ErrMalformed, len(raw), HeaderSize)
+	}
+	// A reader splits a block by the announced lengths: one that lies
+	// would make every later event of the block unreadable.
+	if n, _ := PeekLen(raw); n != len(raw) {
+		return fmt.Errorf("capture write: %w: event announces %d bytes but holds %d", ErrMalformed, n, len(raw))
+	}
+	if len(raw) > MaxCaptureBlock {
+		return fmt.Errorf("capture write: %w: %d-byte event, more than a capture block holds (%d)", ErrMalformed, len(raw), MaxCaptureBlock)
+	}
+	if len(cw.buf)-blockHdrSize+len(raw) > targetBlock && len(cw.buf) > blockHdrSize {
+		if err := cw.Flush(); err != nil {
+			return err
+		}
+	}
+	cw.buf = append(cw.buf, raw...)
+	cw.events++
+	return nil
+}
+
+// Flush writes the events buffered so far as one block.
+func (cw *CaptureWriter) Flush() error {
+	if cw.err != nil {
+		return cw.err
+	}
+	if len(cw.buf) == blockHdrSize {
+		return nil
+	}
+	putBlockHeader(cw.buf, blockEvents, cw.buf[blockHdrSize:])
+	err := cw.write(cw.buf)
+	cw.buf = cw.buf[:blockHdrSize]
+	return err
+}
+
+// Events returns the number of events written so far.
+func (cw *CaptureWriter) Events() uint64 { return cw.events }
+
+// Close flushes the buffered events. It does not close the writer given to
+// NewCaptureWriter; for a CreateCapture file it syncs and closes the file
+// and renames it to its final name, or, when anything failed, leaves the
+// .tmp file and says so.
+func (cw *CaptureWriter) Close() error {
+	if cw.closed {
+		return nil
+	}
+	cw.closed = true
+	err := cw.Flush()
+	if cw.f == nil {
+		return err
+	}
+	if err == nil {
+		// Without the sync a crash after the rename could leave an empty
+		// file under the final name, the very thing the rename avoids.
+		if serr := cw.f.Sync(); serr != nil {
+			err = fmt.Errorf("sync capture: %w", serr)
+		}
+	}
+	if cerr := cw.f.Close(); cerr != nil && err == nil {
+		err = fmt.Errorf("close capture: %w", cerr)
+	}
+	if err == nil {
+		if rerr := os.Rename(cw.tmp, cw.path); rerr != nil {
+			err = fmt.Errorf("rename capture: %w", rerr)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("%w; the events written so far are in %s", err, cw.tmp)
+	}
+	return nil
+}
+
+// CaptureReader reads a capture file. It is a Source: Next returns io.EOF
+// at the end of the file. It is not safe for concurrent use.
+type CaptureReader struct {
+	r    *bufio.Reader
+	f    *os.File // set by OpenCapture; Close closes it
+	name string   // for errors: the path, or "input"
+	meta CaptureMeta
+
+	off      int64  // file offset of the next unread byte
+	block    int    // number of the current block, the meta block being 0
+	blockOff int64  // file offset of the current block
+	buf      []byte // payload of the current block; reused
+	pos      int    // next event in buf
+	hdr      [blockHdrSize]byte
+
+	ev     Event
+	events uint64
+	err    error // sticky: io.EOF or the first error
+	closed bool
+}
+
+// OpenCapture opens the capture file at path and reads its header.
+func OpenCapture(path string) (*CaptureReader, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("open capture: %w", err)
+	}
+	cr, err := newCaptureReader(f, path)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	cr.f = f
+	return cr, nil
+}
+
+// NewCaptureReader reads a capture's header from r and returns a reader of
+// its events. Close does not close r.
+func NewCaptureReader(r io.Reader) (*CaptureReader, error) {
+	return newCaptureReader(r, "input")
+}
+
+func newCaptureReader(r io.Reader, name string) (*CaptureReader, error) {
+	cr := &CaptureReader{r: bufio.NewReaderSize(r, targetBlock), name: name, block: -1}
+	cr.ev.CPU = -1
+	if err := cr.readHeader(); err != nil {
+		return nil, err
+	}
+	return cr, nil
+}
+
+func (cr *CaptureReader) readHeader() error {
+	var h [fileHeaderSize]byte
+	n, err := io.ReadFull(cr.r, h[:])
+	cr.off += int64(n)
+	if err != nil && !isEOF(err) {
+		return fmt.Errorf("read %s: %w", cr.name, err)
+	}
+	m := min(n, len(captureMagic))
+	if n == 0 {
+		return fmt.Errorf("%w: %s is empty, not a vigil capture file; write one with `vigil capture -w FILE`", ErrBadCapture, cr.name)
+	}
+	if string(h[:m]) != captureMagic[:m] {
+		return fmt.Errorf("%w: %s is not a vigil capture file (magic %q, want %q); write one with `vigil capture -w FILE`",
+			ErrBadCapture, cr.name, h[:m], captureMagic)
+	}
+	if err != nil {
+		return cr.truncated(cr.off, 0)
+	}
+	if v := binary.LittleEndian.Uint16(h[8:]); v != captureVersion {
+		return fmt.Errorf("%w: %s has capture format version %d, this vigil reads version %d: read it with the vigil that wrote it",
+			ErrBadCapture, cr.name, v, captureVersion)
+	}
+	typ, err := cr.readBlock()
+	if err == io.EOF {
+		return cr.truncated(cr.off, 0)
+	}
+	if err != nil {
+		return err
+	}
+	if typ != blockMeta {
+		return fmt.Errorf("%w: %s: block 0 at offset %d has type %d, want the meta block (type %d): the file is damaged",
+			ErrBadCapture, cr.name, cr.blockOff, typ, blockMeta)
+	}
+	if err := cr.meta.unmarshal(cr.buf); err != nil {
+		return fmt.Errorf("%w: %s: %v at offset %d: the file is damaged", ErrBadCapture, cr.name, err, cr.blockOff)
+	}
+	cr.buf = cr.buf[:0]
+	got, ok := schemaMajor(cr.meta.SchemaVersion)
+	want, _ := schemaMajor(SchemaVersion)
+	if !ok {
+		return fmt.Errorf("%w: %s names schema %q, not a semantic version: the file is damaged",
+			ErrBadCapture, cr.name, cr.meta.SchemaVersion)
+	}
+	if got != want {
+		return fmt.Errorf("%w: %s was captured with schema %s, this vigil reads %s: read it with a vigil of schema %d.x",
+			ErrBadCapture, cr.name, cr.meta.SchemaVersion, SchemaVersion, got)
+	}
+	return nil
+}
+
+func isEOF(err error) bool { return err == io.EOF || err == io.ErrUnexpectedEOF }
+
+// truncated reports a file that ends inside block (0: the file header,
+// meta block included).
+func (cr *CaptureReader) truncated(at int64, block int) error {
+	where := "the file header"
+	if block > 0 {
+		where = fmt.Sprintf("block %d", block)
+	}
+	return fmt.Errorf("%w: %s truncated at offset %d inside %s: the capture was cut short (was the writer killed?); %d events before it are readable",
+		ErrBadCapture, cr.name, at, where, cr.events)
+}
+
+// readBlock reads the next block into cr.buf and returns its type. It
+// returns io.EOF only at a clean end: no byte of a further block.
+func (cr *CaptureReader) readBlock() (uint16, error) {
+	le := binary.LittleEndian
+	cr.blockOff = cr.off
+	cr.block++
+	n, err := io.ReadFull(cr.r, cr.hdr[:])
+	cr.off += int64(n)
+	if err == io.EOF {
+		return 0, io.EOF
+	}
+	if err == io.ErrUnexpectedEOF {
+		return 0, cr.truncated(cr.off, cr.block)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read %s block %d at offset %d: %w", cr.name, cr.block, cr.blockOff, err)
+	}
+	typ := le.Uint16(cr.hdr[0:])
+	size := le.Uint32(cr.hdr[4:])
+	if size > MaxCaptureBlock {
+		return 0, fmt.Errorf("%w: %s: block %d at offset %d announces %d bytes, more than the %d-byte limit: the file is damaged; the events before it were read",
+			ErrBadCapture, cr.name, cr.block, cr.blockOff, size, MaxCaptureBlock)
+	}
+	if err := cr.readPayload(int(size)); err != nil {
+		return 0, err
+	}
+	if got, want := blockCRC(cr.hdr[:], cr.buf), le.Uint32(cr.hdr[8:]); got != want {
+		return 0, fmt.Errorf("%w: %s: block %d at offset %d is corrupt (crc %08x, want %08x); the events before it were read; the file is damaged: use the %d events read so far, or capture again",
+			ErrBadCapture, cr.name, cr.block, cr.blockOff, got, want, cr.events)
+	}
+	if flags := le.Uint16(cr.hdr[2:]); flags != 0 && (typ == blockMeta || typ == blockEvents) {
+		return 0, fmt.Errorf("%w: %s: block %d at offset %d has flags %#x this vigil does not know: read the file with the (newer) vigil that wrote it",
+			ErrBadCapture, cr.name, cr.block, cr.blockOff, flags)
+	}
+	return typ, nil
+}
+
+// readPayload reads n bytes into cr.buf. It grows the buffer with the bytes
+// that actually arrive, so a damaged length on a short file costs no more
+// memory than the file has.
+func (cr *CaptureReader) readPayload(n int) error {
+	cr.buf = cr.buf[:0]
+	for len(cr.buf) < n {
+		chunk := min(n-len(cr.buf), max(targetBlock, len(cr.buf)))
+		if cap(cr.buf)-len(cr.buf) < chunk {
+			grown := make([]byte, len(cr.buf), len(cr.buf)+chunk)
+			copy(grown, cr.buf)
+			cr.buf = grown
+		}
+		got, err := io.ReadFull(cr.r, cr.buf[len(cr.buf):len(cr.buf)+chunk])
+		cr.buf = cr.buf[:len(cr.buf)+got]
+		cr.off += int64(got)
+		if isEOF(err) {
+			return cr.truncated(cr.off, cr.block)
+		}
+		if err != nil {
+			return fmt.Errorf("read %s block %d at offset %d: %w", cr.name, cr.block, cr.blockOff, err)
+		}
+	}
+	return nil
+}
+
+// Meta returns the capture's metadata.
+func (cr *CaptureReader) Meta() CaptureMeta { return cr.meta }
+
+// Next returns the next event; it is valid until the following call. Its
+// CPU is -1: captures do not record it.
+func (cr *CaptureReader) Next() (*Event, error) {
+	if cr.closed {
+		return nil, ErrClosed
+	}
+	if cr.err != nil {
+		return nil, cr.err
+	}
+	for cr.pos >= len(cr.buf) {
+		cr.pos = 0
+		typ, err := cr.readBlock()
+		if err != nil {
+			cr.buf = cr.buf[:0]
+			cr.err = err
+			return nil, err
+		}
+		if typ != blockEvents {
+			// A block this reader does not know (or a second meta block):
+			// its CRC is good, so skipping it loses nothing we could read.
+			cr.buf = cr.buf[:0]
+		}
+	}
+	if err := cr.ev.Decode(cr.buf[cr.pos:]); err != nil {
+		cr.err = fmt.Errorf("%w: %s: event %d at offset %d (block %d at offset %d): %w; the events before it were read; the block's checksum is good, so the writer wrote a bad event",
+			ErrBadCapture, cr.name, cr.events, cr.blockOff+blockHdrSize+int64(cr.pos), cr.block, cr.blockOff, err)
+		return nil, cr.err
+	}
+	cr.pos += len(cr.ev.Raw)
+	cr.ev.CPU = -1
+	cr.events++
+	return &cr.ev, nil
+}
+
+// Stats returns the number of events read; a capture has no drops.
+func (cr *CaptureReader) Stats() (Stats, error) {
+	return Stats{Events: cr.events}, nil
+}
+
+// Close ends reading; it closes the file OpenCapture opened, not a reader
+// given to NewCaptureReader.
+func (cr *CaptureReader) Close() error {
+	if cr.closed {
+		return nil
+	}
+	cr.closed = true
+	cr.buf = nil
+	if cr.f != nil {
+		if err := cr.f.Close(); err != nil {
+			return fmt.Errorf("close capture %s: %w", cr.name, err)
+		}
+	}
+	return nil
+}
+
+var _ Source = (*CaptureReader)(nil)

@@ -1,0 +1,579 @@
+// Copyright 2026 The vigil Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package driver
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+var testMeta = CaptureMeta{
+	SchemaVersion: SchemaVersion,
+	Arch:          "amd64",
+	ClockOffset:   1_700_000_000_123_456_789,
+	Hostname:      "node-1.example",
+	KernelRelease: "6.1.0-18-cloud-amd64",
+	Created:       time.Unix(1_700_000_100, 42),
+}
+
+// testEvents returns n events of assorted types and sizes, enough of them
+// to span several blocks.
+func testEvents(t testing.TB, n int) [][]byte {
+	t.Helper()
+	var out [][]byte
+	for i := 0; len(out) < n; i++ {
+		var raw []byte
+		switch i % 6 {
+		case 0:
+			raw = buildRaw(t, EvOpenat, i, -100, fmt.Sprintf("/tmp/file-%d-%s", i, strings.Repeat("x", i%200)), 0x241, 0o644, absent{}, i)
+		case 1:
+			raw = buildRaw(t, EvExecve, execArgs(0, "/usr/bin/ls", fmt.Sprintf("ls\x00-l\x00%d", i))...)
+		case 2:
+			raw = buildRaw(t, EvGeneric, -2, 110)
+		case 3:
+			raw = buildRaw(t, EvConnect, 0, 3, tuple6(loop6, uint16(i), loop6, 80))
+		case 4:
+			raw = buildRaw(t, EvProcExec, "/bin/true", i)
+		case 5:
+			raw = buildRaw(t, EvBind, -98, 3, []byte("\x01/run/x.sock\x00"))
+		}
+		// Vary the header so a misplaced event cannot compare equal.
+		binary.LittleEndian.PutUint64(raw[0:], uint64(1_000_000+i))
+		binary.LittleEndian.PutUint32(raw[8:], uint32(i))
+		out = append(out, raw)
+	}
+	return out
+}
+
+func writeCapture(t testing.TB, evs [][]byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	cw, err := NewCaptureWriter(&buf, testMeta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e Event
+	for _, raw := range evs {
+		if err := e.Decode(raw); err != nil {
+			t.Fatal(err)
+		}
+		if err := cw.Write(&e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := cw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if cw.Events() != uint64(len(evs)) {
+		t.Fatalf("writer counted %d events, wrote %d", cw.Events(), len(evs))
+	}
+	return buf.Bytes()
+}
+
+// readAll reads events until an error and returns copies of them.
+func readAll(t testing.TB, data []byte) ([][]byte, error) {
+	t.Helper()
+	cr, err := NewCaptureReader(bytes.NewReader(data))
+	if err != nil {
+		return nil, err
+	}
+	defer cr.Close()
+	var out [][]byte
+	for {
+		e, err := cr.Next()
+		if err != nil {
+			return out, err
+		}
+		if e.CPU != -1 {
+			t.Fatalf("event from a capture has CPU %d, want -1", e.CPU)
+		}
+		out = append(out, bytes.Clone(e.Raw))
+	}
+}
+
+func sameEvents(t *testing.T, got, want [][]byte) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("read %d events, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if !bytes.Equal(got[i], want[i]) {
+			t.Fatalf("event %d differs:\n got %x\nwant %x", i, got[i], want[i])
+		}
+	}
+}
+
+// blocks returns the offset of every block of a capture (the meta block first).
+func blocks(t testing.TB, data []byte) []int {
+	t.Helper()
+	var offs []int
+	for off := fileHeaderSize; off < len(data); {
+		offs = append(offs, off)
+		off += blockHdrSize + int(binary.LittleEndian.Uint32(data[off+4:]))
+	}
+	return offs
+}
+
+// appendBlock appends a block with a correct CRC.
+func appendBlock(dst []byte, typ, flags uint16, payload []byte) []byte {
+	h := make([]byte, blockHdrSize)
+	binary.LittleEndian.PutUint16(h[0:], typ)
+	binary.LittleEndian.PutUint16(h[2:], flags)
+	binary.LittleEndian.PutUint32(h[4:], uint32(len(payload)))
+	binary.LittleEndian.PutUint32(h[8:], blockCRC(h, payload))
+	return append(append(dst, h...), payload...)
+}
+
+func TestCaptureRoundTrip(t *testing.T) {
+	evs := testEvents(t, 3000)
+	data := writeCapture(t, evs)
+	if n := len(blocks(t, data)); n < 4 {
+		t.Fatalf("%d blocks for %d bytes of events; want several", n, len(data))
+	}
+	got, err := readAll(t, data)
+	if err != io.EOF {
+		t.Fatalf("read: %v, want io.EOF", err)
+	}
+	sameEvents(t, got, evs)
+}
+
+func TestCaptureEmpty(t *testing.T) {
+	got, err := readAll(t, writeCapture(t, nil))
+	if err != io.EOF || len(got) != 0 {
+		t.Fatalf("empty capture: %d events, %v", len(got), err)
+	}
+}
+
+func TestCaptureMetaRoundTrip(t *testing.T) {
+	cr, err := NewCaptureReader(bytes.NewReader(writeCapture(t, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := cr.Meta()
+	if m.SchemaVersion != testMeta.SchemaVersion || m.Arch != testMeta.Arch || m.ClockOffset != testMeta.ClockOffset ||
+		m.Hostname != testMeta.Hostname || m.KernelRelease != testMeta.KernelRelease || !m.Created.Equal(testMeta.Created) {
+		t.Fatalf("meta = %+v, want %+v", m, testMeta)
+	}
+	if got := m.Clock().Wall(5); !got.Equal(time.Unix(0, testMeta.ClockOffset+5)) {
+		t.Errorf("clock: %v", got)
+	}
+
+	// The defaults a bare meta gets, and what this host reports.
+	var buf bytes.Buffer
+	if _, err := NewCaptureWriter(&buf, CaptureMeta{}); err != nil {
+		t.Fatal(err)
+	}
+	cr, err = NewCaptureReader(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := cr.Meta(); m.SchemaVersion != SchemaVersion || m.Arch == "" || time.Since(m.Created) > time.Minute {
+		t.Errorf("defaults not filled in: %+v", m)
+	}
+	host := NewCaptureMeta(NewClock())
+	if host.KernelRelease == "" || host.Hostname == "" || host.ClockOffset == 0 || host.SchemaVersion != SchemaVersion {
+		t.Errorf("NewCaptureMeta = %+v", host)
+	}
+}
+
+func TestCaptureBadMagic(t *testing.T) {
+	for _, data := range []string{"GIF89a\x00\x00\x00\x00\x00\x00", "VIGILCAX\x01\x00", "x"} {
+		_, err := NewCaptureReader(strings.NewReader(data))
+		if !errors.Is(err, ErrBadCapture) || !strings.Contains(err.Error(), "is not a vigil capture file (magic") {
+			t.Errorf("%q: %v", data, err)
+		}
+	}
+	_, err := NewCaptureReader(strings.NewReader(""))
+	if !errors.Is(err, ErrBadCapture) || !strings.Contains(err.Error(), "empty") {
+		t.Errorf("empty input: %v", err)
+	}
+	path := filepath.Join(t.TempDir(), "not-a-capture")
+	os.WriteFile(path, []byte("hello, world"), 0o600)
+	_, err = OpenCapture(path)
+	if !errors.Is(err, ErrBadCapture) || !strings.Contains(err.Error(), path+" is not a vigil capture file") {
+		t.Errorf("named file: %v", err)
+	}
+}
+
+func TestCaptureVersion(t *testing.T) {
+	data := writeCapture(t, nil)
+	binary.LittleEndian.PutUint16(data[8:], 2)
+	_, err := NewCaptureReader(bytes.NewReader(data))
+	if !errors.Is(err, ErrBadCapture) || !strings.Contains(err.Error(), "format version 2") {
+		t.Fatalf("version 2: %v", err)
+	}
+}
+
+func TestCaptureTruncated(t *testing.T) {
+	evs := testEvents(t, 3000)
+	data := writeCapture(t, evs)
+	offs := blocks(t, data)
+	// Events of the blocks wholly before each block offset.
+	before := func(off int) int {
+		got, _ := readAll(t, data[:off])
+		return len(got)
+	}
+	cuts := []struct {
+		name string
+		at   int
+	}{
+		{"inside the magic", 4},
+		{"inside the version", 9},
+		{"inside the meta block header", fileHeaderSize + 5},
+		{"inside the meta payload", offs[1] - 3},
+		{"inside the first events block header", offs[1] + 1},
+		{"just after the first events block header", offs[1] + blockHdrSize},
+		{"inside the first events payload", offs[1] + 1000},
+		{"inside the third block header", offs[3] + 11},
+		{"inside the third events payload", offs[3] + blockHdrSize + 30000},
+		{"one byte short", len(data) - 1},
+	}
+	for _, c := range cuts {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := readAll(t, data[:c.at])
+			if !errors.Is(err, ErrBadCapture) || !strings.Contains(err.Error(), "truncated") {
+				t.Fatalf("cut at %d: %v, want a truncation error", c.at, err)
+			}
+			if !strings.Contains(err.Error(), fmt.Sprintf("truncated at offset %d", c.at)) {
+				t.Errorf("error does not name the offset %d: %v", c.at, err)
+			}
+			// Every whole block before the cut was read.
+			want := 0
+			for _, off := range offs {
+				if off+blockHdrSize+int(binary.LittleEndian.Uint32(data[off+4:])) <= c.at {
+					want = before(off + blockHdrSize + int(binary.LittleEndian.Uint32(data[off+4:])))
+				}
+			}
+			sameEvents(t, got, evs[:want])
+			if want > 0 && !strings.Contains(err.Error(), fmt.Sprintf("%d events before it are readable", want)) {
+				t.Errorf("error does not count the %d readable events: %v", want, err)
+			}
+		})
+	}
+}
+
+func TestCaptureCorrupt(t *testing.T) {
+	evs := testEvents(t, 3000)
+	data := writeCapture(t, evs)
+	offs := blocks(t, data)
+	whole, _ := readAll(t, data[:offs[2]])
+
+	for _, c := range []struct {
+		name string
+		at   int
+	}{
+		{"payload", offs[2] + blockHdrSize + 100},
+		{"type", offs[2]},
+		{"length", offs[2] + 5},
+		{"crc", offs[2] + 9},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			bad := bytes.Clone(data)
+			bad[c.at] ^= 0x10
+			got, err := readAll(t, bad)
+			if !errors.Is(err, ErrBadCapture) {
+				t.Fatalf("flipped byte at %d: %v", c.at, err)
+			}
+			want := fmt.Sprintf("block 2 at offset %d is corrupt (crc", offs[2])
+			if c.name == "length" {
+				// A longer length runs into the next block or off the end.
+				want = "block 2"
+			}
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("error %q does not contain %q", err, want)
+			}
+			sameEvents(t, got, whole)
+		})
+	}
+
+	// A damaged meta block.
+	bad := bytes.Clone(data)
+	bad[fileHeaderSize+blockHdrSize+3] ^= 1
+	if _, err := NewCaptureReader(bytes.NewReader(bad)); !errors.Is(err, ErrBadCapture) || !strings.Contains(err.Error(), "block 0 at offset 10 is corrupt") {
+		t.Errorf("corrupt meta: %v", err)
+	}
+}
+
+func TestCaptureHugeBlock(t *testing.T) {
+	data := writeCapture(t, nil)
+	h := make([]byte, blockHdrSize)
+	binary.LittleEndian.PutUint16(h, blockEvents)
+	binary.LittleEndian.PutUint32(h[4:], 0xfffffff0)
+	_, err := readAll(t, append(data, h...))
+	if !errors.Is(err, ErrBadCapture) || !strings.Contains(err.Error(), "more than the 16777216-byte limit") {
+		t.Fatalf("huge block: %v", err)
+	}
+
+	// Within the limit but beyond the file: the reader must not allocate
+	// what the length announces, only what arrives.
+	binary.LittleEndian.PutUint32(h[4:], MaxCaptureBlock)
+	input := append(bytes.Clone(data), h...)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err = readAll(t, input)
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, ErrBadCapture) || !strings.Contains(err.Error(), "truncated") {
+		t.Fatalf("announced 16 MiB on a short file: %v", err)
+	}
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 4<<20 {
+		t.Errorf("reading a short file that announces 16 MiB allocated %d bytes", grew)
+	}
+}
+
+func TestCaptureUnknownBlock(t *testing.T) {
+	evs := testEvents(t, 10)
+	data := writeCapture(t, evs[:5])
+	data = appendBlock(data, 7, 0x8000, []byte("a process table, one day"))
+	data = appendBlock(data, blockMeta, 0, []byte("a second meta block is skipped too"))
+	data = appendBlock(data, 9, 0, nil)
+	rest := writeCapture(t, evs[5:])
+	data = append(data, rest[blocks(t, rest)[1]:]...)
+	got, err := readAll(t, data)
+	if err != io.EOF {
+		t.Fatalf("read: %v", err)
+	}
+	sameEvents(t, got, evs)
+
+	// Flags a reader does not know on a block it does know are refused:
+	// a newer writer changed the block's meaning.
+	data = appendBlock(writeCapture(t, nil), blockEvents, 1, evs[0])
+	if _, err := readAll(t, data); !errors.Is(err, ErrBadCapture) || !strings.Contains(err.Error(), "flags 0x1") {
+		t.Errorf("unknown flags: %v", err)
+	}
+}
+
+func TestCaptureBadEvent(t *testing.T) {
+	evs := testEvents(t, 3)
+	payload := append(bytes.Clone(evs[0]), evs[1]...)
+	bad := bytes.Clone(evs[2])
+	binary.LittleEndian.PutUint16(bad[20:], uint16(EvTypeMax)+10)
+	payload = append(payload, bad...)
+	data := appendBlock(writeCapture(t, nil), blockEvents, 0, payload)
+	got, err := readAll(t, data)
+	if !errors.Is(err, ErrBadCapture) || !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "event 2 at offset") {
+		t.Fatalf("bad event: %v", err)
+	}
+	sameEvents(t, got, evs[:2])
+}
+
+func TestCaptureSchemaMismatch(t *testing.T) {
+	for _, v := range []string{"2.0.0", "0.9.1", "garbage"} {
+		var buf bytes.Buffer
+		m := testMeta
+		m.SchemaVersion = v
+		if _, err := NewCaptureWriter(&buf, m); err != nil {
+			t.Fatal(err)
+		}
+		_, err := NewCaptureReader(&buf)
+		if !errors.Is(err, ErrBadCapture) || !strings.Contains(err.Error(), v) {
+			t.Errorf("schema %s: %v", v, err)
+		}
+		if v == "2.0.0" && !strings.Contains(err.Error(), "captured with schema 2.0.0, this vigil reads "+SchemaVersion) {
+			t.Errorf("schema %s: %v", v, err)
+		}
+	}
+	// A newer minor version is readable.
+	var buf bytes.Buffer
+	m := testMeta
+	m.SchemaVersion = "1.7.0"
+	NewCaptureWriter(&buf, m)
+	if _, err := NewCaptureReader(&buf); err != nil {
+		t.Errorf("schema 1.7.0: %v", err)
+	}
+}
+
+func TestCreateCapture(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "x.cap")
+	evs := testEvents(t, 500)
+	cw, err := CreateCapture(path, testMeta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e Event
+	for _, raw := range evs {
+		e.Decode(raw)
+		if err := cw.Write(&e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := cw.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	// Until Close, only the .tmp file exists, and it is readable so far.
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Fatalf("final name exists before Close: %v", err)
+	}
+	if fi, err := os.Stat(path + ".tmp"); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("tmp file: %v %v", fi, err)
+	}
+	if err := cw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cw.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	if err := cw.Write(&e); !errors.Is(err, ErrClosed) {
+		t.Errorf("Write after Close: %v", err)
+	}
+	if _, err := os.Stat(path + ".tmp"); !os.IsNotExist(err) {
+		t.Fatalf("tmp file left behind: %v", err)
+	}
+
+	cr, err := OpenCapture(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got [][]byte
+	for {
+		e, err := cr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, bytes.Clone(e.Raw))
+	}
+	sameEvents(t, got, evs)
+	if st, err := cr.Stats(); err != nil || st.Events != uint64(len(evs)) || st.Drops != 0 {
+		t.Errorf("stats = %+v, %v", st, err)
+	}
+	if err := cr.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cr.Next(); !errors.Is(err, ErrClosed) {
+		t.Errorf("Next after Close: %v", err)
+	}
+	// A leftover .tmp is the only copy of an interrupted capture: refused,
+	// not overwritten.
+	os.WriteFile(path+".tmp", []byte("interrupted"), 0o600)
+	if _, err := CreateCapture(path, testMeta); err == nil || !strings.Contains(err.Error(), "already exists") {
+		t.Errorf("CreateCapture over a leftover .tmp: %v", err)
+	}
+	if b, _ := os.ReadFile(path + ".tmp"); string(b) != "interrupted" {
+		t.Errorf("leftover .tmp overwritten: %q", b)
+	}
+	if _, err := CreateCapture(filepath.Join(dir, "no", "such", "dir.cap"), testMeta); err == nil {
+		t.Error("CreateCapture in a missing directory succeeded")
+	}
+	if _, err := OpenCapture(filepath.Join(dir, "missing.cap")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("OpenCapture of a missing file: %v", err)
+	}
+}
+
+// A writer whose file fails keeps the .tmp name and says where it is.
+func TestCreateCaptureFailure(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "x.cap")
+	cw, err := CreateCapture(path, testMeta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Make the rename fail: a non-empty directory at the final name.
+	os.MkdirAll(filepath.Join(path, "sub"), 0o755)
+	err = cw.Close()
+	if err == nil || !strings.Contains(err.Error(), path+".tmp") {
+		t.Fatalf("Close = %v, want an error naming the .tmp file", err)
+	}
+	if _, err := os.Stat(path + ".tmp"); err != nil {
+		t.Errorf("tmp file gone: %v", err)
+	}
+}
+
+type failWriter struct{ n int }
+
+func (w *failWriter) Write(p []byte) (int, error) {
+	if w.n == 0 {
+		return 0, errors.New("disk full")
+	}
+	w.n--
+	return len(p), nil
+}
+
+func TestCaptureWriteErrors(t *testing.T) {
+	if _, err := NewCaptureWriter(&failWriter{}, testMeta); err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Errorf("header write: %v", err)
+	}
+	cw, err := NewCaptureWriter(&failWriter{n: 1}, testMeta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e Event
+	for _, raw := range testEvents(t, 2000) {
+		e.Decode(raw)
+		if err = cw.Write(&e); err != nil {
+			break
+		}
+	}
+	if err == nil || !strings.Contains(err.Error(), "disk full") || !strings.Contains(err.Error(), "block 1") {
+		t.Fatalf("block write: %v", err)
+	}
+	// The error sticks.
+	if err := cw.Write(&e); err == nil {
+		t.Error("Write after a failed write succeeded")
+	}
+	if err := cw.Close(); err == nil {
+		t.Error("Close after a failed write succeeded")
+	}
+
+	// An event whose bytes do not match its header is refused.
+	cw, _ = NewCaptureWriter(io.Discard, testMeta)
+	raw := buildRaw(t, EvClose, 0, 3)
+	if err := cw.Write(&Event{Raw: raw[:10]}); !errors.Is(err, ErrMalformed) {
+		t.Errorf("short event: %v", err)
+	}
+	if err := cw.Write(&Event{Raw: append(raw, 0)}); !errors.Is(err, ErrMalformed) {
+		t.Errorf("event longer than its header says: %v", err)
+	}
+	m := testMeta
+	m.Hostname = strings.Repeat("h", 70000)
+	if _, err := NewCaptureWriter(io.Discard, m); err == nil || !strings.Contains(err.Error(), "hostname") {
+		t.Errorf("oversized hostname: %v", err)
+	}
+}
+
+func TestCaptureNextAllocs(t *testing.T) {
+	evs := testEvents(t, 20000)
+	data := writeCapture(t, evs)
+	cr, err := NewCaptureReader(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Warm up: the block buffer reaches its size.
+	for range 200 {
+		if _, err := cr.Next(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	allocs := testing.AllocsPerRun(10000, func() {
+		if _, err := cr.Next(); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("Next allocates %v times per event, want 0", allocs)
+	}
+}
+
+func BenchmarkCaptureNext(b *testing.B) {
+	data := writeCapture(b, testEvents(b, 20000))
+	b.SetBytes(int64(len(data)) / 20000)
+	b.ReportAllocs()
+	cr, _ := NewCaptureReader(bytes.NewReader(data))
+	for b.Loop() {
+		if _, err := cr.Next(); err == io.EOF {
+			cr, _ = NewCaptureReader(bytes.NewReader(data))
+		}
+	}
+}
