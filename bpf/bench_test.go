@@ -21,33 +21,13 @@ import (
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 
+	"github.com/vigil-dev/vigil/ci/selftest"
 	"github.com/vigil-dev/vigil/driver"
 )
 
 // The benchmarks here measure whole-system figures (cost added to every
 // syscall, events/s delivered), so they run fixed experiments and report
 // them as metrics; run them with -benchtime=1x (make bench does).
-
-func init() {
-	// A timed getppid loop, run as a workload child: the child is the
-	// traced process, the benchmark is the (ignored) consumer.
-	workloads["timedloop"] = func(string) error {
-		n, _ := strconv.Atoi(os.Getenv("VIGIL_N"))
-		start := time.Now()
-		getppidLoop(n)
-		fmt.Printf("ns_per_call=%f\n", float64(time.Since(start).Nanoseconds())/float64(n))
-		return nil
-	}
-	workloads["floodfor"] = func(string) error {
-		d, _ := time.ParseDuration(os.Getenv("VIGIL_FOR"))
-		n := 0
-		for end := time.Now().Add(d); time.Now().Before(end); n += 1000 {
-			getppidLoop(1000)
-		}
-		fmt.Printf("calls=%d\n", n)
-		return nil
-	}
-}
 
 // drainer consumes events in the background and measures its own CPU time.
 type drainer struct {
@@ -123,7 +103,7 @@ func emptyPrograms(b *testing.B) func() {
 }
 
 func timedLoop(b *testing.B, n int) float64 {
-	cmd, out, err := startWorkload("timedloop", b.TempDir(), fmt.Sprintf("VIGIL_N=%d", n))
+	cmd, out, err := selftest.StartWorkload("timedloop", b.TempDir(), fmt.Sprintf("VIGIL_N=%d", n))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -131,7 +111,7 @@ func timedLoop(b *testing.B, n int) float64 {
 	if err := cmd.Wait(); err != nil {
 		b.Fatal(err)
 	}
-	v, err := strconv.ParseFloat(facts(out)["ns_per_call"], 64)
+	v, err := strconv.ParseFloat(selftest.Facts(out)["ns_per_call"], 64)
 	if err != nil {
 		b.Fatalf("timed loop: %v", err)
 	}
@@ -234,7 +214,7 @@ func BenchmarkSustainedRate(b *testing.B) {
 		var cmds []string
 		var waits []func() error
 		for c := 0; c < runtime.NumCPU(); c++ {
-			cmd, out, err := startWorkload("floodfor", b.TempDir(), "VIGIL_FOR="+dur.String())
+			cmd, out, err := selftest.StartWorkload("floodfor", b.TempDir(), "VIGIL_FOR="+dur.String())
 			if err != nil {
 				b.Fatal(err)
 			}

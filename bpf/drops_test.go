@@ -9,22 +9,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-dev/vigil/ci/selftest"
 	"github.com/vigil-dev/vigil/driver"
 )
 
 // onlySyscall returns a config capturing one syscall (and lifecycle events).
 func onlySyscall(t testing.TB, name string) driver.Config {
-	tab, err := driver.NewSyscallTable("amd64")
+	cfg, err := selftest.OnlySyscalls(uint32(os.Getpid()), name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	nr, ok := tab.Nr(name)
-	if !ok {
-		t.Fatalf("no syscall %s", name)
-	}
-	sc := make([]bool, driver.MaxSyscalls)
-	sc[nr] = true
-	return driver.Config{Syscalls: sc, IgnorePID: uint32(os.Getpid())}
+	return cfg
 }
 
 // countFrom drains p for d and counts events of pid.
@@ -55,7 +50,7 @@ func TestDropsAreCountedAndStreamContinues(t *testing.T) {
 	defer p.Close()
 
 	// Flood while nobody reads: a page holds ~90 getppid events.
-	cmd, out, err := startWorkload("flood", t.TempDir(), "VIGIL_N=20000")
+	cmd, out, err := selftest.StartWorkload("flood", t.TempDir(), "VIGIL_N=20000")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +81,7 @@ func TestDropsAreCountedAndStreamContinues(t *testing.T) {
 	}
 
 	// After the overflow the stream goes on: a new workload is seen whole.
-	cmd2, out2, err := startWorkload("trickle", t.TempDir())
+	cmd2, out2, err := selftest.StartWorkload("trickle", t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,14 @@
 // Copyright 2026 The vigil Authors
 // SPDX-License-Identifier: Apache-2.0
 
-package bpf
+// Package selftest is the workload and the assertions that prove a driver
+// works on a kernel: the host tests run it with `go test`, and the agent
+// inside each QEMU guest of the compatibility matrix runs the very same code.
+//
+// Workloads run in child processes, re-executions of the current binary
+// with VIGIL_WORKLOAD set, so that every event they cause carries a pid the
+// checks know. Call RunChild first thing in main (or TestMain).
+package selftest
 
 import (
 	"fmt"
@@ -17,9 +24,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Workloads run in a child process (this test binary, re-executed with
-// VIGIL_WORKLOAD set), so that every event they cause carries a pid the test
-// knows. Each prints facts the test cannot know in advance (fds, ports,
+// Each workload prints facts a check cannot know in advance (fds, ports,
 // inodes) as "key=value" lines on stdout.
 var workloads = map[string]func(dir string) error{
 	"files":     filesWorkload,
@@ -30,18 +35,27 @@ var workloads = map[string]func(dir string) error{
 	"mount":     mountWorkload,
 	"dup2":      dup2Workload,
 	"flood":     floodWorkload,
+	"noop":      func(string) error { return nil },
+	"timedloop": timedLoop,
+	"floodfor":  floodFor,
+	"sleep":     func(string) error { time.Sleep(30 * time.Second); return nil },
 	// 1000 getppid paced so that a one-page buffer never overflows.
 	"trickle": func(string) error {
 		for i := 0; i < 20; i++ {
-			getppidLoop(50)
+			GetppidLoop(50)
 			time.Sleep(2 * time.Millisecond)
 		}
 		return nil
 	},
 }
 
-func runWorkloadChild() {
+// RunChild runs the workload named by VIGIL_WORKLOAD and exits; it returns
+// at once when the variable is not set.
+func RunChild() {
 	name := os.Getenv("VIGIL_WORKLOAD")
+	if name == "" {
+		return
+	}
 	fn, ok := workloads[name]
 	if !ok {
 		fmt.Fprintf(os.Stderr, "unknown workload %q\n", name)
@@ -163,7 +177,10 @@ func setuidWorkload(string) error {
 }
 
 func ptraceWorkload(string) error {
-	sleeper := exec.Command("/bin/sleep", "30")
+	sleeper, err := selfCommand("sleep")
+	if err != nil {
+		return err
+	}
 	if err := sleeper.Start(); err != nil {
 		return err
 	}
@@ -182,7 +199,11 @@ func memfdWorkload(string) error {
 	if err != nil {
 		return fmt.Errorf("memfd_create: %w", err)
 	}
-	src, err := os.Open("/bin/true")
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	src, err := os.Open(self)
 	if err != nil {
 		return err
 	}
@@ -191,9 +212,8 @@ func memfdWorkload(string) error {
 		return err
 	}
 	fact("memfd", fd)
-	argv0, _ := unix.BytePtrFromString("fileless-true")
-	argv := []*byte{argv0, nil}
-	env := []*byte{nil}
+	argv := []*byte{cstr("fileless-true"), nil}
+	env := []*byte{cstr("VIGIL_WORKLOAD=noop"), nil}
 	empty, _ := unix.BytePtrFromString("")
 	_, _, e := unix.Syscall6(unix.SYS_EXECVEAT, uintptr(fd), uintptr(unsafe.Pointer(empty)),
 		uintptr(unsafe.Pointer(&argv[0])), uintptr(unsafe.Pointer(&env[0])), unix.AT_EMPTY_PATH, 0)
@@ -232,31 +252,51 @@ func dup2Workload(string) error {
 
 func floodWorkload(string) error {
 	n, _ := strconv.Atoi(os.Getenv("VIGIL_N"))
-	getppidLoop(n)
+	GetppidLoop(n)
 	return nil
 }
 
-func getppidLoop(n int) {
+// GetppidLoop makes n getppid syscalls: the cheapest syscall there is.
+func GetppidLoop(n int) {
 	for i := 0; i < n; i++ {
 		unix.RawSyscall(unix.SYS_GETPPID, 0, 0, 0)
 	}
 }
 
-// startWorkload starts the named workload and returns it with its stdout.
-func startWorkload(name, dir string, env ...string) (*exec.Cmd, *os.File, error) {
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), append(env, "VIGIL_WORKLOAD="+name, "VIGIL_DIR="+dir)...)
+// selfCommand prepares a re-execution of this binary as workload name.
+func selfCommand(name string, env ...string) (*exec.Cmd, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find own executable: %w", err)
+	}
+	cmd := exec.Command(self)
+	cmd.Env = append(os.Environ(), append(env, "VIGIL_WORKLOAD="+name)...)
+	return cmd, nil
+}
+
+// StartWorkload starts the named workload in dir and returns it with the
+// file its facts go to (remove it when done).
+func StartWorkload(name, dir string, env ...string) (*exec.Cmd, *os.File, error) {
+	cmd, err := selfCommand(name, append(env, "VIGIL_DIR="+dir)...)
+	if err != nil {
+		return nil, nil, err
+	}
 	out, err := os.CreateTemp("", "vigil-workload-*")
 	if err != nil {
 		return nil, nil, err
 	}
 	cmd.Stdout = out
 	cmd.Stderr = os.Stderr
-	return cmd, out, cmd.Start()
+	if err := cmd.Start(); err != nil {
+		out.Close()
+		os.Remove(out.Name())
+		return nil, nil, fmt.Errorf("start workload %s: %w", name, err)
+	}
+	return cmd, out, nil
 }
 
-// facts parses the key=value lines a workload printed.
-func facts(f *os.File) map[string]string {
+// Facts parses the key=value lines a workload printed.
+func Facts(f *os.File) map[string]string {
 	b, _ := os.ReadFile(f.Name())
 	m := map[string]string{}
 	for _, line := range splitLines(string(b)) {
@@ -284,3 +324,32 @@ func splitLines(s string) []string {
 	}
 	return out
 }
+
+// timedLoop makes VIGIL_N getppid calls and reports the time per call:
+// the benchmarks' unit of syscall overhead.
+func timedLoop(string) error {
+	n, err := strconv.Atoi(os.Getenv("VIGIL_N"))
+	if err != nil || n <= 0 {
+		return fmt.Errorf("VIGIL_N=%q: want a positive count", os.Getenv("VIGIL_N"))
+	}
+	start := time.Now()
+	GetppidLoop(n)
+	fact("ns_per_call", float64(time.Since(start).Nanoseconds())/float64(n))
+	return nil
+}
+
+// floodFor calls getppid for VIGIL_FOR (a duration) as fast as it can.
+func floodFor(string) error {
+	d, err := time.ParseDuration(os.Getenv("VIGIL_FOR"))
+	if err != nil {
+		return fmt.Errorf("VIGIL_FOR: %w", err)
+	}
+	n := 0
+	for end := time.Now().Add(d); time.Now().Before(end); n += 1000 {
+		GetppidLoop(1000)
+	}
+	fact("calls", n)
+	return nil
+}
+
+func hostArch() string { return runtime.GOARCH }
