@@ -10,11 +10,12 @@ import (
 	"runtime"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/vigil-dev/vigil/internal/testenv"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
@@ -129,7 +130,7 @@ func median(xs []float64) float64 {
 // filtering getppid out in the kernel; rounds are interleaved so that the
 // machine's drift hits all three alike. Medians are reported.
 func BenchmarkSyscallOverhead(b *testing.B) {
-	requireProbe(b)
+	testenv.RequireProbe(b)
 	const rounds, calls = 9, 200000
 	all := driver.Config{IgnorePID: uint32(os.Getpid())}
 	filtered := onlySyscall(b, "mkdirat")
@@ -200,7 +201,7 @@ func BenchmarkSyscallOverhead(b *testing.B) {
 // BenchmarkSustainedRate floods from one process per CPU and reports what
 // reaches user space, and what was dropped.
 func BenchmarkSustainedRate(b *testing.B) {
-	requireProbe(b)
+	testenv.RequireProbe(b)
 	const dur = 3 * time.Second
 	p, err := Open(onlySyscall(b, "getppid"), Options{})
 	if err != nil {
@@ -211,7 +212,6 @@ func BenchmarkSustainedRate(b *testing.B) {
 		before, _ := p.Stats()
 		d := startDrainer(p)
 		start := time.Now()
-		var cmds []string
 		var waits []func() error
 		for c := 0; c < runtime.NumCPU(); c++ {
 			cmd, out, err := selftest.StartWorkload("floodfor", b.TempDir(), "VIGIL_FOR="+dur.String())
@@ -219,7 +219,6 @@ func BenchmarkSustainedRate(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer os.Remove(out.Name())
-			cmds = append(cmds, out.Name())
 			waits = append(waits, cmd.Wait)
 		}
 		for _, w := range waits {
@@ -237,8 +236,8 @@ func BenchmarkSustainedRate(b *testing.B) {
 		b.ReportMetric(rate, "events/s")
 		b.ReportMetric(float64(drops), "drops")
 		b.ReportMetric(float64(cpuNs)/float64(max(events, 1)), "consumer-cpu-ns/event")
-		fmt.Fprintf(os.Stderr, "sustained: %d producers for %s: %.0f events/s delivered, %d drops (%.2f%%), consumer %.1f ns CPU/event [%s]\n",
-			len(cmds), dur, rate, drops, 100*float64(drops)/float64(max(events+drops, 1)),
-			float64(cpuNs)/float64(max(events, 1)), strings.Join(nil, ""))
+		fmt.Fprintf(os.Stderr, "sustained: %d producers for %s: %.0f events/s delivered, %d drops (%.2f%%), consumer %.1f ns CPU/event\n",
+			len(waits), dur, rate, drops, 100*float64(drops)/float64(max(events+drops, 1)),
+			float64(cpuNs)/float64(max(events, 1)))
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/vigil-dev/vigil/ci/selftest"
 	"github.com/vigil-dev/vigil/driver"
+	"github.com/vigil-dev/vigil/internal/testenv"
 )
 
 // onlySyscall returns a config capturing one syscall (and lifecycle events).
@@ -41,7 +42,7 @@ func countFrom(t *testing.T, p *Probe, pid uint32, d time.Duration) (n int) {
 }
 
 func TestDropsAreCountedAndStreamContinues(t *testing.T) {
-	requireProbe(t)
+	testenv.RequireProbe(t)
 	page := os.Getpagesize()
 	p, err := Open(onlySyscall(t, "getppid"), Options{BufferSize: page})
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/vigil-dev/vigil/driver"
+	"github.com/vigil-dev/vigil/internal/testenv"
 )
 
 // openHelper runs Open in a child process under conditions the test sets up
@@ -45,7 +46,7 @@ func runOpenHelper(t *testing.T, cmd *exec.Cmd) map[string]string {
 }
 
 func TestOpenNotRoot(t *testing.T) {
-	requireProbe(t)
+	testenv.RequireProbe(t)
 	// The test binary must be reachable by nobody.
 	dir, err := os.MkdirTemp("", "vigil-notroot-")
 	if err != nil {
@@ -73,7 +74,7 @@ func TestOpenNotRoot(t *testing.T) {
 }
 
 func TestOpenOldKernel(t *testing.T) {
-	requireProbe(t)
+	testenv.RequireProbe(t)
 	setarch, err := exec.LookPath("setarch")
 	if err != nil {
 		t.Skip("setarch (util-linux) not installed")
@@ -88,7 +89,7 @@ func TestOpenOldKernel(t *testing.T) {
 }
 
 func TestOpenNoBTF(t *testing.T) {
-	requireProbe(t)
+	testenv.RequireProbe(t)
 	_, err := Open(driver.Config{}, Options{KernelBTF: t.TempDir() + "/missing-btf"})
 	if !errors.Is(err, driver.ErrNotSupported) {
 		t.Fatalf("err = %v, want ErrNotSupported", err)
@@ -99,7 +100,7 @@ func TestOpenNoBTF(t *testing.T) {
 }
 
 func TestOpenBadBufferSize(t *testing.T) {
-	requireProbe(t)
+	testenv.RequireProbe(t)
 	_, err := Open(driver.Config{}, Options{BufferSize: 12345})
 	if err == nil || !strings.Contains(err.Error(), "power of two") {
 		t.Fatalf("err = %v, want a power-of-two error", err)

@@ -10,6 +10,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/vigil-dev/vigil/internal/testenv"
 )
 
 // TestObjectIsFresh rebuilds the probe from its C sources and compares it
@@ -20,10 +22,7 @@ func TestObjectIsFresh(t *testing.T) {
 		clang, strip = "clang-19", "llvm-strip-19"
 	}
 	if _, err := exec.LookPath(clang); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s not installed: `make deps` installs it", clang)
-		}
-		t.Skipf("%s not installed (apt-get install clang-19 llvm-19)", clang)
+		testenv.Unavailable(t, clang+" not installed (`make deps` installs it)")
 	}
 	src, err := os.ReadFile("gen.go")
 	if err != nil {

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vigil-dev/vigil/internal/testenv"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -17,13 +19,10 @@ import (
 // cilium/ebpf: libbpf (through Debian's bpftool) loads and verifies every
 // program in it on the running kernel.
 func TestLibbpfLoadsTheObject(t *testing.T) {
-	requireProbe(t)
+	testenv.RequireProbe(t)
 	bpftool, err := exec.LookPath("bpftool")
 	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("bpftool not installed: `make deps` installs it")
-		}
-		t.Skip("bpftool not installed (apt-get install bpftool)")
+		testenv.Unavailable(t, "bpftool not installed (`make deps` installs it)")
 	}
 	fs := t.TempDir()
 	if err := unix.Mount("bpf", fs, "bpf", 0, ""); err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/vigil-dev/vigil/ci/selftest"
 	"github.com/vigil-dev/vigil/driver"
+	"github.com/vigil-dev/vigil/internal/testenv"
 )
 
 func TestMain(m *testing.M) {
@@ -18,25 +19,6 @@ func TestMain(m *testing.M) {
 		openHelper()
 	}
 	os.Exit(m.Run())
-}
-
-// requireProbe skips where the probe cannot run (not root, no BTF), except
-// in CI, where every test must run.
-func requireProbe(t testing.TB) {
-	t.Helper()
-	reason := ""
-	if os.Geteuid() != 0 {
-		reason = "needs root to load BPF programs"
-	} else if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err != nil {
-		reason = "needs kernel BTF (/sys/kernel/btf/vmlinux)"
-	}
-	if reason == "" {
-		return
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatalf("%s, and CI must run every test", reason)
-	}
-	t.Skip(reason)
 }
 
 var (
@@ -49,7 +31,7 @@ func agentConfig() driver.Config { return driver.Config{IgnorePID: uint32(os.Get
 
 // probe returns one probe shared by the tests: loading takes ~0.5 s.
 func probe(t testing.TB) *Probe {
-	requireProbe(t)
+	testenv.RequireProbe(t)
 	sharedOnce.Do(func() { sharedProbe, sharedErr = Open(agentConfig(), Options{}) })
 	if sharedErr != nil {
 		t.Fatalf("open probe: %v", sharedErr)

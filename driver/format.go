@@ -209,7 +209,7 @@ func appendSockJSON(dst []byte, v sockView, tuple bool) []byte {
 	switch v.fam {
 	case unix.AF_UNIX:
 		dst = append(dst, `,"path":`...)
-		dst = appendJSONString(dst, v.path)
+		dst = AppendJSONString(dst, v.path)
 	case unix.AF_INET, unix.AF_INET6:
 		if tuple {
 			dst = append(dst, `,"src":"`...)
@@ -409,7 +409,7 @@ func AppendParamsJSON(dst []byte, e *Event, tab *SyscallTable) []byte {
 		case PTUint64, PTUint32, PTUint16:
 			dst = strconv.AppendUint(dst, e.Uint(i), 10)
 		case PTString, PTPath:
-			dst = appendJSONString(dst, e.Bytes(i))
+			dst = AppendJSONString(dst, e.Bytes(i))
 		case PTStrArray:
 			dst = append(dst, '[')
 			s := e.Bytes(i)
@@ -421,7 +421,7 @@ func AppendParamsJSON(dst []byte, e *Event, tab *SyscallTable) []byte {
 						break
 					}
 				}
-				dst = appendJSONString(dst, s[:end])
+				dst = AppendJSONString(dst, s[:end])
 				if end == len(s) {
 					break
 				}
@@ -448,12 +448,12 @@ func AppendParamsJSON(dst []byte, e *Event, tab *SyscallTable) []byte {
 	return append(dst, '}')
 }
 
-// appendJSONString writes s as a JSON string. It escapes by hand because
+// AppendJSONString writes s as a JSON string. It escapes by hand because
 // encoding/json would allocate per value; the escapes match what
 // encoding/json writes, minus its HTML escaping, which a log line does not
 // need. U+2028 and U+2029 are escaped so the output is also valid
 // JavaScript.
-func appendJSONString(dst, s []byte) []byte {
+func AppendJSONString(dst, s []byte) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {

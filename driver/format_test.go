@@ -324,7 +324,7 @@ func TestJSONStringRoundTrip(t *testing.T) {
 		"", "plain", "\x00\x01\x1f\x7f", `"\`, "é日本\U0001F600", "\xff\xfe", "a\xc3", "\xed\xa0\x80",
 		"\u2028\u2029", "</script>&",
 	} {
-		got := appendJSONString(nil, []byte(s))
+		got := AppendJSONString(nil, []byte(s))
 		var back string
 		if err := json.Unmarshal(got, &back); err != nil {
 			t.Errorf("%q: %s does not parse: %v", s, got, err)

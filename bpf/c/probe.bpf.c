@@ -602,7 +602,10 @@ int BPF_PROG(vigil_proc_fork, struct task_struct *parent,
 		return 0;
 	push_u64(&b, BPF_CORE_READ(child, pid));
 	push_u64(&b, BPF_CORE_READ(child, tgid));
-	push_u64(&b, BPF_CORE_READ(parent, tgid));
+	/* The child's parent process, not the forking task's: a new thread's
+	 * parent is its process's parent, and CLONE_PARENT skips a level.
+	 */
+	push_u64(&b, BPF_CORE_READ(child, real_parent, tgid));
 	push_kernel_str(&b, __builtin_preserve_access_index(&child->comm), 16);
 	submit(&b);
 	return 0;

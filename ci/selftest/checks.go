@@ -271,6 +271,14 @@ func checkExec(env *Env) (Outcome, error) {
 	pe := x.find(evs, driver.EvProcExec, nil)
 	x.param(pe, "filename", exe)
 	x.param(pe, "old_tid", int64(cmd.Process.Pid))
+	// The Go runtime of the child starts threads: their parent process is
+	// ours, not the child's.
+	pid := int64(cmd.Process.Pid)
+	fe := x.find(evs, driver.EvProcFork, func(e *driver.Event) bool {
+		return e.Int(e.Type.ParamIndex("child_pid")) == pid && e.Int(e.Type.ParamIndex("child_tid")) != pid
+	})
+	x.param(fe, "parent_pid", int64(os.Getpid()))
+	x.param(fe, "comm", comm)
 	return Outcome{Events: evs}, x.err()
 }
 

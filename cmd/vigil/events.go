@@ -1,0 +1,466 @@
+// Copyright 2026 The vigil Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"github.com/urfave/cli/v2"
+
+	"github.com/vigil-dev/vigil/bpf"
+	"github.com/vigil-dev/vigil/driver"
+	"github.com/vigil-dev/vigil/engine/state"
+)
+
+// streamFlags select and bound a stream of events; events and capture share
+// them.
+func streamFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringSliceFlag{Name: "type", Aliases: []string{"t"},
+			Usage: "only events of these types (an event name such as openat or proc_exec, or any syscall name); repeat or separate by commas. Live, the kernel then captures only those syscalls"},
+		&cli.UintFlag{Name: "pid", Aliases: []string{"p"}, Usage: "only events of this process (thread-group id) or thread"},
+		&cli.StringFlag{Name: "comm", Aliases: []string{"c"}, Usage: "only events of threads with this command name"},
+		&cli.Uint64Flag{Name: "count", Aliases: []string{"n"}, Usage: "stop after `N` events (0: no limit)"},
+		&cli.DurationFlag{Name: "duration", Aliases: []string{"d"}, Usage: "stop after this long (0: until Ctrl-C)"},
+		&cli.StringFlag{Name: "buffer-size", Value: "8MiB", Usage: "ring buffer size per CPU (a power of two: 64KiB, 8MiB, ...)"},
+		&cli.UintFlag{Name: "snaplen", Value: driver.DefaultSnaplen, Usage: "bytes kept of strings and buffers other than paths"},
+		&cli.StringFlag{Name: "host-root", Value: "/", EnvVars: []string{"HOST_ROOT", "VIGIL_HOST_ROOT"},
+			Usage: "where the host's root is mounted (/host in a container); its /proc names processes"},
+	}
+}
+
+func eventsCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "events",
+		Usage: "print live events from the eBPF probe, or the events of a capture file",
+		Description: `One event per line: time, CPU, command, pid:tid, parent pid, type and
+parameters; with --json one object per line. On exit the driver's counters
+(events, drops) go to stderr.`,
+		Flags: append(streamFlags(),
+			&cli.BoolFlag{Name: "json", Aliases: []string{"j"}, Usage: "one JSON object per line"},
+			&cli.StringFlag{Name: "read", Aliases: []string{"r"}, Usage: "read events from capture `FILE` instead of the kernel"},
+			&cli.BoolFlag{Name: "list-types", Usage: "list the event types --type accepts, and exit"},
+		),
+		Action: func(c *cli.Context) error {
+			if c.Bool("list-types") {
+				return listTypes(c.App.Writer)
+			}
+			if c.NArg() > 0 {
+				return fmt.Errorf("unexpected argument %q: events takes only flags (see vigil events --help)", c.Args().First())
+			}
+			s, err := openStream(c, c.String("read"))
+			if err != nil {
+				return err
+			}
+			defer s.src.Close()
+			out := newPrinter(c.App.Writer, c.Bool("json"), s)
+			err = s.run(out.print, out.flush)
+			s.report(os.Stderr, c.String("read"))
+			return err
+		},
+	}
+}
+
+func captureCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "capture",
+		Usage: "write live events to a capture file (read it back with vigil events -r)",
+		Flags: append(streamFlags(),
+			&cli.StringFlag{Name: "write", Aliases: []string{"w"}, Required: true, Usage: "capture `FILE` to write"},
+		),
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return fmt.Errorf("unexpected argument %q: capture takes only flags (see vigil capture --help)", c.Args().First())
+			}
+			s, err := openStream(c, "")
+			if err != nil {
+				return err
+			}
+			defer s.src.Close()
+			path := c.String("write")
+			w, err := driver.CreateCapture(path, driver.NewCaptureMeta(s.clock))
+			if err != nil {
+				return err
+			}
+			err = s.run(w.Write, w.Flush)
+			if cerr := w.Close(); cerr != nil && err == nil {
+				err = cerr
+			}
+			s.report(os.Stderr, "")
+			if err == nil {
+				fmt.Fprintf(os.Stderr, "wrote %d events to %s\n", w.Events(), path)
+			}
+			return err
+		},
+	}
+}
+
+// stream is an open source of events with its filters and bounds.
+type stream struct {
+	src     driver.Source
+	clock   driver.Clock
+	tab     *driver.SyscallTable
+	threads *state.Threads
+	filter  filter
+	count   uint64
+	until   time.Time
+
+	seen, kept uint64 // events read, events that passed the filter
+}
+
+// openStream opens the capture file path, or the eBPF probe when path is "".
+func openStream(c *cli.Context, path string) (*stream, error) {
+	s := &stream{count: c.Uint64("count")}
+	d := c.Duration("duration")
+	if d < 0 {
+		return nil, fmt.Errorf("--duration %s: must not be negative", d)
+	}
+	open := s.openProbe
+	if path != "" {
+		open = func(c *cli.Context) error { return s.openCapture(c, path) }
+	}
+	if err := open(c); err != nil {
+		return nil, err
+	}
+	// The clock starts once events flow: loading the probe takes a while.
+	if d > 0 {
+		s.until = time.Now().Add(d)
+	}
+	return s, nil
+}
+
+func (s *stream) openCapture(c *cli.Context, path string) error {
+	for _, f := range []string{"buffer-size", "snaplen"} {
+		if c.IsSet(f) {
+			return fmt.Errorf("--%s applies to live events, not to a capture file (-r %s)", f, path)
+		}
+	}
+	r, err := driver.OpenCapture(path)
+	if err != nil {
+		return err
+	}
+	meta := r.Meta()
+	tab, err := driver.NewSyscallTable(meta.Arch)
+	if err != nil {
+		r.Close()
+		return fmt.Errorf("capture %s: %w", path, err)
+	}
+	if s.filter, err = parseFilter(c, tab); err != nil {
+		r.Close()
+		return err
+	}
+	// The capture's processes lived on another host or at another time:
+	// this host's /proc knows nothing of them.
+	s.src, s.clock, s.tab, s.threads = r, meta.Clock(), tab, state.NewThreads("")
+	return nil
+}
+
+func (s *stream) openProbe(c *cli.Context) error {
+	tab, err := driver.NewSyscallTable(runtime.GOARCH)
+	if err != nil {
+		return err
+	}
+	if s.filter, err = parseFilter(c, tab); err != nil {
+		return err
+	}
+	size, err := parseSize(c.String("buffer-size"))
+	if err != nil {
+		return fmt.Errorf("--buffer-size: %w", err)
+	}
+	snaplen := c.Uint("snaplen")
+	if snaplen == 0 || snaplen > 65535 {
+		return fmt.Errorf("--snaplen %d: want 1 to 65535 bytes", snaplen)
+	}
+	cfg := driver.Config{
+		Syscalls:  s.filter.syscalls,
+		Snaplen:   uint32(snaplen),
+		IgnorePID: uint32(os.Getpid()),
+	}
+	s.threads = state.NewThreads(filepath.Join(c.String("host-root"), "proc"))
+	if err := s.threads.Seed(); err != nil {
+		return fmt.Errorf("%w (is --host-root %s the host's root?)", err, c.String("host-root"))
+	}
+	p, err := bpf.Open(cfg, bpf.Options{BufferSize: size})
+	if err != nil {
+		return err
+	}
+	logrus.WithFields(logrus.Fields{"driver": "bpf", "buffer_size": size, "snaplen": snaplen}).Debug("probe attached")
+	s.src, s.clock, s.tab = p, driver.NewClock(), tab
+	return nil
+}
+
+// run reads events until the source ends, a bound is reached or a signal
+// arrives, passing the ones that match to emit. idle is called whenever the
+// source has nothing to say, so output does not sit in buffers.
+func (s *stream) run(emit func(*driver.Event) error, idle func() error) error {
+	var stop atomic.Bool
+	sig := make(chan os.Signal, 1)
+	// SIGPIPE too: a closed stdout ends the stream like Ctrl-C, counters
+	// printed, rather than killing the process.
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM, syscall.SIGPIPE)
+	defer signal.Stop(sig)
+	go func() {
+		if _, ok := <-sig; ok {
+			stop.Store(true)
+		}
+	}()
+	var lastDrops uint64
+	nextCheck := time.Now().Add(time.Second)
+	for !stop.Load() {
+		e, err := s.src.Next()
+		if errors.Is(err, driver.ErrTimeout) {
+			if err := idle(); err != nil {
+				return outputErr(err)
+			}
+		} else if errors.Is(err, io.EOF) || errors.Is(err, driver.ErrClosed) {
+			return idle()
+		} else if err != nil {
+			_ = idle()
+			return err
+		} else {
+			s.seen++
+			th := s.threads.Update(e)
+			if s.filter.match(e, th) {
+				s.kept++
+				if err := emit(e); err != nil {
+					return outputErr(err)
+				}
+				if s.count > 0 && s.kept >= s.count {
+					return idle()
+				}
+			}
+			if s.seen&1023 != 0 {
+				continue
+			}
+		}
+		// Bounds and drop warnings, checked when idle or every 1024 events.
+		now := time.Now()
+		if !s.until.IsZero() && now.After(s.until) {
+			return idle()
+		}
+		if now.After(nextCheck) {
+			nextCheck = now.Add(time.Second)
+			if st, err := s.src.Stats(); err == nil && st.Drops > lastDrops {
+				logrus.WithField("drops", st.Drops-lastDrops).Warn("events dropped: the reader falls behind; raise --buffer-size or narrow --type")
+				lastDrops = st.Drops
+			}
+		}
+	}
+	return idle()
+}
+
+// outputErr turns a closed pipe into a normal end: `vigil events | head`.
+func outputErr(err error) error {
+	if errors.Is(err, syscall.EPIPE) {
+		return nil
+	}
+	return fmt.Errorf("write events: %w", err)
+}
+
+// report prints the counters on exit.
+func (s *stream) report(w io.Writer, path string) {
+	st, err := s.src.Stats()
+	if err != nil {
+		fmt.Fprintf(w, "events: %d read, %d matched; driver counters unavailable: %v\n", s.seen, s.kept, err)
+		return
+	}
+	if path != "" {
+		fmt.Fprintf(w, "events: %d read from %s, %d matched\n", s.seen, path, s.kept)
+		return
+	}
+	fmt.Fprintf(w, "events: %d read, %d matched; driver: %d events, %d drops\n", s.seen, s.kept, st.Events, st.Drops)
+	if st.Drops > 0 {
+		for cpu, c := range st.PerCPU {
+			if c.Drops > 0 {
+				fmt.Fprintf(w, "  cpu %d: %d events, %d drops\n", cpu, c.Events, c.Drops)
+			}
+		}
+	}
+}
+
+// filter is what --type, --pid and --comm ask for.
+type filter struct {
+	types    []bool   // by EventType; nil: every type
+	generic  []bool   // generic events by syscall number; nil: none unless types is nil
+	syscalls []bool   // what the kernel must capture; nil: everything
+	pid      uint32   // 0: any
+	comm     string   // "": any
+	names    []string // the --type values, for messages
+}
+
+func parseFilter(c *cli.Context, tab *driver.SyscallTable) (filter, error) {
+	f := filter{pid: uint32(c.Uint("pid")), comm: c.String("comm")}
+	var names []string
+	for _, v := range c.StringSlice("type") {
+		for _, n := range strings.Split(v, ",") {
+			if n = strings.TrimSpace(n); n != "" {
+				names = append(names, n)
+			}
+		}
+	}
+	if len(names) == 0 {
+		return f, nil
+	}
+	f.names = names
+	f.types = make([]bool, driver.EvTypeMax)
+	f.generic = make([]bool, driver.MaxSyscalls)
+	f.syscalls = make([]bool, driver.MaxSyscalls)
+	for _, n := range names {
+		found := false
+		for t := driver.EventType(0); t < driver.EvTypeMax; t++ {
+			info := t.Info()
+			if info.Name != n || t == driver.EvGeneric {
+				continue
+			}
+			found = true
+			f.types[t] = true
+			for _, sc := range info.Syscalls {
+				if nr, ok := tab.Nr(sc); ok {
+					f.syscalls[nr] = true
+				}
+			}
+		}
+		if nr, ok := tab.Nr(n); ok {
+			// A syscall without an event of its own comes as a generic event.
+			found = true
+			f.syscalls[nr] = true
+			if tab.ExitEvent(nr) == driver.EvGeneric {
+				f.generic[nr] = true
+			}
+		}
+		if !found {
+			return f, fmt.Errorf("--type %q: no such event type or syscall%s; vigil events --list-types lists them all",
+				n, suggest(n, typeNames(tab)))
+		}
+	}
+	return f, nil
+}
+
+func (f *filter) match(e *driver.Event, th *state.Thread) bool {
+	if f.types != nil {
+		if e.Type == driver.EvGeneric {
+			if !e.Has(1) || !f.generic[e.Uint(1)%driver.MaxSyscalls] {
+				return false
+			}
+		} else if !f.types[e.Type] {
+			return false
+		}
+	}
+	if f.pid != 0 && e.PID != f.pid && e.TID != f.pid {
+		return false
+	}
+	if f.comm != "" && (th == nil || th.Comm != f.comm) {
+		return false
+	}
+	return true
+}
+
+// typeNames lists every value --type accepts.
+func typeNames(tab *driver.SyscallTable) []string {
+	set := map[string]bool{}
+	for t := driver.EventType(0); t < driver.EvTypeMax; t++ {
+		if t != driver.EvGeneric {
+			set[t.Info().Name] = true
+		}
+	}
+	for _, n := range tab.Names() {
+		set[n] = true
+	}
+	out := make([]string, 0, len(set))
+	for n := range set {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func listTypes(w io.Writer) error {
+	tab, err := driver.NewSyscallTable(runtime.GOARCH)
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriter(w)
+	for t := driver.EventType(0); t < driver.EvTypeMax; t++ {
+		info := t.Info()
+		if t == driver.EvGeneric || info.Dir == driver.Enter {
+			continue
+		}
+		var ps []string
+		for _, p := range info.Params {
+			ps = append(ps, p.Name)
+		}
+		fmt.Fprintf(bw, "%-16s %s\n", info.Name, strings.Join(ps, " "))
+	}
+	fmt.Fprintf(bw, "\nAny other syscall name selects its generic event (res, id): %d syscalls on %s.\n",
+		len(tab.Names()), runtime.GOARCH)
+	return bw.Flush()
+}
+
+// suggest returns `; did you mean "x"?` for the nearest known name, or "".
+func suggest(name string, known []string) string {
+	best, bestD := "", 3 // suggest only close matches
+	for _, k := range known {
+		if d := editDistance(name, k); d < bestD {
+			best, bestD = k, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// parseSize reads a byte count: 65536, 64KiB, 8MiB, 1GiB (K/M/G alone too).
+func parseSize(s string) (int, error) {
+	t := strings.TrimSpace(s)
+	mult := 1
+	for _, u := range []struct {
+		suffix string
+		mult   int
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}} {
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSuffix(t, u.suffix), u.mult
+			break
+		}
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(t))
+	if err != nil || n <= 0 || n > (1<<40)/mult {
+		return 0, fmt.Errorf("%q is not a size: write bytes or a number with KiB, MiB or GiB, e.g. 8MiB", s)
+	}
+	return n * mult, nil
+}
