@@ -30,21 +30,77 @@ type probeScratch struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	probeMapExecveatTids       = "execveat_tids"
-	probeMapRingbufs           = "ringbufs"
-	probeMapScratchMap         = "scratch_map"
-	probeMapStats              = "stats"
-	probeProgVigilProcExec     = "vigil_proc_exec"
-	probeProgVigilProcExit     = "vigil_proc_exit"
-	probeProgVigilProcFork     = "vigil_proc_fork"
-	probeProgVigilSysEnter     = "vigil_sys_enter"
-	probeProgVigilSysExit      = "vigil_sys_exit"
-	probeVarCfgCapture         = "cfg_capture"
-	probeVarCfgIgnoreTgid      = "cfg_ignore_tgid"
-	probeVarCfgInteresting     = "cfg_interesting"
-	probeVarCfgSnaplen         = "cfg_snaplen"
-	probeVarCfgWakeupBytes     = "cfg_wakeup_bytes"
-	probeVarVigilSchemaVersion = "vigil_schema_version"
+	probeMapExecveatTids        = "execveat_tids"
+	probeMapExitProgs           = "exit_progs"
+	probeMapRingbufs            = "ringbufs"
+	probeMapScratchMap          = "scratch_map"
+	probeMapStats               = "stats"
+	probeProgVigilProcExec      = "vigil_proc_exec"
+	probeProgVigilProcExit      = "vigil_proc_exit"
+	probeProgVigilProcFork      = "vigil_proc_fork"
+	probeProgVigilSysEnter      = "vigil_sys_enter"
+	probeProgVigilSysExit       = "vigil_sys_exit"
+	probeProgVigilX_accept      = "vigil_x_accept"
+	probeProgVigilX_accept4     = "vigil_x_accept4"
+	probeProgVigilX_bind        = "vigil_x_bind"
+	probeProgVigilX_bpf         = "vigil_x_bpf"
+	probeProgVigilX_capset      = "vigil_x_capset"
+	probeProgVigilX_chdir       = "vigil_x_chdir"
+	probeProgVigilX_chmod       = "vigil_x_chmod"
+	probeProgVigilX_clone       = "vigil_x_clone"
+	probeProgVigilX_clone3      = "vigil_x_clone3"
+	probeProgVigilX_close       = "vigil_x_close"
+	probeProgVigilX_connect     = "vigil_x_connect"
+	probeProgVigilX_creat       = "vigil_x_creat"
+	probeProgVigilX_dup         = "vigil_x_dup"
+	probeProgVigilX_dup2        = "vigil_x_dup2"
+	probeProgVigilX_dup3        = "vigil_x_dup3"
+	probeProgVigilX_execve      = "vigil_x_execve"
+	probeProgVigilX_execveat    = "vigil_x_execveat"
+	probeProgVigilX_fchdir      = "vigil_x_fchdir"
+	probeProgVigilX_fchmod      = "vigil_x_fchmod"
+	probeProgVigilX_fchmodat    = "vigil_x_fchmodat"
+	probeProgVigilX_fchmodat2   = "vigil_x_fchmodat2"
+	probeProgVigilX_finitModule = "vigil_x_finit_module"
+	probeProgVigilX_fork        = "vigil_x_fork"
+	probeProgVigilX_initModule  = "vigil_x_init_module"
+	probeProgVigilX_link        = "vigil_x_link"
+	probeProgVigilX_linkat      = "vigil_x_linkat"
+	probeProgVigilX_listen      = "vigil_x_listen"
+	probeProgVigilX_memfdCreate = "vigil_x_memfd_create"
+	probeProgVigilX_mkdir       = "vigil_x_mkdir"
+	probeProgVigilX_mkdirat     = "vigil_x_mkdirat"
+	probeProgVigilX_mount       = "vigil_x_mount"
+	probeProgVigilX_open        = "vigil_x_open"
+	probeProgVigilX_openat      = "vigil_x_openat"
+	probeProgVigilX_openat2     = "vigil_x_openat2"
+	probeProgVigilX_pipe        = "vigil_x_pipe"
+	probeProgVigilX_pipe2       = "vigil_x_pipe2"
+	probeProgVigilX_ptrace      = "vigil_x_ptrace"
+	probeProgVigilX_rename      = "vigil_x_rename"
+	probeProgVigilX_renameat    = "vigil_x_renameat"
+	probeProgVigilX_renameat2   = "vigil_x_renameat2"
+	probeProgVigilX_setgid      = "vigil_x_setgid"
+	probeProgVigilX_setns       = "vigil_x_setns"
+	probeProgVigilX_setregid    = "vigil_x_setregid"
+	probeProgVigilX_setresgid   = "vigil_x_setresgid"
+	probeProgVigilX_setresuid   = "vigil_x_setresuid"
+	probeProgVigilX_setreuid    = "vigil_x_setreuid"
+	probeProgVigilX_setuid      = "vigil_x_setuid"
+	probeProgVigilX_socket      = "vigil_x_socket"
+	probeProgVigilX_symlink     = "vigil_x_symlink"
+	probeProgVigilX_symlinkat   = "vigil_x_symlinkat"
+	probeProgVigilX_umount2     = "vigil_x_umount2"
+	probeProgVigilX_unlink      = "vigil_x_unlink"
+	probeProgVigilX_unlinkat    = "vigil_x_unlinkat"
+	probeProgVigilX_unshare     = "vigil_x_unshare"
+	probeProgVigilX_vfork       = "vigil_x_vfork"
+	probeVarCfgCapture          = "cfg_capture"
+	probeVarCfgIgnoreTgid       = "cfg_ignore_tgid"
+	probeVarCfgInteresting      = "cfg_interesting"
+	probeVarCfgSnaplen          = "cfg_snaplen"
+	probeVarCfgWakeupBytes      = "cfg_wakeup_bytes"
+	probeVarVigilSchemaVersion  = "vigil_schema_version"
 )
 
 // loadProbe returns the embedded CollectionSpec for probe.
@@ -89,11 +145,66 @@ type probeSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type probeProgramSpecs struct {
-	VigilProcExec *ebpf.ProgramSpec `ebpf:"vigil_proc_exec"`
-	VigilProcExit *ebpf.ProgramSpec `ebpf:"vigil_proc_exit"`
-	VigilProcFork *ebpf.ProgramSpec `ebpf:"vigil_proc_fork"`
-	VigilSysEnter *ebpf.ProgramSpec `ebpf:"vigil_sys_enter"`
-	VigilSysExit  *ebpf.ProgramSpec `ebpf:"vigil_sys_exit"`
+	VigilProcExec      *ebpf.ProgramSpec `ebpf:"vigil_proc_exec"`
+	VigilProcExit      *ebpf.ProgramSpec `ebpf:"vigil_proc_exit"`
+	VigilProcFork      *ebpf.ProgramSpec `ebpf:"vigil_proc_fork"`
+	VigilSysEnter      *ebpf.ProgramSpec `ebpf:"vigil_sys_enter"`
+	VigilSysExit       *ebpf.ProgramSpec `ebpf:"vigil_sys_exit"`
+	VigilX_accept      *ebpf.ProgramSpec `ebpf:"vigil_x_accept"`
+	VigilX_accept4     *ebpf.ProgramSpec `ebpf:"vigil_x_accept4"`
+	VigilX_bind        *ebpf.ProgramSpec `ebpf:"vigil_x_bind"`
+	VigilX_bpf         *ebpf.ProgramSpec `ebpf:"vigil_x_bpf"`
+	VigilX_capset      *ebpf.ProgramSpec `ebpf:"vigil_x_capset"`
+	VigilX_chdir       *ebpf.ProgramSpec `ebpf:"vigil_x_chdir"`
+	VigilX_chmod       *ebpf.ProgramSpec `ebpf:"vigil_x_chmod"`
+	VigilX_clone       *ebpf.ProgramSpec `ebpf:"vigil_x_clone"`
+	VigilX_clone3      *ebpf.ProgramSpec `ebpf:"vigil_x_clone3"`
+	VigilX_close       *ebpf.ProgramSpec `ebpf:"vigil_x_close"`
+	VigilX_connect     *ebpf.ProgramSpec `ebpf:"vigil_x_connect"`
+	VigilX_creat       *ebpf.ProgramSpec `ebpf:"vigil_x_creat"`
+	VigilX_dup         *ebpf.ProgramSpec `ebpf:"vigil_x_dup"`
+	VigilX_dup2        *ebpf.ProgramSpec `ebpf:"vigil_x_dup2"`
+	VigilX_dup3        *ebpf.ProgramSpec `ebpf:"vigil_x_dup3"`
+	VigilX_execve      *ebpf.ProgramSpec `ebpf:"vigil_x_execve"`
+	VigilX_execveat    *ebpf.ProgramSpec `ebpf:"vigil_x_execveat"`
+	VigilX_fchdir      *ebpf.ProgramSpec `ebpf:"vigil_x_fchdir"`
+	VigilX_fchmod      *ebpf.ProgramSpec `ebpf:"vigil_x_fchmod"`
+	VigilX_fchmodat    *ebpf.ProgramSpec `ebpf:"vigil_x_fchmodat"`
+	VigilX_fchmodat2   *ebpf.ProgramSpec `ebpf:"vigil_x_fchmodat2"`
+	VigilX_finitModule *ebpf.ProgramSpec `ebpf:"vigil_x_finit_module"`
+	VigilX_fork        *ebpf.ProgramSpec `ebpf:"vigil_x_fork"`
+	VigilX_initModule  *ebpf.ProgramSpec `ebpf:"vigil_x_init_module"`
+	VigilX_link        *ebpf.ProgramSpec `ebpf:"vigil_x_link"`
+	VigilX_linkat      *ebpf.ProgramSpec `ebpf:"vigil_x_linkat"`
+	VigilX_listen      *ebpf.ProgramSpec `ebpf:"vigil_x_listen"`
+	VigilX_memfdCreate *ebpf.ProgramSpec `ebpf:"vigil_x_memfd_create"`
+	VigilX_mkdir       *ebpf.ProgramSpec `ebpf:"vigil_x_mkdir"`
+	VigilX_mkdirat     *ebpf.ProgramSpec `ebpf:"vigil_x_mkdirat"`
+	VigilX_mount       *ebpf.ProgramSpec `ebpf:"vigil_x_mount"`
+	VigilX_open        *ebpf.ProgramSpec `ebpf:"vigil_x_open"`
+	VigilX_openat      *ebpf.ProgramSpec `ebpf:"vigil_x_openat"`
+	VigilX_openat2     *ebpf.ProgramSpec `ebpf:"vigil_x_openat2"`
+	VigilX_pipe        *ebpf.ProgramSpec `ebpf:"vigil_x_pipe"`
+	VigilX_pipe2       *ebpf.ProgramSpec `ebpf:"vigil_x_pipe2"`
+	VigilX_ptrace      *ebpf.ProgramSpec `ebpf:"vigil_x_ptrace"`
+	VigilX_rename      *ebpf.ProgramSpec `ebpf:"vigil_x_rename"`
+	VigilX_renameat    *ebpf.ProgramSpec `ebpf:"vigil_x_renameat"`
+	VigilX_renameat2   *ebpf.ProgramSpec `ebpf:"vigil_x_renameat2"`
+	VigilX_setgid      *ebpf.ProgramSpec `ebpf:"vigil_x_setgid"`
+	VigilX_setns       *ebpf.ProgramSpec `ebpf:"vigil_x_setns"`
+	VigilX_setregid    *ebpf.ProgramSpec `ebpf:"vigil_x_setregid"`
+	VigilX_setresgid   *ebpf.ProgramSpec `ebpf:"vigil_x_setresgid"`
+	VigilX_setresuid   *ebpf.ProgramSpec `ebpf:"vigil_x_setresuid"`
+	VigilX_setreuid    *ebpf.ProgramSpec `ebpf:"vigil_x_setreuid"`
+	VigilX_setuid      *ebpf.ProgramSpec `ebpf:"vigil_x_setuid"`
+	VigilX_socket      *ebpf.ProgramSpec `ebpf:"vigil_x_socket"`
+	VigilX_symlink     *ebpf.ProgramSpec `ebpf:"vigil_x_symlink"`
+	VigilX_symlinkat   *ebpf.ProgramSpec `ebpf:"vigil_x_symlinkat"`
+	VigilX_umount2     *ebpf.ProgramSpec `ebpf:"vigil_x_umount2"`
+	VigilX_unlink      *ebpf.ProgramSpec `ebpf:"vigil_x_unlink"`
+	VigilX_unlinkat    *ebpf.ProgramSpec `ebpf:"vigil_x_unlinkat"`
+	VigilX_unshare     *ebpf.ProgramSpec `ebpf:"vigil_x_unshare"`
+	VigilX_vfork       *ebpf.ProgramSpec `ebpf:"vigil_x_vfork"`
 }
 
 // probeMapSpecs contains maps before they are loaded into the kernel.
@@ -101,6 +212,7 @@ type probeProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type probeMapSpecs struct {
 	ExecveatTids *ebpf.MapSpec `ebpf:"execveat_tids"`
+	ExitProgs    *ebpf.MapSpec `ebpf:"exit_progs"`
 	Ringbufs     *ebpf.MapSpec `ebpf:"ringbufs"`
 	ScratchMap   *ebpf.MapSpec `ebpf:"scratch_map"`
 	Stats        *ebpf.MapSpec `ebpf:"stats"`
@@ -139,6 +251,7 @@ func (o *probeObjects) Close() error {
 // It can be passed to loadProbeObjects or ebpf.CollectionSpec.LoadAndAssign.
 type probeMaps struct {
 	ExecveatTids *ebpf.Map `ebpf:"execveat_tids"`
+	ExitProgs    *ebpf.Map `ebpf:"exit_progs"`
 	Ringbufs     *ebpf.Map `ebpf:"ringbufs"`
 	ScratchMap   *ebpf.Map `ebpf:"scratch_map"`
 	Stats        *ebpf.Map `ebpf:"stats"`
@@ -147,6 +260,7 @@ type probeMaps struct {
 func (m *probeMaps) Close() error {
 	return _ProbeClose(
 		m.ExecveatTids,
+		m.ExitProgs,
 		m.Ringbufs,
 		m.ScratchMap,
 		m.Stats,
@@ -169,11 +283,66 @@ type probeVariables struct {
 //
 // It can be passed to loadProbeObjects or ebpf.CollectionSpec.LoadAndAssign.
 type probePrograms struct {
-	VigilProcExec *ebpf.Program `ebpf:"vigil_proc_exec"`
-	VigilProcExit *ebpf.Program `ebpf:"vigil_proc_exit"`
-	VigilProcFork *ebpf.Program `ebpf:"vigil_proc_fork"`
-	VigilSysEnter *ebpf.Program `ebpf:"vigil_sys_enter"`
-	VigilSysExit  *ebpf.Program `ebpf:"vigil_sys_exit"`
+	VigilProcExec      *ebpf.Program `ebpf:"vigil_proc_exec"`
+	VigilProcExit      *ebpf.Program `ebpf:"vigil_proc_exit"`
+	VigilProcFork      *ebpf.Program `ebpf:"vigil_proc_fork"`
+	VigilSysEnter      *ebpf.Program `ebpf:"vigil_sys_enter"`
+	VigilSysExit       *ebpf.Program `ebpf:"vigil_sys_exit"`
+	VigilX_accept      *ebpf.Program `ebpf:"vigil_x_accept"`
+	VigilX_accept4     *ebpf.Program `ebpf:"vigil_x_accept4"`
+	VigilX_bind        *ebpf.Program `ebpf:"vigil_x_bind"`
+	VigilX_bpf         *ebpf.Program `ebpf:"vigil_x_bpf"`
+	VigilX_capset      *ebpf.Program `ebpf:"vigil_x_capset"`
+	VigilX_chdir       *ebpf.Program `ebpf:"vigil_x_chdir"`
+	VigilX_chmod       *ebpf.Program `ebpf:"vigil_x_chmod"`
+	VigilX_clone       *ebpf.Program `ebpf:"vigil_x_clone"`
+	VigilX_clone3      *ebpf.Program `ebpf:"vigil_x_clone3"`
+	VigilX_close       *ebpf.Program `ebpf:"vigil_x_close"`
+	VigilX_connect     *ebpf.Program `ebpf:"vigil_x_connect"`
+	VigilX_creat       *ebpf.Program `ebpf:"vigil_x_creat"`
+	VigilX_dup         *ebpf.Program `ebpf:"vigil_x_dup"`
+	VigilX_dup2        *ebpf.Program `ebpf:"vigil_x_dup2"`
+	VigilX_dup3        *ebpf.Program `ebpf:"vigil_x_dup3"`
+	VigilX_execve      *ebpf.Program `ebpf:"vigil_x_execve"`
+	VigilX_execveat    *ebpf.Program `ebpf:"vigil_x_execveat"`
+	VigilX_fchdir      *ebpf.Program `ebpf:"vigil_x_fchdir"`
+	VigilX_fchmod      *ebpf.Program `ebpf:"vigil_x_fchmod"`
+	VigilX_fchmodat    *ebpf.Program `ebpf:"vigil_x_fchmodat"`
+	VigilX_fchmodat2   *ebpf.Program `ebpf:"vigil_x_fchmodat2"`
+	VigilX_finitModule *ebpf.Program `ebpf:"vigil_x_finit_module"`
+	VigilX_fork        *ebpf.Program `ebpf:"vigil_x_fork"`
+	VigilX_initModule  *ebpf.Program `ebpf:"vigil_x_init_module"`
+	VigilX_link        *ebpf.Program `ebpf:"vigil_x_link"`
+	VigilX_linkat      *ebpf.Program `ebpf:"vigil_x_linkat"`
+	VigilX_listen      *ebpf.Program `ebpf:"vigil_x_listen"`
+	VigilX_memfdCreate *ebpf.Program `ebpf:"vigil_x_memfd_create"`
+	VigilX_mkdir       *ebpf.Program `ebpf:"vigil_x_mkdir"`
+	VigilX_mkdirat     *ebpf.Program `ebpf:"vigil_x_mkdirat"`
+	VigilX_mount       *ebpf.Program `ebpf:"vigil_x_mount"`
+	VigilX_open        *ebpf.Program `ebpf:"vigil_x_open"`
+	VigilX_openat      *ebpf.Program `ebpf:"vigil_x_openat"`
+	VigilX_openat2     *ebpf.Program `ebpf:"vigil_x_openat2"`
+	VigilX_pipe        *ebpf.Program `ebpf:"vigil_x_pipe"`
+	VigilX_pipe2       *ebpf.Program `ebpf:"vigil_x_pipe2"`
+	VigilX_ptrace      *ebpf.Program `ebpf:"vigil_x_ptrace"`
+	VigilX_rename      *ebpf.Program `ebpf:"vigil_x_rename"`
+	VigilX_renameat    *ebpf.Program `ebpf:"vigil_x_renameat"`
+	VigilX_renameat2   *ebpf.Program `ebpf:"vigil_x_renameat2"`
+	VigilX_setgid      *ebpf.Program `ebpf:"vigil_x_setgid"`
+	VigilX_setns       *ebpf.Program `ebpf:"vigil_x_setns"`
+	VigilX_setregid    *ebpf.Program `ebpf:"vigil_x_setregid"`
+	VigilX_setresgid   *ebpf.Program `ebpf:"vigil_x_setresgid"`
+	VigilX_setresuid   *ebpf.Program `ebpf:"vigil_x_setresuid"`
+	VigilX_setreuid    *ebpf.Program `ebpf:"vigil_x_setreuid"`
+	VigilX_setuid      *ebpf.Program `ebpf:"vigil_x_setuid"`
+	VigilX_socket      *ebpf.Program `ebpf:"vigil_x_socket"`
+	VigilX_symlink     *ebpf.Program `ebpf:"vigil_x_symlink"`
+	VigilX_symlinkat   *ebpf.Program `ebpf:"vigil_x_symlinkat"`
+	VigilX_umount2     *ebpf.Program `ebpf:"vigil_x_umount2"`
+	VigilX_unlink      *ebpf.Program `ebpf:"vigil_x_unlink"`
+	VigilX_unlinkat    *ebpf.Program `ebpf:"vigil_x_unlinkat"`
+	VigilX_unshare     *ebpf.Program `ebpf:"vigil_x_unshare"`
+	VigilX_vfork       *ebpf.Program `ebpf:"vigil_x_vfork"`
 }
 
 func (p *probePrograms) Close() error {
@@ -183,6 +352,61 @@ func (p *probePrograms) Close() error {
 		p.VigilProcFork,
 		p.VigilSysEnter,
 		p.VigilSysExit,
+		p.VigilX_accept,
+		p.VigilX_accept4,
+		p.VigilX_bind,
+		p.VigilX_bpf,
+		p.VigilX_capset,
+		p.VigilX_chdir,
+		p.VigilX_chmod,
+		p.VigilX_clone,
+		p.VigilX_clone3,
+		p.VigilX_close,
+		p.VigilX_connect,
+		p.VigilX_creat,
+		p.VigilX_dup,
+		p.VigilX_dup2,
+		p.VigilX_dup3,
+		p.VigilX_execve,
+		p.VigilX_execveat,
+		p.VigilX_fchdir,
+		p.VigilX_fchmod,
+		p.VigilX_fchmodat,
+		p.VigilX_fchmodat2,
+		p.VigilX_finitModule,
+		p.VigilX_fork,
+		p.VigilX_initModule,
+		p.VigilX_link,
+		p.VigilX_linkat,
+		p.VigilX_listen,
+		p.VigilX_memfdCreate,
+		p.VigilX_mkdir,
+		p.VigilX_mkdirat,
+		p.VigilX_mount,
+		p.VigilX_open,
+		p.VigilX_openat,
+		p.VigilX_openat2,
+		p.VigilX_pipe,
+		p.VigilX_pipe2,
+		p.VigilX_ptrace,
+		p.VigilX_rename,
+		p.VigilX_renameat,
+		p.VigilX_renameat2,
+		p.VigilX_setgid,
+		p.VigilX_setns,
+		p.VigilX_setregid,
+		p.VigilX_setresgid,
+		p.VigilX_setresuid,
+		p.VigilX_setreuid,
+		p.VigilX_setuid,
+		p.VigilX_socket,
+		p.VigilX_symlink,
+		p.VigilX_symlinkat,
+		p.VigilX_umount2,
+		p.VigilX_unlink,
+		p.VigilX_unlinkat,
+		p.VigilX_unshare,
+		p.VigilX_vfork,
 	)
 }
 

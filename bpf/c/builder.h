@@ -160,6 +160,14 @@ static __always_inline void push_empty(struct builder *b)
 	set_len(b, 0);
 }
 
+/*
+ * Verifiers before 6.8 learn no bounds from comparing two unknown
+ * registers, and clang drops a mask it can prove redundant: apply the mask
+ * behind a barrier so that the verifier sees it.
+ */
+#define bounded_by(v, mask) ({ __u64 __v = (v); barrier_var(__v); __v & (mask); })
+#define bounded(v) bounded_by(v, PARAM_MAX * 2 - 1)
+
 static __always_inline __u32 snaplen(void)
 {
 	__u32 n = cfg_snaplen;
@@ -177,7 +185,7 @@ static __always_inline void push_user_str(struct builder *b, const void *p,
 
 	if (p && b->pos <= EVT_MAX - PARAM_MAX)
 		n = bpf_probe_read_user_str(&b->buf[b->pos & EVT_MASK],
-					    max & (PARAM_MAX * 2 - 1), p);
+					    bounded(max), p);
 	if (n < 0)
 		n = 0;
 	set_len(b, n);
@@ -190,7 +198,7 @@ static __always_inline void push_kernel_str(struct builder *b, const void *p,
 
 	if (p && b->pos <= EVT_MAX - PARAM_MAX)
 		n = bpf_probe_read_kernel_str(&b->buf[b->pos & EVT_MASK],
-					      max & (PARAM_MAX * 2 - 1), p);
+					      bounded(max), p);
 	if (n < 0)
 		n = 0;
 	set_len(b, n);
@@ -205,7 +213,7 @@ static __always_inline void push_user_bytes(struct builder *b, const void *p,
 	if (len > PARAM_MAX)
 		len = PARAM_MAX;
 	if (!p || len == 0 || pos > EVT_MAX - PARAM_MAX ||
-	    bpf_probe_read_user(&b->buf[pos & EVT_MASK], len & (PARAM_MAX * 2 - 1), p)) {
+	    bpf_probe_read_user(&b->buf[pos & EVT_MASK], bounded(len), p)) {
 		set_len(b, 0);
 		return;
 	}

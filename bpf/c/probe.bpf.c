@@ -178,56 +178,34 @@ static __always_inline void fill_clone(struct builder *b, struct pt_regs *regs,
 
 /* ---- dispatch ---------------------------------------------------------- */
 
-static __always_inline int event_np(__u16 type)
-{
-	switch (type) {
-#define NP(x) case VIGIL_EVT_##x: return VIGIL_NP_##x
-	NP(EXECVE_X); NP(EXECVEAT_X); NP(CLONE_X); NP(FORK_X); NP(VFORK_X);
-	NP(CLONE3_X); NP(OPEN_X); NP(OPENAT_X); NP(OPENAT2_X); NP(CREAT_X);
-	NP(UNLINK_X); NP(UNLINKAT_X); NP(RENAME_X); NP(RENAMEAT_X);
-	NP(RENAMEAT2_X); NP(SYMLINK_X); NP(SYMLINKAT_X); NP(LINK_X);
-	NP(LINKAT_X); NP(MKDIR_X); NP(MKDIRAT_X); NP(CHMOD_X); NP(FCHMOD_X);
-	NP(FCHMODAT_X); NP(MOUNT_X); NP(UMOUNT2_X); NP(MEMFD_CREATE_X);
-	NP(SOCKET_X); NP(CONNECT_X); NP(ACCEPT_X); NP(ACCEPT4_X); NP(BIND_X);
-	NP(LISTEN_X); NP(SETUID_X); NP(SETGID_X); NP(SETREUID_X);
-	NP(SETREGID_X); NP(SETRESUID_X); NP(SETRESGID_X); NP(CAPSET_X);
-	NP(PTRACE_X); NP(SETNS_X); NP(UNSHARE_X); NP(INIT_MODULE_X);
-	NP(FINIT_MODULE_X); NP(BPF_X); NP(DUP_X); NP(DUP2_X); NP(DUP3_X);
-	NP(CLOSE_X); NP(PIPE_X); NP(PIPE2_X); NP(CHDIR_X); NP(FCHDIR_X);
-#undef NP
-	}
-	return VIGIL_NP_GENERIC;
-}
-
-static __always_inline __u16 exit_type(__u64 nr)
-{
-	switch (nr) {
-#define X(name, EVT) case VIGIL_NR_##name: return VIGIL_EVT_##EVT
-	X(execve, EXECVE_X); X(execveat, EXECVEAT_X); X(clone, CLONE_X);
-	X(fork, FORK_X); X(vfork, VFORK_X); X(clone3, CLONE3_X);
-	X(open, OPEN_X); X(openat, OPENAT_X); X(openat2, OPENAT2_X);
-	X(creat, CREAT_X); X(unlink, UNLINK_X); X(unlinkat, UNLINKAT_X);
-	X(rename, RENAME_X); X(renameat, RENAMEAT_X);
-	X(renameat2, RENAMEAT2_X); X(symlink, SYMLINK_X);
-	X(symlinkat, SYMLINKAT_X); X(link, LINK_X); X(linkat, LINKAT_X);
-	X(mkdir, MKDIR_X); X(mkdirat, MKDIRAT_X); X(chmod, CHMOD_X);
-	X(fchmod, FCHMOD_X); X(fchmodat, FCHMODAT_X);
-	X(fchmodat2, FCHMODAT_X); X(mount, MOUNT_X); X(umount2, UMOUNT2_X);
-	X(memfd_create, MEMFD_CREATE_X); X(socket, SOCKET_X);
-	X(connect, CONNECT_X); X(accept, ACCEPT_X); X(accept4, ACCEPT4_X);
-	X(bind, BIND_X); X(listen, LISTEN_X); X(setuid, SETUID_X);
-	X(setgid, SETGID_X); X(setreuid, SETREUID_X);
-	X(setregid, SETREGID_X); X(setresuid, SETRESUID_X);
-	X(setresgid, SETRESGID_X); X(capset, CAPSET_X); X(ptrace, PTRACE_X);
-	X(setns, SETNS_X); X(unshare, UNSHARE_X);
-	X(init_module, INIT_MODULE_X); X(finit_module, FINIT_MODULE_X);
-	X(bpf, BPF_X); X(dup, DUP_X); X(dup2, DUP2_X); X(dup3, DUP3_X);
-	X(close, CLOSE_X); X(pipe, PIPE_X); X(pipe2, PIPE2_X);
-	X(chdir, CHDIR_X); X(fchdir, FCHDIR_X);
-#undef X
-	}
-	return VIGIL_EVT_GENERIC;
-}
+/*
+ * The syscalls with an exit event of their own. Each gets its own program,
+ * reached by a tail call from vigil_sys_exit: the verifier then checks each
+ * event's code alone, where one program holding them all takes older
+ * verifiers past their million-instruction limit (6.12 does).
+ */
+#define EXIT_SYSCALLS(X)						\
+	X(execve, EXECVE_X) X(execveat, EXECVEAT_X) X(clone, CLONE_X)	\
+	X(fork, FORK_X) X(vfork, VFORK_X) X(clone3, CLONE3_X)		\
+	X(open, OPEN_X) X(openat, OPENAT_X) X(openat2, OPENAT2_X)	\
+	X(creat, CREAT_X) X(unlink, UNLINK_X) X(unlinkat, UNLINKAT_X)	\
+	X(rename, RENAME_X) X(renameat, RENAMEAT_X)			\
+	X(renameat2, RENAMEAT2_X) X(symlink, SYMLINK_X)			\
+	X(symlinkat, SYMLINKAT_X) X(link, LINK_X) X(linkat, LINKAT_X)	\
+	X(mkdir, MKDIR_X) X(mkdirat, MKDIRAT_X) X(chmod, CHMOD_X)	\
+	X(fchmod, FCHMOD_X) X(fchmodat, FCHMODAT_X)			\
+	X(fchmodat2, FCHMODAT_X) X(mount, MOUNT_X) X(umount2, UMOUNT2_X) \
+	X(memfd_create, MEMFD_CREATE_X) X(socket, SOCKET_X)		\
+	X(connect, CONNECT_X) X(accept, ACCEPT_X) X(accept4, ACCEPT4_X)	\
+	X(bind, BIND_X) X(listen, LISTEN_X) X(setuid, SETUID_X)		\
+	X(setgid, SETGID_X) X(setreuid, SETREUID_X)			\
+	X(setregid, SETREGID_X) X(setresuid, SETRESUID_X)		\
+	X(setresgid, SETRESGID_X) X(capset, CAPSET_X) X(ptrace, PTRACE_X) \
+	X(setns, SETNS_X) X(unshare, UNSHARE_X)				\
+	X(init_module, INIT_MODULE_X) X(finit_module, FINIT_MODULE_X)	\
+	X(bpf, BPF_X) X(dup, DUP_X) X(dup2, DUP2_X) X(dup3, DUP3_X)	\
+	X(close, CLOSE_X) X(pipe, PIPE_X) X(pipe2, PIPE2_X)		\
+	X(chdir, CHDIR_X) X(fchdir, FCHDIR_X)
 
 static __always_inline void push_pipe_fds(struct builder *b, const int *ufds)
 {
@@ -251,12 +229,12 @@ static __always_inline void push_caps(struct builder *b)
 	push_u64(b, read_cap(__builtin_preserve_access_index(&cred->cap_effective)));
 }
 
-static __noinline int fill_exit(struct pt_regs *regs, long ret, __u64 nr)
+static __always_inline int fill_exit(struct pt_regs *regs, long ret, __u64 nr,
+				     __u16 type, __u16 np)
 {
-	__u16 type = exit_type(nr);
 	struct builder b;
 
-	if (begin(&b, type, event_np(type)))
+	if (begin(&b, type, np))
 		return 0;
 	/* Every syscall exit event but the generic one starts with res. */
 	switch (type) {
@@ -483,11 +461,43 @@ static __noinline int fill_exit(struct pt_regs *regs, long ret, __u64 nr)
 		if (type == VIGIL_EVT_PIPE2_X)
 			push_u32(&b, ARG1(regs));
 		break;
-	default:	/* res, id */
-		push_u64(&b, ret);
-		push_u16(&b, nr);
-		break;
+	default:
+		return 0;
 	}
+	submit(&b);
+	return 0;
+}
+
+#define EXIT_PROG(name, EVT)						\
+SEC("tp_btf/sys_exit")							\
+int BPF_PROG(vigil_x_##name, struct pt_regs *regs, long ret)		\
+{									\
+	return fill_exit(regs, ret, VIGIL_NR_##name, VIGIL_EVT_##EVT,	\
+			 VIGIL_NP_##EVT);				\
+}
+EXIT_SYSCALLS(EXIT_PROG)
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, VIGIL_MAX_SYSCALLS);
+	__type(key, __u32);
+	__array(values, int (void *));
+} exit_progs SEC(".maps") = {
+	.values = {
+#define EXIT_SLOT(name, EVT) [VIGIL_NR_##name] = (void *)&vigil_x_##name,
+		EXIT_SYSCALLS(EXIT_SLOT)
+	},
+};
+
+/* Every syscall without an event of its own: res, id. */
+static __noinline int fill_generic(long ret, __u64 nr)
+{
+	struct builder b;
+
+	if (begin(&b, VIGIL_EVT_GENERIC, VIGIL_NP_GENERIC))
+		return 0;
+	push_u64(&b, ret);
+	push_u16(&b, nr);
 	submit(&b);
 	return 0;
 }
@@ -508,7 +518,9 @@ int BPF_PROG(vigil_sys_exit, struct pt_regs *regs, long ret)
 	}
 	if (nr >= VIGIL_MAX_SYSCALLS || !wanted(nr))
 		return 0;
-	return fill_exit(regs, ret, nr);
+	bpf_tail_call(ctx, &exit_progs, nr);
+	/* Reached only when nr has no program of its own. */
+	return fill_generic(ret, nr);
 }
 
 /* Entry events: the arguments as the kernel is about to see them. */

@@ -129,7 +129,8 @@ __noinline __u32 vigil_build_path(__u64 path_addr)
 			s->path[off & PATH_MASK] = '/';
 		}
 		off -= len;
-		if (bpf_probe_read_kernel(&s->path[off & PATH_MASK], len, name))
+		if (bpf_probe_read_kernel(&s->path[off & PATH_MASK],
+					  bounded_by(len, NAME_MASK), name))
 			break;
 		s->off = off;
 		/*
@@ -160,7 +161,7 @@ static __always_inline __u64 copy_built(struct builder *b, __u32 off, int nul)
 		len--;
 	if (len == 0 || len > PARAM_MAX || b->pos > EVT_MAX - PARAM_MAX)
 		return 0;
-	if (bpf_probe_read_kernel(&b->buf[b->pos & EVT_MASK], len,
+	if (bpf_probe_read_kernel(&b->buf[b->pos & EVT_MASK], bounded(len),
 				  &b->s->path[start]))
 		return 0;
 	return len;
@@ -302,7 +303,7 @@ static __noinline void push_cgroup(struct builder *b)
 		}
 		off -= len;
 		if (bpf_probe_read_kernel(&s->path[off & PATH_MASK],
-					  len & NAME_MASK, name))
+					  bounded_by(len, NAME_MASK), name))
 			break;
 		s->off = off;
 		kn = parent;

@@ -16,6 +16,8 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
 
+	"github.com/vigil-dev/vigil/ci"
+	"github.com/vigil-dev/vigil/ci/selftest"
 	"github.com/vigil-dev/vigil/driver"
 )
 
@@ -23,6 +25,13 @@ import (
 var version = "dev"
 
 func main() {
+	// The selftest's workloads are this binary run again (in the QEMU
+	// matrix there is no other binary).
+	selftest.RunChild()
+	// The QEMU matrix boots this same binary as the guest's /init.
+	if os.Getpid() == 1 || os.Getenv(ci.AgentEnv) != "" {
+		os.Exit(ci.AgentMain())
+	}
 	if err := newApp().Run(os.Args); err != nil {
 		fmt.Fprintf(os.Stderr, "vigil: %v\n", err)
 		var ec cli.ExitCoder
@@ -51,7 +60,8 @@ func newApp() *cli.App {
 		Commands: []*cli.Command{
 			eventsCommand(),
 			captureCommand(),
-			// kernelsCommand(),
+			kernelsCommand(),
+			matrixCommand(),
 			{
 				Name:  "version",
 				Usage: "print vigil's version, its event schema version and the Go runtime",

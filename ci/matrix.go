@@ -1,0 +1,264 @@
+// Copyright 2026 The vigil Authors
+// SPDX-License-Identifier: Apache-2.0
+
+// Package ci is the kernel compatibility matrix: it boots each kernel in
+// QEMU with vigil itself as /init, and the in-VM agent loads each driver,
+// runs the selftest workloads with their assertions, unloads, and reports.
+package ci
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Kernel is one kernel of the matrix.
+type Kernel struct {
+	Name  string // what users call it: "bookworm/6.1.0-50-cloud-amd64"
+	Suite string
+	// Image returns the kernel's vmlinuz, fetching it first if need be; it
+	// runs in the worker that boots the kernel, so downloads overlap boots.
+	Image func(ctx context.Context) (string, error)
+}
+
+// Options of a matrix run.
+type Options struct {
+	Drivers []string      // "bpf", "kmod"; empty: bpf
+	Jobs    int           // VMs at once; 0: one per CPU
+	Out     string        // matrix.md, matrix.json and one directory per kernel
+	Agent   string        // a statically linked vigil
+	Timeout time.Duration // per VM; 0: 10 minutes
+	// Params are added to every kernel command line (the tests pass
+	// vigil.fault=... here).
+	Params   string
+	Progress io.Writer // one line per kernel started and finished; nil: none
+}
+
+// Row is one line of the matrix: one driver on one kernel.
+type Row struct {
+	Kernel      string        `json:"kernel"`
+	Suite       string        `json:"suite"`
+	Driver      string        `json:"driver"`
+	Pass        bool          `json:"pass"`
+	Events      uint64        `json:"events"`
+	LoadMS      int64         `json:"load_ms"`
+	Drops       uint64        `json:"drops"`
+	Error       string        `json:"error"`
+	ConsoleTail string        `json:"console_tail"`
+	BootMS      int64         `json:"boot_ms"` // the whole VM, boot to power-off
+	Checks      []CheckResult `json:"checks,omitempty"`
+}
+
+// DefaultTimeout bounds one VM: boot, both drivers' checks under TCG, power-off.
+const DefaultTimeout = 10 * time.Minute
+
+// consoleTailLines is how much of a failed VM's console a row keeps.
+const consoleTailLines = 40
+
+// Run boots every kernel, up to Jobs at a time, and returns one row per
+// kernel and driver, in the order of kernels. A kernel that fails to fetch,
+// boot or pass gives failing rows; Run's error is only for a run that
+// could not start.
+func Run(ctx context.Context, kernels []Kernel, opts Options) ([]Row, error) {
+	if len(opts.Drivers) == 0 {
+		opts.Drivers = []string{"bpf"}
+	}
+	for _, d := range opts.Drivers {
+		if d != "bpf" {
+			return nil, fmt.Errorf("driver %q: the matrix knows bpf", d)
+		}
+	}
+	if opts.Jobs <= 0 {
+		opts.Jobs = runtime.NumCPU()
+	}
+	if _, err := qemuBinary(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(opts.Out, 0o755); err != nil {
+		return nil, fmt.Errorf("matrix output: %w", err)
+	}
+	initrd := filepath.Join(opts.Out, "initramfs.cpio")
+	if err := WriteInitramfs(initrd, opts.Agent); err != nil {
+		return nil, err
+	}
+	p := progress{w: opts.Progress, total: len(kernels)}
+	rows := make([][]Row, len(kernels))
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	for range min(opts.Jobs, len(kernels)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				p.start(kernels[i].Name)
+				rows[i] = runKernel(ctx, kernels[i], initrd, opts)
+				p.finish(kernels[i].Name, rows[i])
+			}
+		}()
+	}
+	for i := range kernels {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	var out []Row
+	for _, r := range rows {
+		out = append(out, r...)
+	}
+	return out, nil
+}
+
+// runKernel fetches and boots one kernel and turns what came out into rows.
+func runKernel(ctx context.Context, k Kernel, initrd string, opts Options) []Row {
+	fail := func(err error, tail string) []Row {
+		var rows []Row
+		for _, d := range opts.Drivers {
+			rows = append(rows, Row{Kernel: k.Name, Suite: k.Suite, Driver: d, Error: err.Error(), ConsoleTail: tail})
+		}
+		return rows
+	}
+	image, err := k.Image(ctx)
+	if err != nil {
+		return fail(fmt.Errorf("fetch kernel: %w", err), "")
+	}
+	vm := VM{
+		Kernel:  image,
+		Initrd:  initrd,
+		Params:  strings.TrimSpace("vigil.drivers=" + strings.Join(opts.Drivers, ",") + " " + opts.Params),
+		Timeout: opts.Timeout,
+		Dir:     filepath.Join(opts.Out, strings.NewReplacer("/", "_", " ", "_").Replace(k.Name)),
+	}
+	boot, err := vm.Run(ctx)
+	if err != nil {
+		return fail(err, "")
+	}
+	var rows []Row
+	for _, d := range opts.Drivers {
+		row := Row{Kernel: k.Name, Suite: k.Suite, Driver: d, BootMS: boot.Elapsed.Milliseconds()}
+		var res *AgentResult
+		for i := range boot.Results {
+			if boot.Results[i].Driver == d {
+				res = &boot.Results[i]
+			}
+		}
+		switch {
+		case res != nil:
+			row.Pass, row.Events, row.Drops, row.LoadMS, row.Error, row.Checks =
+				res.Pass, res.Events, res.Drops, res.LoadMS, res.Error, res.Checks
+			if boot.Err != nil { // reported, then broke (an oops at unload, say)
+				row.Pass = false
+				row.Error = strings.TrimSpace(row.Error + "; " + boot.Err.Error())
+			}
+		case boot.Err != nil:
+			row.Error = boot.Err.Error()
+		default:
+			row.Error = errNoResult.Error()
+		}
+		if !row.Pass {
+			row.ConsoleTail = ConsoleTail(boot.Console, consoleTailLines)
+		}
+		rows = append(rows, row)
+	}
+	return rows
+}
+
+// progress prints a line per kernel started and finished.
+type progress struct {
+	mu          sync.Mutex
+	w           io.Writer
+	total, done int
+}
+
+func (p *progress) start(name string) {
+	if p.w == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintf(p.w, "matrix: boot %s\n", name)
+}
+
+func (p *progress) finish(name string, rows []Row) {
+	if p.w == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.done++
+	var parts []string
+	for _, r := range rows {
+		s := r.Driver + " pass"
+		if !r.Pass {
+			s = r.Driver + " FAIL: " + firstLine(r.Error)
+		}
+		parts = append(parts, s)
+	}
+	secs := 0.0
+	if len(rows) > 0 {
+		secs = float64(rows[0].BootMS) / 1000
+	}
+	fmt.Fprintf(p.w, "matrix: [%d/%d] %s: %s (%.1fs)\n", p.done, p.total, name, strings.Join(parts, ", "), secs)
+}
+
+func firstLine(s string) string {
+	l, _, _ := strings.Cut(s, "\n")
+	return l
+}
+
+// WriteReports writes matrix.json and matrix.md into dir.
+func WriteReports(dir string, rows []Row) error {
+	if rows == nil {
+		rows = []Row{}
+	}
+	b, err := json.MarshalIndent(rows, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(filepath.Join(dir, "matrix.json"), append(b, '\n')); err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(dir, "matrix.md"), []byte(Markdown(rows)))
+}
+
+// Markdown renders rows as the table people read, failures' first error
+// lines below it.
+func Markdown(rows []Row) string {
+	var sb strings.Builder
+	sb.WriteString("| kernel | suite | driver | result | events | drops | load ms | VM s |\n")
+	sb.WriteString("|---|---|---|---|---:|---:|---:|---:|\n")
+	passed := 0
+	for _, r := range rows {
+		res := "**FAIL**"
+		if r.Pass {
+			res = "pass"
+			passed++
+		}
+		fmt.Fprintf(&sb, "| %s | %s | %s | %s | %d | %d | %d | %.1f |\n",
+			r.Kernel, r.Suite, r.Driver, res, r.Events, r.Drops, r.LoadMS, float64(r.BootMS)/1000)
+	}
+	fmt.Fprintf(&sb, "\n%d of %d passed.\n", passed, len(rows))
+	for _, r := range rows {
+		if !r.Pass {
+			fmt.Fprintf(&sb, "\n### %s, %s\n\n%s\n", r.Kernel, r.Driver, r.Error)
+			if r.ConsoleTail != "" {
+				fmt.Fprintf(&sb, "\n```\n%s\n```\n", r.ConsoleTail)
+			}
+		}
+	}
+	return sb.String()
+}
+
+func writeFileAtomic(path string, b []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return os.Rename(tmp, path)
+}

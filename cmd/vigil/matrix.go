@@ -1,0 +1,126 @@
+// Copyright 2026 The vigil Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/sirupsen/logrus"
+	"github.com/urfave/cli/v2"
+
+	"github.com/vigil-dev/vigil/ci"
+	"github.com/vigil-dev/vigil/kernels"
+)
+
+func matrixCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "matrix",
+		Usage: "the kernel compatibility matrix: boot kernels in QEMU and check the drivers in each",
+		Subcommands: []*cli.Command{{
+			Name:  "run",
+			Usage: "boot each kernel of the matrix with vigil as /init, run the selftest per driver, write matrix.md and matrix.json",
+			Flags: append(catalogueFlags(),
+				&cli.StringSliceFlag{Name: "kernels", Aliases: []string{"k"},
+					Usage: "kernels to boot (suite/release, as `vigil kernels list` names them); default: the matrix file's"},
+				&cli.StringFlag{Name: "matrix", Value: "kernels/matrix.yaml", Usage: "the matrix file, used when --kernels is not given"},
+				&cli.StringSliceFlag{Name: "drivers", Value: cli.NewStringSlice("bpf"), Usage: "drivers to check: bpf"},
+				&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Value: "out/matrix", Usage: "output `DIR`: matrix.md, matrix.json, each VM's console"},
+				&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Usage: "VMs at once (0: one per CPU)"},
+				&cli.DurationFlag{Name: "timeout", Value: ci.DefaultTimeout, Usage: "cut a VM off after this long"},
+				&cli.StringFlag{Name: "agent", Usage: "statically linked vigil to boot as /init (default: this binary)"},
+			),
+			Action: runMatrix,
+		}},
+	}
+}
+
+func runMatrix(c *cli.Context) error {
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cat, err := newCatalogue(c)
+	if err != nil {
+		return err
+	}
+	var targets []kernels.Target
+	if names := splitList(c.StringSlice("kernels")); len(names) > 0 {
+		for _, n := range names {
+			t, err := cat.Resolve(ctx, n)
+			if err != nil {
+				return err
+			}
+			targets = append(targets, t)
+		}
+	} else {
+		m, err := kernels.LoadMatrix(c.String("matrix"))
+		if err != nil {
+			return fmt.Errorf("%w (run from the source tree, or pass --matrix or --kernels)", err)
+		}
+		if targets, err = cat.ResolveMatrix(ctx, m); err != nil {
+			return err
+		}
+	}
+	agent := c.String("agent")
+	if agent == "" {
+		if agent, err = os.Executable(); err != nil {
+			return err
+		}
+	}
+	ks := make([]ci.Kernel, len(targets))
+	for i, t := range targets {
+		ks[i] = ci.Kernel{Name: t.Name(), Suite: t.Suite, Image: func(ctx context.Context) (string, error) {
+			f, err := cat.Fetch(ctx, t, kernels.PartImage)
+			if err != nil {
+				return "", err
+			}
+			return f.Kernel, nil
+		}}
+	}
+	out := c.String("out")
+	logrus.WithField("kernels", len(ks)).Info("matrix: starting")
+	rows, err := ci.Run(ctx, ks, ci.Options{
+		Drivers:  splitList(c.StringSlice("drivers")),
+		Jobs:     c.Int("jobs"),
+		Out:      out,
+		Agent:    agent,
+		Timeout:  c.Duration("timeout"),
+		Progress: os.Stderr,
+	})
+	if err != nil {
+		return err
+	}
+	if err := ci.WriteReports(out, rows); err != nil {
+		return err
+	}
+	fmt.Fprint(c.App.Writer, ci.Markdown(rows))
+	failed := 0
+	for _, r := range rows {
+		if !r.Pass {
+			failed++
+		}
+	}
+	if failed > 0 {
+		return cli.Exit(fmt.Sprintf("matrix: %d of %d rows failed; details in %s", failed, len(rows),
+			filepath.Join(out, "matrix.md")), 1)
+	}
+	return nil
+}
+
+// splitList flattens repeated and comma-separated flag values.
+func splitList(vals []string) []string {
+	var out []string
+	for _, v := range vals {
+		for _, s := range strings.Split(v, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
