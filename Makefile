@@ -11,7 +11,7 @@ BPF_CLANG ?= clang-19
 BPF_STRIP ?= llvm-strip-19
 FUZZTIME  ?= 30s
 
-.PHONY: all build run test bench bpf fuzz deps clean
+.PHONY: all build run test matrix bench bpf fuzz deps clean
 
 all: build
 
@@ -29,6 +29,14 @@ test:
 	scripts/deps test
 	$(GO) vet ./...
 	$(SUDO) $(GO) test -count=1 -timeout 60m ./...
+
+# The kernel compatibility matrix: every kernel of kernels/matrix.yaml booted
+# in QEMU with bin/vigil as /init; tables in out/matrix/matrix.md and .json.
+# Kernels are cached under /var/cache/vigil (or $$XDG_CACHE_HOME/vigil).
+matrix:
+	scripts/deps test
+	$(MAKE) build
+	$(SUDO) ./$(BIN) matrix run --drivers bpf --out out/matrix
 
 # Figures the issues ask for: probe overhead against a bare syscall loop
 # (interleaved, one run), sustained rate, decode throughput and allocations.

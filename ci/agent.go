@@ -90,7 +90,7 @@ func AgentMain() int {
 		return 1
 	case "hang":
 		logf("hanging on purpose (%s=hang)", paramFault)
-		select {}
+		sleepForever()
 	}
 	out, err := openResultPort(pid1)
 	if err != nil {
@@ -124,7 +124,16 @@ func finish(pid1 bool, code int) int {
 	}
 	unix.Sync()
 	_ = unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF)
-	select {}
+	sleepForever()
+	return code
+}
+
+// sleepForever blocks without the Go runtime calling it a deadlock (which
+// would exit, and as init panic the kernel).
+func sleepForever() {
+	for {
+		time.Sleep(time.Hour)
+	}
 }
 
 // runDriver loads one driver, runs every check against it and unloads it.

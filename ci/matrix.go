@@ -26,6 +26,9 @@ type Kernel struct {
 	// Image returns the kernel's vmlinuz, fetching it first if need be; it
 	// runs in the worker that boots the kernel, so downloads overlap boots.
 	Image func(ctx context.Context) (string, error)
+	// Params are added to the kernel command line (the tests pass
+	// vigil.fault=... here).
+	Params string
 }
 
 // Options of a matrix run.
@@ -34,26 +37,30 @@ type Options struct {
 	Jobs    int           // VMs at once; 0: one per CPU
 	Out     string        // matrix.md, matrix.json and one directory per kernel
 	Agent   string        // a statically linked vigil
-	Timeout time.Duration // per VM; 0: 10 minutes
-	// Params are added to every kernel command line (the tests pass
-	// vigil.fault=... here).
-	Params   string
+	Timeout time.Duration // per VM; 0: DefaultTimeout
+	// Retries boots a kernel again when a VM ended without any report
+	// (a panic or a hang before the agent spoke). QEMU's TCG, with no KVM
+	// here, corrupts a guest now and then; a retry that passes is marked
+	// as such in the row, never hidden.
+	Retries  int
 	Progress io.Writer // one line per kernel started and finished; nil: none
 }
 
 // Row is one line of the matrix: one driver on one kernel.
 type Row struct {
-	Kernel      string        `json:"kernel"`
-	Suite       string        `json:"suite"`
-	Driver      string        `json:"driver"`
-	Pass        bool          `json:"pass"`
-	Events      uint64        `json:"events"`
-	LoadMS      int64         `json:"load_ms"`
-	Drops       uint64        `json:"drops"`
-	Error       string        `json:"error"`
-	ConsoleTail string        `json:"console_tail"`
-	BootMS      int64         `json:"boot_ms"` // the whole VM, boot to power-off
-	Checks      []CheckResult `json:"checks,omitempty"`
+	Kernel      string `json:"kernel"`
+	Suite       string `json:"suite"`
+	Driver      string `json:"driver"`
+	Pass        bool   `json:"pass"`
+	Events      uint64 `json:"events"`
+	LoadMS      int64  `json:"load_ms"`
+	Drops       uint64 `json:"drops"`
+	Error       string `json:"error"`
+	ConsoleTail string `json:"console_tail"`
+	BootMS      int64  `json:"boot_ms"` // the whole VM, boot to power-off
+	// Retried says why the kernel was booted again, when it was.
+	Retried string        `json:"retried,omitempty"`
+	Checks  []CheckResult `json:"checks,omitempty"`
 }
 
 // DefaultTimeout bounds one VM: boot, both drivers' checks under TCG, power-off.
@@ -131,17 +138,29 @@ func runKernel(ctx context.Context, k Kernel, initrd string, opts Options) []Row
 	vm := VM{
 		Kernel:  image,
 		Initrd:  initrd,
-		Params:  strings.TrimSpace("vigil.drivers=" + strings.Join(opts.Drivers, ",") + " " + opts.Params),
+		Params:  strings.TrimSpace("vigil.drivers=" + strings.Join(opts.Drivers, ",") + " " + k.Params),
 		Timeout: opts.Timeout,
 		Dir:     filepath.Join(opts.Out, strings.NewReplacer("/", "_", " ", "_").Replace(k.Name)),
 	}
-	boot, err := vm.Run(ctx)
-	if err != nil {
-		return fail(err, "")
+	var retried []string
+	var boot *Boot
+	for attempt := 0; ; attempt++ {
+		boot, err = vm.Run(ctx)
+		if err != nil {
+			return fail(err, "")
+		}
+		if boot.Err == nil || len(boot.Results) > 0 || attempt >= opts.Retries || ctx.Err() != nil {
+			break
+		}
+		// Keep the failed boot's console beside the next one's.
+		kept := fmt.Sprintf("%s.%d", boot.Console, attempt+1)
+		_ = os.Rename(boot.Console, kept)
+		retried = append(retried, fmt.Sprintf("boot %d: %v (console: %s)", attempt+1, boot.Err, kept))
 	}
 	var rows []Row
 	for _, d := range opts.Drivers {
-		row := Row{Kernel: k.Name, Suite: k.Suite, Driver: d, BootMS: boot.Elapsed.Milliseconds()}
+		row := Row{Kernel: k.Name, Suite: k.Suite, Driver: d, BootMS: boot.Elapsed.Milliseconds(),
+			Retried: strings.Join(retried, "; ")}
 		var res *AgentResult
 		for i := range boot.Results {
 			if boot.Results[i].Driver == d {
@@ -204,6 +223,9 @@ func (p *progress) finish(name string, rows []Row) {
 	if len(rows) > 0 {
 		secs = float64(rows[0].BootMS) / 1000
 	}
+	if len(rows) > 0 && rows[0].Retried != "" {
+		parts = append(parts, "booted again after: "+firstLine(rows[0].Retried))
+	}
 	fmt.Fprintf(p.w, "matrix: [%d/%d] %s: %s (%.1fs)\n", p.done, p.total, name, strings.Join(parts, ", "), secs)
 }
 
@@ -240,10 +262,18 @@ func Markdown(rows []Row) string {
 			res = "pass"
 			passed++
 		}
+		if r.Retried != "" {
+			res += " (retried)"
+		}
 		fmt.Fprintf(&sb, "| %s | %s | %s | %s | %d | %d | %d | %.1f |\n",
 			r.Kernel, r.Suite, r.Driver, res, r.Events, r.Drops, r.LoadMS, float64(r.BootMS)/1000)
 	}
 	fmt.Fprintf(&sb, "\n%d of %d passed.\n", passed, len(rows))
+	for _, r := range rows {
+		if r.Retried != "" {
+			fmt.Fprintf(&sb, "\n%s was booted again: %s\n", r.Kernel, r.Retried)
+		}
+	}
 	for _, r := range rows {
 		if !r.Pass {
 			fmt.Fprintf(&sb, "\n### %s, %s\n\n%s\n", r.Kernel, r.Driver, r.Error)

@@ -204,3 +204,39 @@ func parseOneLineSources(data []byte, file string) []aptSource {
 	}
 	return out
 }
+
+// aptValidUntilOff reports whether the host's apt configuration under root
+// turns the Valid-Until check off (Acquire::Check-Valid-Until "false"), and
+// in which file. vigil follows the host: a mirror apt accepts (a snapshot,
+// say) is one vigil accepts.
+func aptValidUntilOff(root string) (bool, string) {
+	if root == "" {
+		root = "/"
+	}
+	files := []string{filepath.Join(root, "etc/apt/apt.conf")}
+	more, _ := filepath.Glob(filepath.Join(root, "etc/apt/apt.conf.d/*"))
+	sort.Strings(more)
+	off, where := false, ""
+	// Later files override earlier ones, as apt reads them.
+	for _, f := range append(files, more...) {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			line = strings.TrimSpace(line)
+			k, v, ok := strings.Cut(line, " ")
+			if !ok || !strings.EqualFold(k, "Acquire::Check-Valid-Until") {
+				continue
+			}
+			v = strings.Trim(strings.TrimSuffix(strings.TrimSpace(v), ";"), `"`)
+			switch strings.ToLower(v) {
+			case "false", "no", "0", "off":
+				off, where = true, f
+			case "true", "yes", "1", "on":
+				off, where = false, ""
+			}
+		}
+	}
+	return off, where
+}

@@ -67,6 +67,7 @@ type Catalogue struct {
 	client           *http.Client
 	log              logrus.FieldLogger
 	ignoreValidUntil bool
+	validUntilOffBy  string // why ignoreValidUntil is set, for the warning
 	arch             string
 	now              func() time.Time
 	maxAge           time.Duration
@@ -106,6 +107,17 @@ func NewDebian(opts Options) (*Catalogue, error) {
 	}
 	if c.log == nil {
 		c.log = logrus.StandardLogger()
+	}
+	if opts.IgnoreValidUntil {
+		c.validUntilOffBy = "the caller turned the check off"
+	} else if c.ignoreValidUntil {
+		c.validUntilOffBy = EnvIgnoreValidUntil + " is set"
+	} else if c.mirror == "" {
+		// The mirror comes from apt's configuration: so does the policy.
+		if off, file := aptValidUntilOff("/"); off {
+			c.ignoreValidUntil = true
+			c.validUntilOffBy = "the host's apt configuration turns the check off (" + file + ")"
+		}
 	}
 	if c.client == nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()

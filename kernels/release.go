@@ -196,7 +196,7 @@ func (c *Catalogue) loadRelease(suite string, data []byte, src string) (*release
 			return nil, fmt.Errorf("fetch InRelease for %s from %s: %w: expired, Valid-Until %s; the mirror is stale: use an up-to-date mirror, or set %s=1 to accept it",
 				suite, src, ErrVerify, r.validUntil.Format(time.RFC1123), EnvIgnoreValidUntil)
 		}
-		c.log.Warnf("InRelease for %s from %s expired on %s; accepted because %s is set", suite, src, r.validUntil.Format(time.RFC1123), EnvIgnoreValidUntil)
+		c.log.Warnf("InRelease for %s from %s expired on %s; accepted because %s", suite, src, r.validUntil.Format(time.RFC1123), c.validUntilOffBy)
 	}
 	return r, nil
 }

@@ -315,3 +315,28 @@ func TestErrorsAreDistinct(t *testing.T) {
 		t.Fatal("ErrVerify is ErrUnknownKernel")
 	}
 }
+
+func TestAptValidUntilOff(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, "etc/apt/apt.conf.d")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if off, _ := aptValidUntilOff(root); off {
+		t.Fatal("no configuration, yet the check is off")
+	}
+	write := func(name, body string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("50mirror", "// a snapshot mirror\nAcquire::Check-Valid-Until \"false\";\n")
+	if off, file := aptValidUntilOff(root); !off || filepath.Base(file) != "50mirror" {
+		t.Fatalf("off=%v file=%q, want off in 50mirror", off, file)
+	}
+	// A later file turns it back on, as apt reads them in order.
+	write("99strict", "Acquire::Check-Valid-Until \"true\";\n")
+	if off, _ := aptValidUntilOff(root); off {
+		t.Fatal("99strict turns the check on again, but it stays off")
+	}
+}

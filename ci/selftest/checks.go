@@ -468,7 +468,14 @@ func checkMemfd(env *Env) (Outcome, error) {
 	x.param(mc, "name", "vigil-fileless")
 	x.param(mc, "res", atoi(&x, f["memfd"]))
 
-	ex := x.find(evs, driver.EvExecveat, func(e *driver.Event) bool { return e.Int(0) == 0 })
+	// The last "exec" fact names the call that ran the memfd.
+	typ := driver.EvExecveat
+	if f["exec"] == "execve" {
+		typ = driver.EvExecve
+	}
+	ex := x.find(evs, typ, func(e *driver.Event) bool {
+		return e.Int(0) == 0 && strings.HasPrefix(Str(e, "args"), "fileless-true")
+	})
 	x.param(ex, "args", []string{"fileless-true"})
 	x.param(ex, "exe_flags", uint32(driver.ExeMemfd))
 	if ex != nil {

@@ -212,12 +212,22 @@ func memfdWorkload(string) error {
 		return err
 	}
 	fact("memfd", fd)
+	fact("exec", "execveat")
 	argv := []*byte{cstr("fileless-true"), nil}
 	env := []*byte{cstr("VIGIL_WORKLOAD=noop"), nil}
 	empty, _ := unix.BytePtrFromString("")
 	_, _, e := unix.Syscall6(unix.SYS_EXECVEAT, uintptr(fd), uintptr(unsafe.Pointer(empty)),
 		uintptr(unsafe.Pointer(&argv[0])), uintptr(unsafe.Pointer(&env[0])), unix.AT_EMPTY_PATH, 0)
-	return fmt.Errorf("execveat returned: %v", e)
+	// Debian's 5.10 refuses execveat(memfd, "", AT_EMPTY_PATH) with ENOENT
+	// where later kernels run it; the same file through /proc still runs,
+	// and is still fileless. The facts tell the check which call it was.
+	if e == unix.ENOENT {
+		fact("exec", "execve")
+		p := fmt.Sprintf("/proc/self/fd/%d", fd)
+		err := unix.Exec(p, []string{"fileless-true"}, []string{"VIGIL_WORKLOAD=noop"})
+		return fmt.Errorf("execveat of the memfd: ENOENT; execve %s: %v", p, err)
+	}
+	return fmt.Errorf("execveat of the memfd returned: %v", e)
 }
 
 func mountWorkload(dir string) error {

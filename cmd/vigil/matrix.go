@@ -34,6 +34,7 @@ func matrixCommand() *cli.Command {
 				&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Value: "out/matrix", Usage: "output `DIR`: matrix.md, matrix.json, each VM's console"},
 				&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Usage: "VMs at once (0: one per CPU)"},
 				&cli.DurationFlag{Name: "timeout", Value: ci.DefaultTimeout, Usage: "cut a VM off after this long"},
+				&cli.IntFlag{Name: "retries", Value: 1, Usage: "boot a kernel again when its VM panicked or hung before reporting (the row says so)"},
 				&cli.StringFlag{Name: "agent", Usage: "statically linked vigil to boot as /init (default: this binary)"},
 			),
 			Action: runMatrix,
@@ -90,6 +91,7 @@ func runMatrix(c *cli.Context) error {
 		Out:      out,
 		Agent:    agent,
 		Timeout:  c.Duration("timeout"),
+		Retries:  c.Int("retries"),
 		Progress: os.Stderr,
 	})
 	if err != nil {

@@ -1,0 +1,181 @@
+// Copyright 2026 The vigil Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package ci
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vigil-dev/vigil/internal/testenv"
+	"github.com/vigil-dev/vigil/kernels"
+)
+
+// agent is a static vigil built for the tests: the VM's /init.
+var agent string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "vigil-ci-")
+	if err != nil {
+		panic(err)
+	}
+	agent = filepath.Join(dir, "vigil")
+	cmd := exec.Command("go", "build", "-o", agent, "../cmd/vigil")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		os.Stderr.Write(out)
+		os.Exit(2)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// bookworm returns the newest bookworm cloud kernel's image, from the real
+// mirror through the catalogue.
+func bookworm(t *testing.T) (string, string) {
+	t.Helper()
+	if _, err := qemuBinary(); err != nil {
+		testenv.Unavailable(t, err.Error())
+	}
+	cat, err := kernels.NewDebian(kernels.Options{})
+	if err != nil {
+		testenv.Unavailable(t, "no Debian catalogue: "+err.Error())
+	}
+	ctx := context.Background()
+	tg, err := cat.Latest(ctx, "bookworm", "cloud-amd64")
+	if err != nil {
+		testenv.Unavailable(t, "Debian mirror unreachable: "+err.Error())
+	}
+	f, err := cat.Fetch(ctx, tg, kernels.PartImage)
+	if err != nil {
+		t.Fatalf("fetch %s: %v", tg.Name(), err)
+	}
+	return tg.Name(), f.Kernel
+}
+
+// A real kernel boots with the agent, which runs every check against the
+// eBPF probe and reports; a kernel that panics, one that hangs and one
+// that cannot be fetched each give a failing row with the reason, and the
+// run goes on.
+func TestMatrix(t *testing.T) {
+	name, image := bookworm(t)
+	img := func(context.Context) (string, error) { return image, nil }
+	ks := []Kernel{
+		{Name: name, Suite: "bookworm", Image: img},
+		{Name: "panics", Suite: "bookworm", Image: img, Params: "vigil.fault=panic"},
+		{Name: "hangs", Suite: "bookworm", Image: img, Params: "vigil.fault=hang"},
+		{Name: "missing", Suite: "bookworm", Image: func(context.Context) (string, error) {
+			return "", errors.New("no such kernel in the catalogue")
+		}},
+	}
+	out := t.TempDir()
+	start := time.Now()
+	rows, err := Run(context.Background(), ks, Options{Out: out, Agent: agent, Timeout: time.Minute, Jobs: 2, Retries: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("matrix of %d VMs in %s", len(ks), time.Since(start).Round(time.Second))
+	if len(rows) != len(ks) {
+		t.Fatalf("%d rows for %d kernels with one driver", len(rows), len(ks))
+	}
+	good := rows[0]
+	if !good.Pass || good.Driver != "bpf" || good.Error != "" || good.Retried != "" {
+		t.Errorf("%s: pass=%v driver=%s error=%q\n%s", good.Kernel, good.Pass, good.Driver, good.Error, good.ConsoleTail)
+	}
+	if good.Events == 0 || good.LoadMS <= 0 || len(good.Checks) < 8 {
+		t.Errorf("%s: events %d, load %d ms, %d checks: the agent did not report real work", good.Kernel, good.Events, good.LoadMS, len(good.Checks))
+	}
+	for _, c := range good.Checks {
+		if !c.Pass || c.Events == 0 {
+			t.Errorf("check %s: pass=%v events=%d %s", c.Name, c.Pass, c.Events, c.Error)
+		}
+	}
+	want := map[string][]string{
+		"panics":  {"Kernel panic", "Attempted to kill init"},
+		"hangs":   {"cut off after 1m0s"},
+		"missing": {"fetch kernel", "no such kernel"},
+	}
+	for _, r := range rows[1:] {
+		if r.Pass {
+			t.Errorf("%s passed", r.Kernel)
+		}
+		for _, w := range want[r.Kernel] {
+			if !strings.Contains(r.Error, w) {
+				t.Errorf("%s: error %q lacks %q", r.Kernel, r.Error, w)
+			}
+		}
+		if r.Kernel == "missing" {
+			continue
+		}
+		if !strings.Contains(r.ConsoleTail, "vigil-agent:") {
+			t.Errorf("%s: console tail lacks the agent's last words:\n%s", r.Kernel, r.ConsoleTail)
+		}
+		// A VM that said nothing is booted once more, and the row says so.
+		if !strings.HasPrefix(r.Retried, "boot 1: ") {
+			t.Errorf("%s: retried = %q, want the first boot's failure", r.Kernel, r.Retried)
+		}
+	}
+
+	// The reports hold the same rows, with the keys the issue names.
+	if err := WriteReports(out, rows); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(out, "matrix.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back []map[string]any
+	if err := json.Unmarshal(b, &back); err != nil || len(back) != len(rows) {
+		t.Fatalf("matrix.json: %v, %d rows", err, len(back))
+	}
+	for _, k := range []string{"kernel", "suite", "driver", "pass", "events", "load_ms", "drops", "error", "console_tail"} {
+		if _, ok := back[0][k]; !ok {
+			t.Errorf("matrix.json rows lack %q", k)
+		}
+	}
+	md, _ := os.ReadFile(filepath.Join(out, "matrix.md"))
+	if !strings.Contains(string(md), "| "+name+" | bookworm | bpf | pass |") || !strings.Contains(string(md), "1 of 4 passed") {
+		t.Errorf("matrix.md:\n%s", md)
+	}
+}
+
+func TestInitramfsRefusesDynamicAgent(t *testing.T) {
+	dyn, err := exec.LookPath("true")
+	if err != nil {
+		t.Skip("no true(1)")
+	}
+	err = WriteInitramfs(filepath.Join(t.TempDir(), "i.cpio"), dyn)
+	if err == nil || !strings.Contains(err.Error(), "dynamically linked") || !strings.Contains(err.Error(), "CGO_ENABLED=0") {
+		t.Fatalf("err = %v, want a refusal naming the fix", err)
+	}
+}
+
+// The archive holds what the kernel needs to start the agent, and the same
+// inputs give the same bytes.
+func TestInitramfsIsReproducible(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.cpio"), filepath.Join(dir, "b.cpio")
+	for _, p := range []string{a, b} {
+		if err := WriteInitramfs(p, agent); err != nil {
+			t.Fatal(err)
+		}
+	}
+	x, _ := os.ReadFile(a)
+	y, _ := os.ReadFile(b)
+	if string(x) != string(y) {
+		t.Fatal("two initramfs of the same agent differ")
+	}
+	for _, name := range []string{"init\x00", "dev/console\x00", "proc\x00", "TRAILER!!!"} {
+		if !strings.Contains(string(x), name) {
+			t.Errorf("initramfs lacks %q", strings.TrimSuffix(name, "\x00"))
+		}
+	}
+}
