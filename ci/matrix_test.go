@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,19 +23,13 @@ import (
 var agent string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "vigil-ci-")
-	if err != nil {
-		panic(err)
-	}
-	agent = filepath.Join(dir, "vigil")
-	cmd := exec.Command("go", "build", "-o", agent, "../cmd/vigil")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		os.Stderr.Write(out)
+	var err error
+	if agent, err = testenv.BuildVigil("../cmd/vigil"); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
 	code := m.Run()
-	os.RemoveAll(dir)
+	os.RemoveAll(filepath.Dir(agent))
 	os.Exit(code)
 }
 

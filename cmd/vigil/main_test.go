@@ -7,6 +7,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -23,18 +24,13 @@ import (
 var vigilBin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "vigil-cli-")
-	if err != nil {
-		panic(err)
-	}
-	_ = os.Chmod(dir, 0o755) // TestNotRoot runs it as nobody
-	vigilBin = filepath.Join(dir, "vigil")
-	if out, err := exec.Command("go", "build", "-o", vigilBin, ".").CombinedOutput(); err != nil {
-		os.Stderr.Write(out)
+	var err error
+	if vigilBin, err = testenv.BuildVigil("."); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
 	code := m.Run()
-	os.RemoveAll(dir)
+	os.RemoveAll(filepath.Dir(vigilBin))
 	os.Exit(code)
 }
 

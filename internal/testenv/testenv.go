@@ -7,7 +7,10 @@
 package testenv
 
 import (
+	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"testing"
 )
 
@@ -33,4 +36,27 @@ func RequireProbe(t testing.TB) {
 	} else if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err != nil {
 		Unavailable(t, "needs kernel BTF (/sys/kernel/btf/vmlinux)")
 	}
+}
+
+// BuildVigil builds a static vigil binary (the form users run and the QEMU
+// matrix boots) into a new temporary directory readable by every user, and
+// returns its path. pkgDir is the relative path to cmd/vigil from the
+// calling test's package. Remove filepath.Dir(path) when done.
+func BuildVigil(pkgDir string) (string, error) {
+	dir, err := os.MkdirTemp("", "vigil-test-")
+	if err != nil {
+		return "", err
+	}
+	// Tests run it as another user too.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "vigil")
+	cmd := exec.Command("go", "build", "-o", bin, pkgDir)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		os.RemoveAll(dir)
+		return "", fmt.Errorf("build vigil: %v\n%s", err, out)
+	}
+	return bin, nil
 }
