@@ -62,6 +62,9 @@ func newApp() *cli.App {
 			captureCommand(),
 			kernelsCommand(),
 			matrixCommand(),
+			driverCommand(),
+			builderCommand(),
+			mirrorCommand(),
 			{
 				Name:  "version",
 				Usage: "print vigil's version, its event schema version and the Go runtime",

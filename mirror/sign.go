@@ -1,0 +1,268 @@
+// Copyright 2026 The vigil Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package mirror
+
+import (
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+)
+
+// ErrBadSignature is wrapped by every error that means index.json is not
+// what the key holder signed: a signature that does not verify, or a
+// malformed signature file.
+var ErrBadSignature = errors.New("index signature does not verify")
+
+// ErrNoSignature is wrapped (together with fs.ErrNotExist) when
+// index.json.sig is missing.
+var ErrNoSignature = errors.New("index is not signed")
+
+// rename is os.Rename; tests replace it to fail mid-way.
+var rename = os.Rename
+
+// MarshalIndex returns the exact bytes WriteSigned writes as index.json:
+// json.MarshalIndent(ix, "", "  ") plus "\n".
+func MarshalIndex(ix *Index) ([]byte, error) {
+	out := *ix
+	if out.Entries == nil {
+		out.Entries = []Entry{} // "entries": [] rather than null
+	}
+	b, err := json.MarshalIndent(&out, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+// WriteSigned writes <root>/index.json and <root>/index.json.sig. It sets
+// ix.SchemaVersion, sets ix.Generated to now (UTC) and sorts ix.Entries; it
+// refuses entries with unsafe names or malformed hashes.
+//
+// Both files are written to temporary files in root first and then renamed
+// into place, index first, signature second. On any error the temporary
+// files are removed. If the second rename fails, the previous index.json is
+// put back so the pair on disk still verifies.
+func WriteSigned(root string, ix *Index, key ed25519.PrivateKey) error {
+	if ix == nil {
+		return errors.New("mirror: WriteSigned: nil index")
+	}
+	if len(key) != ed25519.PrivateKeySize {
+		return fmt.Errorf("mirror: WriteSigned: private key is %d bytes, want %d", len(key), ed25519.PrivateKeySize)
+	}
+	slices.SortStableFunc(ix.Entries, cmpName)
+	for i, e := range ix.Entries {
+		if err := checkName(e.Name); err != nil {
+			return fmt.Errorf("mirror: entry %q: %w", e.Name, err)
+		}
+		if !validSHA256(e.SHA256) {
+			return fmt.Errorf("mirror: entry %q: sha256 %q is not 64 lowercase hex digits", e.Name, e.SHA256)
+		}
+		if e.Size < 0 {
+			return fmt.Errorf("mirror: entry %q: negative size %d", e.Name, e.Size)
+		}
+		if i > 0 && ix.Entries[i-1].Name == e.Name {
+			return fmt.Errorf("mirror: entry %q listed twice", e.Name)
+		}
+	}
+	ix.SchemaVersion = SchemaVersion
+	ix.Generated = time.Now().UTC().Truncate(time.Second)
+	data, err := MarshalIndex(ix)
+	if err != nil {
+		return fmt.Errorf("mirror: encoding index: %w", err)
+	}
+	sig := base64.StdEncoding.EncodeToString(ed25519.Sign(key, data)) + "\n"
+
+	var temps []string
+	defer func() {
+		for _, t := range temps {
+			os.Remove(t)
+		}
+	}()
+	tmpIndex, err := writeTemp(root, ".index.json.tmp-*", data)
+	if err != nil {
+		return err
+	}
+	temps = append(temps, tmpIndex)
+	tmpSig, err := writeTemp(root, ".index.json.sig.tmp-*", []byte(sig))
+	if err != nil {
+		return err
+	}
+	temps = append(temps, tmpSig)
+
+	indexPath := filepath.Join(root, IndexFile)
+	sigPath := filepath.Join(root, SignatureFile)
+	// Keep a hard link to the old index so a failed second rename can put
+	// it back. Best effort: without it a failure leaves no .sig at all
+	// rather than one that does not match.
+	backup := ""
+	if _, err := os.Lstat(indexPath); err == nil {
+		b := filepath.Join(root, fmt.Sprintf(".index.json.bak-%d", time.Now().UnixNano()))
+		if os.Link(indexPath, b) == nil {
+			backup = b
+			temps = append(temps, b)
+		}
+	}
+	if err := rename(tmpIndex, indexPath); err != nil {
+		return fmt.Errorf("mirror: %w", err)
+	}
+	if err := rename(tmpSig, sigPath); err != nil {
+		if backup != "" && rename(backup, indexPath) == nil {
+			return fmt.Errorf("mirror: %w (index.json left as it was)", err)
+		}
+		// index.json is new; an old .sig would not match it.
+		os.Remove(sigPath)
+		return fmt.Errorf("mirror: %w (index.json written but left unsigned; run again)", err)
+	}
+	syncDir(root)
+	return nil
+}
+
+func writeTemp(dir, pattern string, data []byte) (name string, err error) {
+	f, err := os.CreateTemp(dir, pattern)
+	if err != nil {
+		return "", fmt.Errorf("mirror: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if _, err = f.Write(data); err != nil {
+		return "", fmt.Errorf("mirror: %w", err)
+	}
+	// The mirror is served to loaders; 0600 from CreateTemp is too tight.
+	if err = f.Chmod(0o644); err != nil {
+		return "", fmt.Errorf("mirror: %w", err)
+	}
+	if err = f.Sync(); err != nil {
+		return "", fmt.Errorf("mirror: %w", err)
+	}
+	if err = f.Close(); err != nil {
+		return "", fmt.Errorf("mirror: %w", err)
+	}
+	return f.Name(), nil
+}
+
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+}
+
+// VerifyError lists everything wrong with the artifacts of a mirror whose
+// index signature is good.
+type VerifyError struct {
+	Problems []string // each names the file (relative to the root) and what is wrong
+}
+
+func (e *VerifyError) Error() string { return strings.Join(e.Problems, "\n") }
+
+// Verify checks the signature of <root>/index.json with pub, then every
+// entry: the file exists inside root, and its size and sha256 match. A bad
+// or missing signature is returned at once (wrapping ErrBadSignature or
+// ErrNoSignature) since an unauthenticated index says nothing; otherwise
+// every artifact problem is collected into a *VerifyError.
+func Verify(root string, pub ed25519.PublicKey) error {
+	_, err := VerifyIndex(root, pub)
+	return err
+}
+
+// VerifyIndex is Verify that also returns the index. The index is nil
+// unless its signature verified and it parsed; with a *VerifyError it is
+// returned too.
+func VerifyIndex(root string, pub ed25519.PublicKey) (*Index, error) {
+	if len(pub) != ed25519.PublicKeySize {
+		return nil, fmt.Errorf("mirror: public key is %d bytes, want %d", len(pub), ed25519.PublicKeySize)
+	}
+	indexPath := filepath.Join(root, IndexFile)
+	sigPath := filepath.Join(root, SignatureFile)
+	data, err := os.ReadFile(indexPath)
+	if err != nil {
+		return nil, fmt.Errorf("mirror: cannot verify: %w", err)
+	}
+	sigText, err := os.ReadFile(sigPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("mirror: %w: %w", ErrNoSignature, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("mirror: cannot verify: %w", err)
+	}
+	sig, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(sigText)))
+	if err != nil {
+		return nil, fmt.Errorf("mirror: %s: %w: not base64: %v", sigPath, ErrBadSignature, err)
+	}
+	if len(sig) != ed25519.SignatureSize {
+		return nil, fmt.Errorf("mirror: %s: %w: signature is %d bytes, want %d", sigPath, ErrBadSignature, len(sig), ed25519.SignatureSize)
+	}
+	if !ed25519.Verify(pub, data, sig) {
+		return nil, fmt.Errorf("mirror: %s: %w with key %s (index changed after signing, or signed by another key)",
+			indexPath, ErrBadSignature, EncodePublicKey(pub))
+	}
+	ix, err := parseIndex(data, indexPath)
+	if err != nil {
+		return nil, err
+	}
+
+	r, err := os.OpenRoot(root)
+	if err != nil {
+		return nil, fmt.Errorf("mirror: %w", err)
+	}
+	defer r.Close()
+	var problems []string
+	seen := make(map[string]bool, len(ix.Entries))
+	for _, e := range ix.Entries {
+		if p := checkEntry(r, e, seen); p != "" {
+			problems = append(problems, p)
+		}
+	}
+	if problems != nil {
+		return ix, &VerifyError{Problems: problems}
+	}
+	return ix, nil
+}
+
+// checkEntry returns what is wrong with one entry, or "".
+func checkEntry(r *os.Root, e Entry, seen map[string]bool) string {
+	if err := checkName(e.Name); err != nil {
+		return fmt.Sprintf("%q: %v", e.Name, err)
+	}
+	if seen[e.Name] {
+		return e.Name + ": listed more than once in the index"
+	}
+	seen[e.Name] = true
+	if !validSHA256(e.SHA256) {
+		return fmt.Sprintf("%s: index has sha256 %q, not 64 lowercase hex digits", e.Name, e.SHA256)
+	}
+	st, err := r.Stat(e.Name)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return e.Name + ": missing"
+	case err != nil:
+		return fmt.Sprintf("%s: %v", e.Name, err)
+	case !st.Mode().IsRegular():
+		return fmt.Sprintf("%s: %v (%s)", e.Name, errNotRegular, st.Mode().Type())
+	case st.Size() != e.Size:
+		return fmt.Sprintf("%s: size %d, index says %d", e.Name, st.Size(), e.Size)
+	}
+	sum, n, err := hashFile(r, e.Name)
+	switch {
+	case err != nil:
+		return fmt.Sprintf("%s: %v", e.Name, err)
+	case n != e.Size:
+		return fmt.Sprintf("%s: size %d, index says %d", e.Name, n, e.Size)
+	case sum != e.SHA256:
+		return fmt.Sprintf("%s: sha256 %s, index says %s", e.Name, sum, e.SHA256)
+	}
+	return ""
+}
