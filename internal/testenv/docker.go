@@ -1,0 +1,76 @@
+// Copyright 2026 The vigil Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package testenv
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"sync"
+	"testing"
+	"time"
+)
+
+const dockerSock = "/var/run/docker.sock"
+
+var (
+	dockerOnce sync.Once
+	dockerErr  error
+)
+
+// RequireDocker makes sure a Docker Engine answers on the default socket,
+// starting Debian's dockerd when none runs (it is left running for the
+// other tests). Where that cannot be done, the test skips, or fails in CI.
+func RequireDocker(t testing.TB) {
+	t.Helper()
+	dockerOnce.Do(func() { dockerErr = startDockerd() })
+	if dockerErr != nil {
+		Unavailable(t, dockerErr.Error())
+	}
+}
+
+func dockerAnswers() bool {
+	c, err := net.DialTimeout("unix", dockerSock, time.Second)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := c.Write([]byte("GET /_ping HTTP/1.0\r\n\r\n")); err != nil {
+		return false
+	}
+	b := make([]byte, 64)
+	n, _ := c.Read(b)
+	return n > 12 && string(b[9:12]) == "200"
+}
+
+func startDockerd() error {
+	if dockerAnswers() {
+		return nil
+	}
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("no Docker Engine on %s, and starting dockerd needs root", dockerSock)
+	}
+	bin, err := exec.LookPath("dockerd")
+	if err != nil {
+		return fmt.Errorf("no Docker Engine on %s and no dockerd: install Debian's docker.io (make deps)", dockerSock)
+	}
+	log, err := os.CreateTemp("", "vigil-dockerd-*.log")
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(bin)
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start dockerd: %w", err)
+	}
+	go func() { _ = cmd.Wait() }()
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
+		if dockerAnswers() {
+			return nil
+		}
+	}
+	return fmt.Errorf("started dockerd, but it did not answer on %s within 60s; its log: %s", dockerSock, log.Name())
+}
