@@ -7,7 +7,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/ed25519"
-	"debug/elf"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vigil-dev/vigil/internal/modinfo"
 	"github.com/vigil-dev/vigil/kernels"
 	"github.com/vigil-dev/vigil/mirror"
 )
@@ -287,25 +287,15 @@ func Compiler(headers string) (cmd, text string, err error) {
 
 // Vermagic returns the vermagic string of a built module.
 func Vermagic(ko string) (string, error) {
-	f, err := elf.Open(ko)
+	mi, err := modinfo.Read(ko)
 	if err != nil {
-		return "", fmt.Errorf("read module %s: %w", ko, err)
+		return "", err
 	}
-	defer f.Close()
-	s := f.Section(".modinfo")
-	if s == nil {
-		return "", fmt.Errorf("module %s has no .modinfo section", ko)
+	vm, ok := mi["vermagic"]
+	if !ok {
+		return "", fmt.Errorf("module %s has no vermagic", ko)
 	}
-	data, err := s.Data()
-	if err != nil {
-		return "", fmt.Errorf("read .modinfo of %s: %w", ko, err)
-	}
-	for _, kv := range strings.Split(string(data), "\x00") {
-		if v, ok := strings.CutPrefix(kv, "vermagic="); ok {
-			return v, nil
-		}
-	}
-	return "", fmt.Errorf("module %s has no vermagic", ko)
+	return vm, nil
 }
 
 // Summary renders results as a table.

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/vigil-dev/vigil/bpf"
 	"github.com/vigil-dev/vigil/ci/selftest"
 	"github.com/vigil-dev/vigil/driver"
+	"github.com/vigil-dev/vigil/internal/modinfo"
 )
 
 // The agent is the static vigil binary booted as a VM's /init. It reads
@@ -163,8 +165,10 @@ func runDriver(name string, logf func(string, ...any)) AgentResult {
 		}
 		r.LoadMS = time.Since(t0).Milliseconds()
 		src = p
+	case "module":
+		return loadModules(r)
 	default:
-		r.Error = fmt.Sprintf("unknown driver %q: this agent knows bpf", name)
+		r.Error = fmt.Sprintf("unknown driver %q: this agent knows bpf and module", name)
 		return r
 	}
 	env := &selftest.Env{Src: src, Config: cfg, TempDir: os.TempDir()}
@@ -280,4 +284,60 @@ func unameRelease() string {
 		return ""
 	}
 	return unix.ByteSliceToString(u.Release[:])
+}
+
+// guestModules is where the initramfs holds kernel modules to load.
+const guestModules = "/lib/modules/vigil"
+
+// loadModules loads every module of the initramfs with finit_module, checks
+// that the kernel lists it, and unloads it: proof that what the builder
+// made for this kernel is accepted by it.
+func loadModules(r AgentResult) AgentResult {
+	kos, _ := filepath.Glob(filepath.Join(guestModules, "*.ko"))
+	if len(kos) == 0 {
+		r.Error = "no module in the initramfs under " + guestModules
+		return r
+	}
+	r.Pass = true
+	for _, ko := range kos {
+		t0 := time.Now()
+		cr := CheckResult{Name: "load " + filepath.Base(ko)}
+		err := loadUnload(ko)
+		cr.MS = time.Since(t0).Milliseconds()
+		if err != nil {
+			cr.Error = err.Error()
+			r.Pass = false
+			r.Error = strings.TrimPrefix(r.Error+"; "+err.Error(), "; ")
+		} else {
+			cr.Pass, cr.Events = true, 1
+			r.Events++
+			r.LoadMS += cr.MS
+		}
+		r.Checks = append(r.Checks, cr)
+	}
+	return r
+}
+
+func loadUnload(ko string) error {
+	mi, err := modinfo.Read(ko)
+	if err != nil {
+		return err
+	}
+	name := mi["name"]
+	f, err := os.Open(ko)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := unix.FinitModule(int(f.Fd()), "", 0); err != nil {
+		return fmt.Errorf("finit_module %s (vermagic %q): %w", filepath.Base(ko), mi["vermagic"], err)
+	}
+	mods, _ := os.ReadFile("/proc/modules")
+	if !strings.Contains("\n"+string(mods), "\n"+name+" ") {
+		return fmt.Errorf("module %s loaded but not in /proc/modules", name)
+	}
+	if err := unix.DeleteModule(name, unix.O_NONBLOCK); err != nil {
+		return fmt.Errorf("delete_module %s: %w", name, err)
+	}
+	return nil
 }

@@ -29,6 +29,9 @@ type Kernel struct {
 	// Params are added to the kernel command line (the tests pass
 	// vigil.fault=... here).
 	Params string
+	// Modules are kernel modules built for this kernel; the "module"
+	// driver loads and unloads each of them in the VM.
+	Modules []string
 }
 
 // Options of a matrix run.
@@ -78,8 +81,8 @@ func Run(ctx context.Context, kernels []Kernel, opts Options) ([]Row, error) {
 		opts.Drivers = []string{"bpf"}
 	}
 	for _, d := range opts.Drivers {
-		if d != "bpf" {
-			return nil, fmt.Errorf("driver %q: the matrix knows bpf", d)
+		if d != "bpf" && d != "module" {
+			return nil, fmt.Errorf("driver %q: the matrix knows bpf and module (a mirror's modules loaded in each kernel)", d)
 		}
 	}
 	if opts.Jobs <= 0 {
@@ -135,12 +138,27 @@ func runKernel(ctx context.Context, k Kernel, initrd string, opts Options) []Row
 	if err != nil {
 		return fail(fmt.Errorf("fetch kernel: %w", err), "")
 	}
+	dir := filepath.Join(opts.Out, strings.NewReplacer("/", "_", " ", "_").Replace(k.Name))
+	if len(k.Modules) > 0 {
+		// This kernel's own modules go into its own initramfs.
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fail(err, "")
+		}
+		var files []File
+		for _, m := range k.Modules {
+			files = append(files, File{Host: m, Guest: guestModules + "/" + filepath.Base(m)})
+		}
+		initrd = filepath.Join(dir, "initramfs.cpio")
+		if err := WriteInitramfs(initrd, opts.Agent, files...); err != nil {
+			return fail(err, "")
+		}
+	}
 	vm := VM{
 		Kernel:  image,
 		Initrd:  initrd,
 		Params:  strings.TrimSpace("vigil.drivers=" + strings.Join(opts.Drivers, ",") + " " + k.Params),
 		Timeout: opts.Timeout,
-		Dir:     filepath.Join(opts.Out, strings.NewReplacer("/", "_", " ", "_").Replace(k.Name)),
+		Dir:     dir,
 	}
 	var retried []string
 	var boot *Boot

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -17,6 +18,7 @@ import (
 
 	"github.com/vigil-dev/vigil/ci"
 	"github.com/vigil-dev/vigil/kernels"
+	"github.com/vigil-dev/vigil/mirror"
 )
 
 func matrixCommand() *cli.Command {
@@ -34,6 +36,7 @@ func matrixCommand() *cli.Command {
 				&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Value: "out/matrix", Usage: "output `DIR`: matrix.md, matrix.json, each VM's console"},
 				&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Usage: "VMs at once (0: one per CPU)"},
 				&cli.DurationFlag{Name: "timeout", Value: ci.DefaultTimeout, Usage: "cut a VM off after this long"},
+				&cli.StringFlag{Name: "modules", Usage: "a mirror `DIR` (vigil driver build --out): load and unload each kernel's module from it in the VM (driver \"module\")"},
 				&cli.IntFlag{Name: "retries", Value: 1, Usage: "boot a kernel again when its VM panicked or hung before reporting (the row says so)"},
 				&cli.StringFlag{Name: "agent", Usage: "statically linked vigil to boot as /init (default: this binary)"},
 			),
@@ -73,6 +76,16 @@ func runMatrix(c *cli.Context) error {
 			return err
 		}
 	}
+	drivers := splitList(c.StringSlice("drivers"))
+	var ix *mirror.Index
+	if dir := c.String("modules"); dir != "" {
+		if ix, err = mirror.LoadIndex(dir); err != nil {
+			return err
+		}
+		if !slices.Contains(drivers, "module") {
+			drivers = append(drivers, "module")
+		}
+	}
 	ks := make([]ci.Kernel, len(targets))
 	for i, t := range targets {
 		ks[i] = ci.Kernel{Name: t.Name(), Suite: t.Suite, Image: func(ctx context.Context) (string, error) {
@@ -82,11 +95,18 @@ func runMatrix(c *cli.Context) error {
 			}
 			return f.Kernel, nil
 		}}
+		if ix != nil {
+			for _, e := range ix.Entries {
+				if e.Target.Distro == t.Distro && e.Target.Release == t.Release {
+					ks[i].Modules = append(ks[i].Modules, filepath.Join(c.String("modules"), e.Name))
+				}
+			}
+		}
 	}
 	out := c.String("out")
 	logrus.WithField("kernels", len(ks)).Info("matrix: starting")
 	rows, err := ci.Run(ctx, ks, ci.Options{
-		Drivers:  splitList(c.StringSlice("drivers")),
+		Drivers:  drivers,
 		Jobs:     c.Int("jobs"),
 		Out:      out,
 		Agent:    agent,
