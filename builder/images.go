@@ -131,7 +131,73 @@ func (im *Images) Ensure(ctx context.Context, r Recipe) (string, error) {
 	if id, err := im.lookup(ctx, tag); err != nil || id != "" {
 		return id, err
 	}
-	return im.make(ctx, r)
+	// A fresh engine (a new CI machine) reloads images saved by an
+	// earlier run instead of making them again.
+	if id, err := im.load(ctx, tag); err == nil && id != "" {
+		return id, nil
+	} else if err != nil {
+		fmt.Fprintf(im.log, "image %s: saved copy unusable, making it again: %v\n", tag, err)
+	}
+	id, err := im.make(ctx, r)
+	if err != nil {
+		return "", err
+	}
+	if err := im.save(ctx, tag); err != nil {
+		fmt.Fprintf(im.log, "image %s: not saved for later runs: %v\n", tag, err)
+	}
+	return id, nil
+}
+
+// savedPath is where an image is kept between engines.
+func (im *Images) savedPath(tag string) string {
+	return filepath.Join(im.workDir, "images", strings.ReplaceAll(tag, ":", "_")+".tar")
+}
+
+func (im *Images) save(ctx context.Context, tag string) error {
+	p := im.savedPath(tag)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	rc, err := im.docker.cli.ImageSave(ctx, []string{tag})
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	tmp := p + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, rc); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return os.Rename(tmp, p)
+}
+
+// load brings a saved image into the engine; "" when none is saved.
+func (im *Images) load(ctx context.Context, tag string) (string, error) {
+	f, err := os.Open(im.savedPath(tag))
+	if os.IsNotExist(err) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	resp, err := im.docker.cli.ImageLoad(ctx, f)
+	if err != nil {
+		return "", err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	fmt.Fprintf(im.log, "image %s: loaded from %s\n", tag, im.savedPath(tag))
+	return im.lookup(ctx, tag)
 }
 
 // make runs debootstrap into a fresh directory and imports it.
