@@ -9,6 +9,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -240,3 +241,47 @@ func TestNoNetwork(t *testing.T) {
 }
 
 func containerListAll() container.ListOptions { return container.ListOptions{All: true} }
+
+// The local executor builds with this host's toolchain in private
+// namespaces: it needs a target whose compiler the host has (Debian 12's
+// gcc-12 builds bookworm's kernels), and it has no network either.
+func TestLocalExecutor(t *testing.T) {
+	e := setup(t)
+	cc, _, err := Compiler(mustHeaders(t, e))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := exec.LookPath(cc); err != nil {
+		testenv.Unavailable(t, "the host has no "+cc+" for the local executor")
+	}
+	var log bytes.Buffer
+	res, err := Local{}.Run(context.Background(), Job{Name: "net", Log: &log, Timeout: time.Minute,
+		Cmd: []string{"/bin/sh", "-c", "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '"}})
+	if err != nil || res.ExitCode != 0 || strings.TrimSpace(res.Tail) != "lo" {
+		t.Fatalf("local job network: %q (%v, exit %d)\n%s", res.Tail, err, res.ExitCode, log.String())
+	}
+	out := t.TempDir()
+	b := &Builder{Catalogue: e.cat, Exec: Local{}}
+	rs, err := b.Build(context.Background(), Request{
+		Targets: []kernels.Target{e.target}, Source: "testdata/hello", Module: "vigil_hello",
+		DriverVersion: "0.0.0-test", Out: out, Key: e.key, Progress: testWriter{t},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rs[0].Err != nil || rs[0].Image != "local" {
+		t.Fatalf("local build: image %q, %v\n%s", rs[0].Image, rs[0].Err, rs[0].Tail)
+	}
+	if err := mirror.Verify(out, e.pub); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mustHeaders(t *testing.T, e *env) string {
+	t.Helper()
+	f, err := e.cat.Fetch(context.Background(), e.target, kernels.PartHeaders)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f.Headers
+}

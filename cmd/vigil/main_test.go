@@ -267,6 +267,8 @@ func TestBadInput(t *testing.T) {
 		{"not a capture", []string{"events", "-r", write("text.vcap", []byte("hello, this is not a capture file at all"))}, []string{"text.vcap", "bad capture file"}},
 		{"capture needs -w", []string{"capture"}, []string{`"write"`}},
 		{"negative duration", []string{"events", "--duration", "-1s"}, []string{"--duration -1s", "negative"}},
+		{"driver build without a key", []string{"driver", "build", "--target", "bookworm/x"}, []string{"signing key", "vigil mirror keygen"}},
+		{"mirror verify of a non-mirror", []string{"mirror", "verify", dir, "--key", "vigil-ed25519-public:" + strings.Repeat("A", 43) + "="}, []string{"index.json"}},
 	}
 	if len(raw) > 100 {
 		cases = append(cases,
