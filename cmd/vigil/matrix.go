@@ -31,7 +31,7 @@ func matrixCommand() *cli.Command {
 			Flags: append(catalogueFlags(),
 				&cli.StringSliceFlag{Name: "kernels", Aliases: []string{"k"},
 					Usage: "kernels to boot (suite/release, as `vigil kernels list` names them); default: the matrix file's"},
-				&cli.StringFlag{Name: "matrix", Value: "kernels/matrix.yaml", Usage: "the matrix file, used when --kernels is not given"},
+				&cli.StringFlag{Name: "matrix", Value: "kernels/matrix.yaml", Usage: "the matrix file, used when --kernels is not given (default: that file, or the built-in copy of it)"},
 				&cli.StringSliceFlag{Name: "drivers", Value: cli.NewStringSlice("bpf"), Usage: "drivers to check: bpf"},
 				&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Value: "out/matrix", Usage: "output `DIR`: matrix.md, matrix.json, each VM's console"},
 				&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Usage: "VMs at once (0: one per CPU)"},
@@ -62,9 +62,9 @@ func runMatrix(c *cli.Context) error {
 			targets = append(targets, t)
 		}
 	} else {
-		m, err := kernels.LoadMatrix(c.String("matrix"))
+		m, err := loadMatrix(c)
 		if err != nil {
-			return fmt.Errorf("%w (run from the source tree, or pass --matrix or --kernels)", err)
+			return err
 		}
 		if targets, err = cat.ResolveMatrix(ctx, m); err != nil {
 			return err
@@ -132,6 +132,16 @@ func runMatrix(c *cli.Context) error {
 			filepath.Join(out, "matrix.md")), 1)
 	}
 	return nil
+}
+
+// loadMatrix reads --matrix; without the flag and outside the source tree,
+// the matrix built into the binary.
+func loadMatrix(c *cli.Context) (kernels.Matrix, error) {
+	p := c.String("matrix")
+	if _, err := os.Stat(p); err != nil && !c.IsSet("matrix") {
+		return kernels.DefaultMatrix()
+	}
+	return kernels.LoadMatrix(p)
 }
 
 // splitList flattens repeated and comma-separated flag values.
