@@ -70,7 +70,7 @@ type Row struct {
 const DefaultTimeout = 10 * time.Minute
 
 // consoleTailLines is how much of a failed VM's console a row keeps.
-const consoleTailLines = 40
+const consoleTailLines = 60
 
 // Run boots every kernel, up to Jobs at a time, and returns one row per
 // kernel and driver, in the order of kernels. A kernel that fails to fetch,
