@@ -93,6 +93,25 @@ func CHeader() []byte {
 			p("#define VIGIL_NR_%s %d\n", n, nr)
 		}
 	}
-	p("#endif\n\n#endif /* VIGIL_SCHEMA_H */\n")
+	// The dispatch both drivers generate: syscall -> its exit event.
+	type pair struct{ sc, evt string }
+	var exits []pair
+	for t := EventType(0); t < EvTypeMax; t++ {
+		if t == EvGeneric || Events[t].Dir != Exit {
+			continue
+		}
+		for _, sc := range Events[t].Syscalls {
+			if _, ok := syscallsX86_64[sc]; ok {
+				exits = append(exits, pair{sc, strings.TrimPrefix(CMacroName(t), "VIGIL_EVT_")})
+			}
+		}
+	}
+	sort.Slice(exits, func(i, j int) bool { return exits[i].sc < exits[j].sc })
+	p("\n/* X(syscall, EVENT) for each syscall with an exit event of its own. */\n")
+	p("#define VIGIL_EXIT_SYSCALLS(X)")
+	for _, e := range exits {
+		p(" \\\n\tX(%s, %s)", e.sc, e.evt)
+	}
+	p("\n#endif\n\n#endif /* VIGIL_SCHEMA_H */\n")
 	return b.Bytes()
 }

@@ -178,34 +178,6 @@ static __always_inline void fill_clone(struct builder *b, struct pt_regs *regs,
 
 /* ---- dispatch ---------------------------------------------------------- */
 
-/*
- * The syscalls with an exit event of their own. Each gets its own program,
- * reached by a tail call from vigil_sys_exit: the verifier then checks each
- * event's code alone, where one program holding them all takes older
- * verifiers past their million-instruction limit (6.12 does).
- */
-#define EXIT_SYSCALLS(X)						\
-	X(execve, EXECVE_X) X(execveat, EXECVEAT_X) X(clone, CLONE_X)	\
-	X(fork, FORK_X) X(vfork, VFORK_X) X(clone3, CLONE3_X)		\
-	X(open, OPEN_X) X(openat, OPENAT_X) X(openat2, OPENAT2_X)	\
-	X(creat, CREAT_X) X(unlink, UNLINK_X) X(unlinkat, UNLINKAT_X)	\
-	X(rename, RENAME_X) X(renameat, RENAMEAT_X)			\
-	X(renameat2, RENAMEAT2_X) X(symlink, SYMLINK_X)			\
-	X(symlinkat, SYMLINKAT_X) X(link, LINK_X) X(linkat, LINKAT_X)	\
-	X(mkdir, MKDIR_X) X(mkdirat, MKDIRAT_X) X(chmod, CHMOD_X)	\
-	X(fchmod, FCHMOD_X) X(fchmodat, FCHMODAT_X)			\
-	X(fchmodat2, FCHMODAT_X) X(mount, MOUNT_X) X(umount2, UMOUNT2_X) \
-	X(memfd_create, MEMFD_CREATE_X) X(socket, SOCKET_X)		\
-	X(connect, CONNECT_X) X(accept, ACCEPT_X) X(accept4, ACCEPT4_X)	\
-	X(bind, BIND_X) X(listen, LISTEN_X) X(setuid, SETUID_X)		\
-	X(setgid, SETGID_X) X(setreuid, SETREUID_X)			\
-	X(setregid, SETREGID_X) X(setresuid, SETRESUID_X)		\
-	X(setresgid, SETRESGID_X) X(capset, CAPSET_X) X(ptrace, PTRACE_X) \
-	X(setns, SETNS_X) X(unshare, UNSHARE_X)				\
-	X(init_module, INIT_MODULE_X) X(finit_module, FINIT_MODULE_X)	\
-	X(bpf, BPF_X) X(dup, DUP_X) X(dup2, DUP2_X) X(dup3, DUP3_X)	\
-	X(close, CLOSE_X) X(pipe, PIPE_X) X(pipe2, PIPE2_X)		\
-	X(chdir, CHDIR_X) X(fchdir, FCHDIR_X)
 
 static __always_inline void push_pipe_fds(struct builder *b, const int *ufds)
 {
@@ -468,6 +440,13 @@ static __always_inline int fill_exit(struct pt_regs *regs, long ret, __u64 nr,
 	return 0;
 }
 
+/*
+ * Each syscall with an exit event of its own (VIGIL_EXIT_SYSCALLS, from
+ * the schema) gets its own program, reached by a tail call from
+ * vigil_sys_exit: the verifier then checks each event's code alone, where
+ * one program holding them all takes older verifiers past their
+ * million-instruction limit (6.12 does).
+ */
 #define EXIT_PROG(name, EVT)						\
 SEC("tp_btf/sys_exit")							\
 int BPF_PROG(vigil_x_##name, struct pt_regs *regs, long ret)		\
@@ -475,7 +454,7 @@ int BPF_PROG(vigil_x_##name, struct pt_regs *regs, long ret)		\
 	return fill_exit(regs, ret, VIGIL_NR_##name, VIGIL_EVT_##EVT,	\
 			 VIGIL_NP_##EVT);				\
 }
-EXIT_SYSCALLS(EXIT_PROG)
+VIGIL_EXIT_SYSCALLS(EXIT_PROG)
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
@@ -485,7 +464,7 @@ struct {
 } exit_progs SEC(".maps") = {
 	.values = {
 #define EXIT_SLOT(name, EVT) [VIGIL_NR_##name] = (void *)&vigil_x_##name,
-		EXIT_SYSCALLS(EXIT_SLOT)
+		VIGIL_EXIT_SYSCALLS(EXIT_SLOT)
 	},
 };
 

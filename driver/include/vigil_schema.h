@@ -223,6 +223,64 @@ enum vigil_event_type {
 #define VIGIL_NR_unlinkat 263
 #define VIGIL_NR_unshare 272
 #define VIGIL_NR_vfork 58
+
+/* X(syscall, EVENT) for each syscall with an exit event of its own. */
+#define VIGIL_EXIT_SYSCALLS(X) \
+	X(accept, ACCEPT_X) \
+	X(accept4, ACCEPT4_X) \
+	X(bind, BIND_X) \
+	X(bpf, BPF_X) \
+	X(capset, CAPSET_X) \
+	X(chdir, CHDIR_X) \
+	X(chmod, CHMOD_X) \
+	X(clone, CLONE_X) \
+	X(clone3, CLONE3_X) \
+	X(close, CLOSE_X) \
+	X(connect, CONNECT_X) \
+	X(creat, CREAT_X) \
+	X(dup, DUP_X) \
+	X(dup2, DUP2_X) \
+	X(dup3, DUP3_X) \
+	X(execve, EXECVE_X) \
+	X(execveat, EXECVEAT_X) \
+	X(fchdir, FCHDIR_X) \
+	X(fchmod, FCHMOD_X) \
+	X(fchmodat, FCHMODAT_X) \
+	X(fchmodat2, FCHMODAT_X) \
+	X(finit_module, FINIT_MODULE_X) \
+	X(fork, FORK_X) \
+	X(init_module, INIT_MODULE_X) \
+	X(link, LINK_X) \
+	X(linkat, LINKAT_X) \
+	X(listen, LISTEN_X) \
+	X(memfd_create, MEMFD_CREATE_X) \
+	X(mkdir, MKDIR_X) \
+	X(mkdirat, MKDIRAT_X) \
+	X(mount, MOUNT_X) \
+	X(open, OPEN_X) \
+	X(openat, OPENAT_X) \
+	X(openat2, OPENAT2_X) \
+	X(pipe, PIPE_X) \
+	X(pipe2, PIPE2_X) \
+	X(ptrace, PTRACE_X) \
+	X(rename, RENAME_X) \
+	X(renameat, RENAMEAT_X) \
+	X(renameat2, RENAMEAT2_X) \
+	X(setgid, SETGID_X) \
+	X(setns, SETNS_X) \
+	X(setregid, SETREGID_X) \
+	X(setresgid, SETRESGID_X) \
+	X(setresuid, SETRESUID_X) \
+	X(setreuid, SETREUID_X) \
+	X(setuid, SETUID_X) \
+	X(socket, SOCKET_X) \
+	X(symlink, SYMLINK_X) \
+	X(symlinkat, SYMLINKAT_X) \
+	X(umount2, UMOUNT2_X) \
+	X(unlink, UNLINK_X) \
+	X(unlinkat, UNLINKAT_X) \
+	X(unshare, UNSHARE_X) \
+	X(vfork, VFORK_X)
 #endif
 
 #endif /* VIGIL_SCHEMA_H */
