@@ -50,6 +50,7 @@ mirror:
 	scripts/deps test
 	scripts/dockerd
 	$(MAKE) build
+	mkdir -p out
 	test -f out/mirror-key.key || ./$(BIN) mirror keygen --out out/mirror-key
 	$(SUDO) ./$(BIN) driver build --matrix kernels/matrix.yaml --source $(MODULE_SRC) --module $(MODULE_NAME) --out out/mirror --key-file out/mirror-key.key
 	./$(BIN) mirror verify out/mirror --key out/mirror-key.pub
