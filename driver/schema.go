@@ -12,6 +12,7 @@
 package driver
 
 //go:generate go run ./internal/genheader -o include/vigil_schema.h
+//go:generate go run ./internal/genheader -o ../kmod/vigil_schema.h
 
 // SchemaVersion is the semantic version of the event schema. Both drivers
 // compile it in and the loader refuses a driver whose major version differs:
