@@ -167,8 +167,10 @@ func runDriver(name string, logf func(string, ...any)) AgentResult {
 		src = p
 	case "module":
 		return loadModules(r)
+	case "kmod":
+		return runKmod(r, logf)
 	default:
-		r.Error = fmt.Sprintf("unknown driver %q: this agent knows bpf and module", name)
+		r.Error = fmt.Sprintf("unknown driver %q: this agent knows bpf, kmod and module", name)
 		return r
 	}
 	env := &selftest.Env{Src: src, Config: cfg, TempDir: os.TempDir()}

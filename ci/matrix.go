@@ -81,8 +81,8 @@ func Run(ctx context.Context, kernels []Kernel, opts Options) ([]Row, error) {
 		opts.Drivers = []string{"bpf"}
 	}
 	for _, d := range opts.Drivers {
-		if d != "bpf" && d != "module" {
-			return nil, fmt.Errorf("driver %q: the matrix knows bpf and module (a mirror's modules loaded in each kernel)", d)
+		if d != "bpf" && d != "module" && d != "kmod" {
+			return nil, fmt.Errorf("driver %q: the matrix knows bpf, kmod and module (a mirror's modules loaded in each kernel)", d)
 		}
 	}
 	if opts.Jobs <= 0 {

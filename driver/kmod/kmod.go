@@ -1,0 +1,297 @@
+// Copyright 2026 The vigil Authors
+// SPDX-License-Identifier: Apache-2.0
+
+// Package kmod reads events from vigil's kernel module: one ring buffer per
+// CPU, mapped from /dev/vigilN, merged by timestamp. The layout and ioctls
+// are kmod/vigil_ring.h's.
+package kmod
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/vigil-dev/vigil/driver"
+)
+
+// APIVersion is the module interface this reader speaks.
+const APIVersion = 1
+
+const (
+	ringPad     = 0xffff
+	iocMagic    = 'v'
+	maskBytes   = driver.MaxSyscalls / 8
+	pollEvery   = 4 * time.Millisecond
+	timeoutPoll = 100 * time.Millisecond
+)
+
+// ioctl numbers, as _IOR/_IOW/_IO compute them on x86-64.
+func ioc(dir, nr, size uintptr) uintptr { return dir<<30 | size<<16 | iocMagic<<8 | nr }
+
+var (
+	iocAPIVersion    = ioc(2, 0, 4)
+	iocSchemaVersion = ioc(2, 1, 12)
+	iocStart         = ioc(0, 2, 0)
+	iocStop          = ioc(0, 3, 0)
+	iocSetSnaplen    = ioc(1, 4, 4)
+	iocSetMask       = ioc(1, 5, maskBytes)
+	iocIgnoreTGID    = ioc(1, 6, 4)
+)
+
+// ctl is struct vigil_ring_ctl.
+type ctl struct {
+	head, tail, events, drops uint64
+	ringSize, apiVersion      uint32
+}
+
+type ring struct {
+	cpu  int
+	f    *os.File
+	ctlM []byte
+	data []byte
+	ctl  *ctl
+	mask uint64
+	pos  uint64 // consumed locally
+	head uint64 // producer position last seen
+	size uint64 // bytes of the record peek returned
+}
+
+// Reader is a driver.Source over the module's devices.
+type Reader struct {
+	rings []*ring
+	ev    driver.Event
+	last  *ring
+}
+
+var _ driver.Source = (*Reader)(nil)
+
+// Open opens /dev/vigil* under devDir ("/dev"), checks the module's API and
+// schema versions, applies cfg and starts capture.
+func Open(devDir string, cfg driver.Config) (_ *Reader, err error) {
+	devs, _ := filepath.Glob(filepath.Join(devDir, "vigil[0-9]*"))
+	if len(devs) == 0 {
+		return nil, fmt.Errorf("no %s/vigilN devices: is the vigil module loaded? (%w)", devDir, driver.ErrNotSupported)
+	}
+	sort.Slice(devs, func(i, j int) bool { return cpuOf(devs[i]) < cpuOf(devs[j]) })
+	r := &Reader{}
+	defer func() {
+		if err != nil {
+			r.Close()
+		}
+	}()
+	for _, d := range devs {
+		rg, err := openRing(d)
+		if err != nil {
+			return nil, err
+		}
+		r.rings = append(r.rings, rg)
+	}
+	fd := r.rings[0].f.Fd()
+	var api uint32
+	if err := ioctlPtr(fd, iocAPIVersion, unsafe.Pointer(&api)); err != nil {
+		return nil, fmt.Errorf("module API version: %w", err)
+	}
+	if api != APIVersion {
+		return nil, fmt.Errorf("the loaded vigil module speaks API %d, this vigil %d: load the module built with this vigil", api, APIVersion)
+	}
+	var sv [3]uint32
+	if err := ioctlPtr(fd, iocSchemaVersion, unsafe.Pointer(&sv)); err != nil {
+		return nil, fmt.Errorf("module schema version: %w", err)
+	}
+	if major, _, _ := strings.Cut(driver.SchemaVersion, "."); strconv.Itoa(int(sv[0])) != major {
+		want := driver.SchemaVersion
+		return nil, fmt.Errorf("the loaded vigil module writes schema %d.%d.%d, this vigil reads %s: load the module built with this vigil", sv[0], sv[1], sv[2], want)
+	}
+	if err := r.SetConfig(cfg); err != nil {
+		return nil, err
+	}
+	if err := ioctlPtr(fd, iocStart, nil); err != nil {
+		return nil, fmt.Errorf("start capture: %w", err)
+	}
+	return r, nil
+}
+
+func cpuOf(dev string) int {
+	var n int
+	fmt.Sscanf(filepath.Base(dev), "vigil%d", &n)
+	return n
+}
+
+func openRing(dev string) (*ring, error) {
+	f, err := os.OpenFile(dev, os.O_RDWR, 0)
+	if err != nil {
+		if errors.Is(err, unix.EBUSY) {
+			return nil, fmt.Errorf("open %s: another reader has it (one reader per device): %w", dev, err)
+		}
+		return nil, fmt.Errorf("open %s: %w", dev, err)
+	}
+	page := os.Getpagesize()
+	ctlM, err := unix.Mmap(int(f.Fd()), 0, page, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("mmap control page of %s: %w", dev, err)
+	}
+	c := (*ctl)(unsafe.Pointer(&ctlM[0]))
+	size := int(c.ringSize)
+	data, err := unix.Mmap(int(f.Fd()), int64(page), size, unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		_ = unix.Munmap(ctlM)
+		f.Close()
+		return nil, fmt.Errorf("mmap data of %s: %w", dev, err)
+	}
+	rg := &ring{cpu: cpuOf(dev), f: f, ctlM: ctlM, data: data, ctl: c, mask: uint64(size - 1)}
+	// Start from what is there now: older events belong to no one.
+	rg.pos = atomic.LoadUint64(&c.head)
+	atomic.StoreUint64(&c.tail, rg.pos)
+	rg.head = rg.pos
+	return rg, nil
+}
+
+// peek returns the next event of the ring without consuming it, or nil.
+func (rg *ring) peek() []byte {
+	for {
+		if rg.pos == rg.head {
+			rg.head = atomic.LoadUint64(&rg.ctl.head)
+			if rg.pos == rg.head {
+				return nil
+			}
+		}
+		off := rg.pos & rg.mask
+		left := uint64(len(rg.data)) - off
+		if left < driver.HeaderSize {
+			rg.pos += left // no room for a header: the writer wrapped
+			continue
+		}
+		n := uint64(binary.LittleEndian.Uint32(rg.data[off+16:]))
+		typ := binary.LittleEndian.Uint16(rg.data[off+20:])
+		if typ == ringPad {
+			rg.pos += n
+			continue
+		}
+		if n < driver.HeaderSize || n > left {
+			// A length the writer cannot have written: skip to the head
+			// rather than loop or read out of bounds.
+			rg.pos = rg.head
+			return nil
+		}
+		rg.size = n
+		return rg.data[off : off+n]
+	}
+}
+
+func (rg *ring) next() {
+	rg.pos += rg.size
+	rg.size = 0
+	atomic.StoreUint64(&rg.ctl.tail, rg.pos)
+}
+
+// Next returns the oldest event at the head of the per-CPU rings.
+func (r *Reader) Next() (*driver.Event, error) {
+	if r.rings == nil {
+		return nil, driver.ErrClosed
+	}
+	if r.last != nil {
+		r.last.next()
+		r.last = nil
+	}
+	deadline := time.Now().Add(timeoutPoll)
+	for {
+		var best *ring
+		var bestRec []byte
+		var bestTS uint64
+		for _, rg := range r.rings {
+			rec := rg.peek()
+			if rec == nil {
+				continue
+			}
+			if ts := binary.LittleEndian.Uint64(rec); best == nil || ts < bestTS {
+				best, bestRec, bestTS = rg, rec, ts
+			}
+		}
+		if best != nil {
+			r.last = best
+			if err := r.ev.Decode(bestRec); err != nil {
+				return nil, fmt.Errorf("event from cpu %d: %w", best.cpu, err)
+			}
+			r.ev.CPU = best.cpu
+			return &r.ev, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, driver.ErrTimeout
+		}
+		time.Sleep(pollEvery)
+	}
+}
+
+// Stats sums the rings' counters.
+func (r *Reader) Stats() (driver.Stats, error) {
+	var st driver.Stats
+	for _, rg := range r.rings {
+		c := driver.CPUStats{Events: atomic.LoadUint64(&rg.ctl.events), Drops: atomic.LoadUint64(&rg.ctl.drops)}
+		st.Events += c.Events
+		st.Drops += c.Drops
+		st.PerCPU = append(st.PerCPU, c)
+	}
+	return st, nil
+}
+
+// SetConfig applies the syscall mask, snaplen and the ignored process.
+func (r *Reader) SetConfig(cfg driver.Config) error {
+	if len(r.rings) == 0 {
+		return driver.ErrClosed
+	}
+	fd := r.rings[0].f.Fd()
+	var mask [maskBytes]byte
+	for i := range driver.MaxSyscalls {
+		if cfg.Syscalls == nil || (i < len(cfg.Syscalls) && cfg.Syscalls[i]) {
+			mask[i/8] |= 1 << (i % 8)
+		}
+	}
+	snap := cfg.Snaplen
+	if snap == 0 {
+		snap = driver.DefaultSnaplen
+	}
+	tgid := cfg.IgnorePID
+	for _, op := range []struct {
+		what string
+		nr   uintptr
+		arg  unsafe.Pointer
+	}{{"syscall mask", iocSetMask, unsafe.Pointer(&mask)}, {"snaplen", iocSetSnaplen, unsafe.Pointer(&snap)}, {"ignored process", iocIgnoreTGID, unsafe.Pointer(&tgid)}} {
+		if err := ioctlPtr(fd, op.nr, op.arg); err != nil {
+			return fmt.Errorf("set %s: %w", op.what, err)
+		}
+	}
+	return nil
+}
+
+// Close stops capture and releases the devices.
+func (r *Reader) Close() error {
+	if r.rings == nil {
+		return nil
+	}
+	_ = ioctlPtr(r.rings[0].f.Fd(), iocStop, nil)
+	for _, rg := range r.rings {
+		_ = unix.Munmap(rg.data)
+		_ = unix.Munmap(rg.ctlM)
+		rg.f.Close()
+	}
+	r.rings = nil
+	return nil
+}
+
+func ioctlPtr(fd uintptr, req uintptr, arg unsafe.Pointer) error {
+	if _, _, e := unix.Syscall(unix.SYS_IOCTL, fd, req, uintptr(arg)); e != 0 {
+		return e
+	}
+	return nil
+}
