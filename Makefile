@@ -11,7 +11,7 @@ BPF_CLANG ?= clang-19
 BPF_STRIP ?= llvm-strip-19
 FUZZTIME  ?= 30s
 
-.PHONY: all build run test matrix mirror bench bpf fuzz deps clean
+.PHONY: all build run test matrix mirror kmod bench bpf fuzz deps clean
 
 all: build
 
@@ -34,18 +34,18 @@ test:
 # The kernel compatibility matrix: every kernel of kernels/matrix.yaml booted
 # in QEMU with bin/vigil as /init; tables in out/matrix/matrix.md and .json.
 # Kernels are cached under /var/cache/vigil (or $$XDG_CACHE_HOME/vigil).
-# With a mirror from `make mirror`, each VM also loads its kernel's module.
+# With a mirror from `make mirror`, each VM also checks the kernel module.
+COMMA := ,
 matrix:
 	scripts/deps test
 	$(MAKE) build
-	$(SUDO) ./$(BIN) matrix run --drivers bpf --out out/matrix $(if $(wildcard out/mirror/index.json),--modules out/mirror)
+	$(SUDO) ./$(BIN) matrix run --out out/matrix $(if $(wildcard out/mirror/index.json),--drivers bpf$(COMMA)kmod --modules out/mirror,--drivers bpf)
 
 # Modules for every kernel of kernels/matrix.yaml, each built in a container
 # of its kernel's suite and compiler, into out/mirror with a signed index
-# (key: out/mirror-key.key, made on first use). Until vigil's own module
-# lands, the module is the builder's test fixture.
-MODULE_SRC  ?= builder/testdata/hello
-MODULE_NAME ?= vigil_hello
+# (key: out/mirror-key.key, made on first use).
+MODULE_SRC  ?= kmod
+MODULE_NAME ?= vigil
 mirror:
 	scripts/deps test
 	scripts/dockerd
@@ -54,6 +54,11 @@ mirror:
 	test -f out/mirror-key.key || ./$(BIN) mirror keygen --out out/mirror-key
 	$(SUDO) ./$(BIN) driver build --matrix kernels/matrix.yaml --source $(MODULE_SRC) --module $(MODULE_NAME) --out out/mirror --key-file out/mirror-key.key
 	./$(BIN) mirror verify out/mirror --key out/mirror-key.pub
+
+# The kernel module against any headers tree: make kmod KDIR=/usr/src/linux-headers-...
+KDIR ?= /lib/modules/$(shell uname -r)/build
+kmod:
+	$(MAKE) -C kmod KDIR=$(KDIR)
 
 # Figures the issues ask for: probe overhead against a bare syscall loop
 # (interleaved, one run), sustained rate, decode throughput and allocations.

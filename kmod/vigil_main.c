@@ -60,6 +60,12 @@ static u32 snaplen = 256;
 static u32 ignore_tgid;
 static DECLARE_BITMAP(interesting, VIGIL_MAX_SYSCALLS);
 static DEFINE_MUTEX(config_lock);
+
+/* The syscalls with exit events of their own, from the schema. */
+#define NR_OF(name, EVT) (VIGIL_NR_##name),
+static const u16 own_event_nrs[] = { VIGIL_EXIT_SYSCALLS(NR_OF) };
+#undef NR_OF
+static DECLARE_BITMAP(own_event, VIGIL_MAX_SYSCALLS);
 static atomic_t open_devices = ATOMIC_INIT(0);
 
 /* ---- building events ---------------------------------------------------- */
@@ -127,6 +133,7 @@ static void submit(struct vigil_cpu *c, struct builder *b)
 	struct vigil_ring_ctl *ctl = c->ctl;
 	struct vigil_event_hdr *h = (struct vigil_event_hdr *)b->buf;
 	u64 head = ctl->head;
+	/* Pairs with the reader's release of tail: it is done with that space. */
 	u64 tail = smp_load_acquire(&ctl->tail);
 	u32 len = b->pos, off = head & (c->size - 1), pad = 0;
 
@@ -171,12 +178,8 @@ static void probe_sys_exit(void *data, struct pt_regs *regs, long ret)
 
 	if (nr < 0 || nr >= VIGIL_MAX_SYSCALLS || !test_bit(nr, interesting) || !wanted())
 		return;
-	switch (nr) {
-#define OWN_EVENT(name, EVT) case VIGIL_NR_##name:
-	VIGIL_EXIT_SYSCALLS(OWN_EVENT)
-#undef OWN_EVENT
+	if (test_bit(nr, own_event))
 		return;	/* not yet emitted: see the top of this file */
-	}
 	preempt_disable();
 	c = &cpus[smp_processor_id()];
 	begin(&b, c->scratch, VIGIL_EVT_GENERIC, VIGIL_NP_GENERIC);
@@ -232,7 +235,15 @@ static void probe_exec(void *data, struct task_struct *p, pid_t old_pid,
 	preempt_enable();
 }
 
+/*
+ * The tracepoint gained group_dead in 6.16. The prototype must match: with
+ * control-flow integrity a probe of another type is a fault.
+ */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 16, 0)
+static void probe_exit(void *data, struct task_struct *p, bool group_dead)
+#else
 static void probe_exit(void *data, struct task_struct *p)
+#endif
 {
 	struct vigil_cpu *c;
 	struct builder b;
@@ -475,13 +486,15 @@ static void destroy_devices(int upto)
 static int __init vigil_init(void)
 {
 	struct device *dev;
-	int err, cpu;
+	int err, cpu, i;
 
 	if (!ring_pages || !is_power_of_2(ring_pages) || ring_pages > (1U << 18)) {
 		pr_err("ring_pages=%u: want a power of two up to 262144\n", ring_pages);
 		return -EINVAL;
 	}
 	bitmap_fill(interesting, VIGIL_MAX_SYSCALLS);
+	for (i = 0; i < ARRAY_SIZE(own_event_nrs); i++)
+		__set_bit(own_event_nrs[i], own_event);
 	err = alloc_buffers();
 	if (err)
 		return err;
