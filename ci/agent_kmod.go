@@ -17,10 +17,15 @@ import (
 	"github.com/vigil-dev/vigil/driver"
 	"github.com/vigil-dev/vigil/driver/kmod"
 	"github.com/vigil-dev/vigil/internal/modinfo"
+	"github.com/vigil-dev/vigil/loader"
 )
 
 // kmodName is the module's name in /proc/modules.
 const kmodName = "vigil"
+
+// guestForeign holds a module built for another kernel, which the loader
+// must refuse.
+const guestForeign = "/lib/modules/vigil-foreign"
 
 // runKmod loads vigil's module from the initramfs, reads a workload's
 // events through its devices, checks the module's guards (one reader per
@@ -35,16 +40,9 @@ func runKmod(r AgentResult, logf func(string, ...any)) AgentResult {
 		r.Error = err.Error()
 		return r
 	}
-	f, err := os.Open(ko)
-	if err != nil {
-		r.Error = err.Error()
-		return r
-	}
 	t0 := time.Now()
-	err = unix.FinitModule(int(f.Fd()), "ring_pages=256", 0)
-	f.Close()
-	if err != nil {
-		r.Error = fmt.Sprintf("finit_module %s: %v", filepath.Base(ko), err)
+	if _, err := loader.LoadModule(ko, "ring_pages=256"); err != nil {
+		r.Error = err.Error()
 		return r
 	}
 	cfg := driver.Config{IgnorePID: uint32(os.Getpid())}
@@ -82,6 +80,17 @@ func runKmod(r AgentResult, logf func(string, ...any)) AgentResult {
 		}
 		return 1, nil
 	})
+	check("foreign-module-refused", func() (int, error) {
+		foreign, _ := filepath.Glob(filepath.Join(guestForeign, "*.ko"))
+		if len(foreign) == 0 {
+			return 0, fmt.Errorf("no module of another kernel under %s to try", guestForeign)
+		}
+		_, err := loader.LoadModule(foreign[0], "")
+		if !errors.Is(err, loader.ErrWrongKernel) {
+			return 0, fmt.Errorf("loading %s: %v, want the loader's wrong-kernel refusal", filepath.Base(foreign[0]), err)
+		}
+		return 1, nil
+	})
 	check("bad-snaplen-einval", func() (int, error) {
 		err := src.SetConfig(driver.Config{Snaplen: 1 << 20, IgnorePID: cfg.IgnorePID})
 		if !errors.Is(err, unix.EINVAL) {
@@ -93,9 +102,9 @@ func runKmod(r AgentResult, logf func(string, ...any)) AgentResult {
 		r.Events, r.Drops = st.Events, st.Drops
 	}
 	src.Close()
-	if err := unix.DeleteModule(kmodName, unix.O_NONBLOCK); err != nil {
+	if err := loader.UnloadModule(kmodName); err != nil {
 		failed = append(failed, "unload")
-		logf("kmod: unload: %v", err)
+		logf("kmod: %v", err)
 	}
 	r.Pass = len(failed) == 0
 	if !r.Pass {

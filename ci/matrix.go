@@ -32,6 +32,9 @@ type Kernel struct {
 	// Modules are kernel modules built for this kernel; the "module"
 	// driver loads and unloads each of them in the VM.
 	Modules []string
+	// Foreign is a module built for another kernel, which the kmod
+	// driver's loader must refuse.
+	Foreign string
 }
 
 // Options of a matrix run.
@@ -147,6 +150,9 @@ func runKernel(ctx context.Context, k Kernel, initrd string, opts Options) []Row
 		var files []File
 		for _, m := range k.Modules {
 			files = append(files, File{Host: m, Guest: guestModules + "/" + filepath.Base(m)})
+		}
+		if k.Foreign != "" {
+			files = append(files, File{Host: k.Foreign, Guest: guestForeign + "/" + filepath.Base(k.Foreign)})
 		}
 		initrd = filepath.Join(dir, "initramfs.cpio")
 		if err := WriteInitramfs(initrd, opts.Agent, files...); err != nil {

@@ -97,8 +97,11 @@ func runMatrix(c *cli.Context) error {
 		}}
 		if ix != nil {
 			for _, e := range ix.Entries {
+				p := filepath.Join(c.String("modules"), e.Name)
 				if e.Target.Distro == t.Distro && e.Target.Release == t.Release {
-					ks[i].Modules = append(ks[i].Modules, filepath.Join(c.String("modules"), e.Name))
+					ks[i].Modules = append(ks[i].Modules, p)
+				} else if ks[i].Foreign == "" {
+					ks[i].Foreign = p
 				}
 			}
 		}
