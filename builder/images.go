@@ -45,6 +45,13 @@ func RecipeFor(suite, compiler string) Recipe {
 	return Recipe{Suite: base, Compiler: compiler, Packages: pkgs}
 }
 
+// With returns the recipe with more packages (dkms, say).
+func (r Recipe) With(pkgs ...string) Recipe {
+	r.Packages = append(append([]string(nil), r.Packages...), pkgs...)
+	sort.Strings(r.Packages)
+	return r
+}
+
 // Hash identifies the recipe: an image is reused while it is unchanged.
 func (r Recipe) Hash() string {
 	h := sha256.New()
