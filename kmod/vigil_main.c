@@ -4,14 +4,15 @@
  * format of vigil_schema.h, into one ring buffer per possible CPU that user
  * space maps through /dev/vigilN (see vigil_ring.h).
  *
- * This first version carries the device, ring and control plumbing, the
- * process lifecycle events and the generic event of every syscall without
- * an event of its own. The syscalls with events of their own are not
- * emitted yet: their fillers are the next step.
+ * Still missing: the exit events of the syscalls that take paths, socket
+ * addresses or exec state (execve, clone, the open, file and network
+ * families), and the entry events. Those syscalls are not emitted yet.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/atomic.h>
+#include <linux/capability.h>
+#include <linux/cred.h>
 #include <linux/cdev.h>
 #include <linux/device.h>
 #include <linux/fs.h>
@@ -117,9 +118,51 @@ static void push_u16(struct builder *b, u16 v)
 	push(b, &v, sizeof(v));
 }
 
+static void push_u32(struct builder *b, u32 v)
+{
+	push(b, &v, sizeof(v));
+}
+
 static void push_str(struct builder *b, const char *s, u32 max)
 {
 	push(b, s, strnlen(s, max - 1) + 1);
+}
+
+/*
+ * A string from user memory, NUL included, cut to max bytes; absent when
+ * unreadable. The probes may not sleep: no page fault is served.
+ */
+static void push_user_str(struct builder *b, const char __user *s, u32 max)
+{
+	char *dst = b->buf + b->pos;
+	long n;
+
+	if (!s || b->pos + max > VIGIL_EVT_MAX) {
+		push(b, NULL, 0);
+		return;
+	}
+	/* strncpy_from_user_nofault is not exported to modules; this is it. */
+	pagefault_disable();
+	n = strncpy_from_user(dst, s, max);
+	pagefault_enable();
+	if (n < 0) {
+		push(b, NULL, 0);
+		return;
+	}
+	if (n >= max) {
+		n = max - 1;
+		dst[n] = 0;
+	}
+	push(b, dst, n + 1);
+}
+
+static u64 cap_bits(const kernel_cap_t *c)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
+	return c->val;
+#else
+	return ((u64)c->cap[1] << 32) | c->cap[0];
+#endif
 }
 
 /* ---- the ring ----------------------------------------------------------- */
@@ -168,6 +211,166 @@ static bool wanted(void)
 	return READ_ONCE(capturing) && current->tgid != READ_ONCE(ignore_tgid);
 }
 
+/* ---- syscall exit events ------------------------------------------------ */
+
+#define BEGIN(EVT) begin(b, buf, VIGIL_EVT_##EVT, VIGIL_NP_##EVT)
+
+/*
+ * Fill the exit event of a syscall with an event of its own, in the order
+ * vigil_schema.h lists its parameters. Returns false for the syscalls whose
+ * fillers are not written yet (see the top of this file).
+ */
+static bool fill_exit(struct builder *b, char *buf, struct pt_regs *regs,
+		      long ret, long nr)
+{
+	unsigned long a[6];
+	const struct cred *cred;
+	int fds[2];
+
+	syscall_get_arguments(current, regs, a);
+	switch (nr) {
+	case VIGIL_NR_socket:
+		BEGIN(SOCKET_X);
+		push_u64(b, ret);
+		push_u32(b, a[0]);
+		push_u32(b, a[1]);
+		push_u32(b, a[2]);
+		return true;
+	case VIGIL_NR_listen:
+		BEGIN(LISTEN_X);
+		push_u64(b, ret);
+		push_u64(b, (s32)a[0]);
+		push_u64(b, (s32)a[1]);
+		return true;
+	case VIGIL_NR_setuid:
+	case VIGIL_NR_setgid:
+		if (nr == VIGIL_NR_setuid)
+			BEGIN(SETUID_X);
+		else
+			BEGIN(SETGID_X);
+		push_u64(b, ret);
+		push_u32(b, a[0]);
+		return true;
+	case VIGIL_NR_setreuid:
+	case VIGIL_NR_setregid:
+		if (nr == VIGIL_NR_setreuid)
+			BEGIN(SETREUID_X);
+		else
+			BEGIN(SETREGID_X);
+		push_u64(b, ret);
+		push_u32(b, a[0]);
+		push_u32(b, a[1]);
+		return true;
+	case VIGIL_NR_setresuid:
+	case VIGIL_NR_setresgid:
+		if (nr == VIGIL_NR_setresuid)
+			BEGIN(SETRESUID_X);
+		else
+			BEGIN(SETRESGID_X);
+		push_u64(b, ret);
+		push_u32(b, a[0]);
+		push_u32(b, a[1]);
+		push_u32(b, a[2]);
+		return true;
+	case VIGIL_NR_capset:
+		BEGIN(CAPSET_X);
+		push_u64(b, ret);
+		cred = current_cred();
+		push_u64(b, cap_bits(&cred->cap_inheritable));
+		push_u64(b, cap_bits(&cred->cap_permitted));
+		push_u64(b, cap_bits(&cred->cap_effective));
+		return true;
+	case VIGIL_NR_ptrace:
+		BEGIN(PTRACE_X);
+		push_u64(b, ret);
+		push_u64(b, a[0]);
+		push_u64(b, (s32)a[1]);
+		return true;
+	case VIGIL_NR_setns:
+		BEGIN(SETNS_X);
+		push_u64(b, ret);
+		push_u64(b, (s32)a[0]);
+		push_u32(b, a[1]);
+		return true;
+	case VIGIL_NR_unshare:
+		BEGIN(UNSHARE_X);
+		push_u64(b, ret);
+		push_u64(b, a[0]);
+		return true;
+	case VIGIL_NR_init_module:
+		BEGIN(INIT_MODULE_X);
+		push_u64(b, ret);
+		push_u64(b, a[1]);
+		push_user_str(b, (const char __user *)a[2], READ_ONCE(snaplen));
+		return true;
+	case VIGIL_NR_finit_module:
+		BEGIN(FINIT_MODULE_X);
+		push_u64(b, ret);
+		push_u64(b, (s32)a[0]);
+		push_user_str(b, (const char __user *)a[1], READ_ONCE(snaplen));
+		push_u32(b, a[2]);
+		return true;
+	case VIGIL_NR_bpf:
+		BEGIN(BPF_X);
+		push_u64(b, ret);
+		push_u64(b, (s32)a[0]);
+		return true;
+	case VIGIL_NR_dup:
+		BEGIN(DUP_X);
+		push_u64(b, ret);
+		push_u64(b, (s32)a[0]);
+		return true;
+	case VIGIL_NR_dup2:
+		BEGIN(DUP2_X);
+		push_u64(b, ret);
+		push_u64(b, (s32)a[0]);
+		push_u64(b, (s32)a[1]);
+		return true;
+	case VIGIL_NR_dup3:
+		BEGIN(DUP3_X);
+		push_u64(b, ret);
+		push_u64(b, (s32)a[0]);
+		push_u64(b, (s32)a[1]);
+		push_u32(b, a[2]);
+		return true;
+	case VIGIL_NR_close:
+	case VIGIL_NR_fchdir:
+		if (nr == VIGIL_NR_close)
+			BEGIN(CLOSE_X);
+		else
+			BEGIN(FCHDIR_X);
+		push_u64(b, ret);
+		push_u64(b, (s32)a[0]);
+		return true;
+	case VIGIL_NR_fchmod:
+		BEGIN(FCHMOD_X);
+		push_u64(b, ret);
+		push_u64(b, (s32)a[0]);
+		push_u32(b, a[1]);
+		return true;
+	case VIGIL_NR_pipe:
+	case VIGIL_NR_pipe2:
+		if (nr == VIGIL_NR_pipe)
+			BEGIN(PIPE_X);
+		else
+			BEGIN(PIPE2_X);
+		push_u64(b, ret);
+		if (copy_from_user_nofault(fds, (const void __user *)a[0], sizeof(fds))) {
+			push(b, NULL, 0);
+			push(b, NULL, 0);
+		} else {
+			push_u64(b, (s64)fds[0]);
+			push_u64(b, (s64)fds[1]);
+		}
+		if (nr == VIGIL_NR_pipe2)
+			push_u32(b, a[1]);
+		return true;
+	}
+	return false;
+}
+
+#undef BEGIN
+
 /* ---- probes ------------------------------------------------------------- */
 
 static void probe_sys_exit(void *data, struct pt_regs *regs, long ret)
@@ -178,14 +381,16 @@ static void probe_sys_exit(void *data, struct pt_regs *regs, long ret)
 
 	if (nr < 0 || nr >= VIGIL_MAX_SYSCALLS || !test_bit(nr, interesting) || !wanted())
 		return;
-	if (test_bit(nr, own_event))
-		return;	/* not yet emitted: see the top of this file */
 	preempt_disable();
 	c = &cpus[smp_processor_id()];
-	begin(&b, c->scratch, VIGIL_EVT_GENERIC, VIGIL_NP_GENERIC);
-	push_u64(&b, ret);
-	push_u16(&b, nr);
-	submit(c, &b);
+	if (!test_bit(nr, own_event)) {
+		begin(&b, c->scratch, VIGIL_EVT_GENERIC, VIGIL_NP_GENERIC);
+		push_u64(&b, ret);
+		push_u16(&b, nr);
+		submit(c, &b);
+	} else if (fill_exit(&b, c->scratch, regs, ret, nr)) {
+		submit(c, &b);
+	}
 	preempt_enable();
 }
 
