@@ -202,7 +202,7 @@ func runKernel(ctx context.Context, k Kernel, initrd string, opts Options) []Row
 		case boot.Err != nil:
 			row.Error = boot.Err.Error()
 		default:
-			row.Error = errNoResult.Error()
+			row.Error = "the agent did not report on this driver"
 		}
 		if !row.Pass {
 			row.ConsoleTail = ConsoleTail(boot.Console, consoleTailLines)

@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -161,5 +160,3 @@ func ConsoleTail(path string, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
-
-var errNoResult = errors.New("the agent did not report on this driver")

@@ -295,12 +295,11 @@ func (s *stream) report(w io.Writer, path string) {
 
 // filter is what --type, --pid and --comm ask for.
 type filter struct {
-	types    []bool   // by EventType; nil: every type
-	generic  []bool   // generic events by syscall number; nil: none unless types is nil
-	syscalls []bool   // what the kernel must capture; nil: everything
-	pid      uint32   // 0: any
-	comm     string   // "": any
-	names    []string // the --type values, for messages
+	types    []bool // by EventType; nil: every type
+	generic  []bool // generic events by syscall number; nil: none unless types is nil
+	syscalls []bool // what the kernel must capture; nil: everything
+	pid      uint32 // 0: any
+	comm     string // "": any
 }
 
 func parseFilter(c *cli.Context, tab *driver.SyscallTable) (filter, error) {
@@ -316,7 +315,6 @@ func parseFilter(c *cli.Context, tab *driver.SyscallTable) (filter, error) {
 	if len(names) == 0 {
 		return f, nil
 	}
-	f.names = names
 	f.types = make([]bool, driver.EvTypeMax)
 	f.generic = make([]bool, driver.MaxSyscalls)
 	f.syscalls = make([]bool, driver.MaxSyscalls)
