@@ -116,7 +116,7 @@ func Open(cfg driver.Config, opts Options) (_ *Probe, err error) {
 		p.inner = append(p.inner, m)
 		rbSpec.Contents = append(rbSpec.Contents, ebpf.MapKV{Key: uint32(cpu), Value: m})
 	}
-	spec.Maps[probeMapScratchMap].MaxEntries = uint32(ncpu)
+	spec.Maps[probeMapScratchMap].MaxEntries = uint32(ncpu * scratchSlots)
 
 	if err := setConfig(spec.Variables, cfg); err != nil {
 		return nil, err
@@ -193,6 +193,10 @@ func (p *Probe) openRings(size int) error {
 	p.evs = make([]unix.EpollEvent, len(p.rings)+1)
 	return nil
 }
+
+// scratchSlots is SLOT_COUNT of c/builder.h: each attached program has its
+// own scratch entry per CPU, as probes may interleave on one CPU.
+const scratchSlots = 5
 
 // Next returns the oldest event at the head of the per-CPU buffers. Events
 // still being written on another CPU may be older: the merge is by the

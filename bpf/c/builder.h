@@ -63,10 +63,23 @@ struct {
 } ringbufs SEC(".maps");
 
 /*
- * Scratch space, one entry per CPU. A plain array indexed by CPU, because
- * per-CPU array values are limited to 32 KiB. Tracepoint programs run with
- * preemption disabled, so a CPU's entry has one user at a time.
+ * Scratch space: a plain array (per-CPU array values are limited to
+ * 32 KiB) with one entry per CPU and attached program. Since 6.x kernels
+ * run tracepoint probes preemptible (7.2 does: srcu, not preempt_disable),
+ * two programs can interleave on one CPU; the kernel never lets one
+ * program interleave with itself there (its per-CPU "active" count makes
+ * the second run a miss). So a program's entry on a CPU has one user at a
+ * time, and a tail call runs within its caller's.
  */
+enum scratch_slot {
+	SLOT_SYS_ENTER,
+	SLOT_SYS_EXIT,	/* the dispatcher and its tail calls */
+	SLOT_FORK,
+	SLOT_EXEC,
+	SLOT_EXIT,
+	SLOT_COUNT,
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);		/* the loader sets the possible CPUs */
@@ -97,23 +110,26 @@ _Static_assert(sizeof(struct vigil_event_hdr) == VIGIL_HEADER_SIZE,
 struct builder {
 	__u8 *buf;
 	struct scratch *s;
+	__u32 slot;	/* enum scratch_slot of the running program */
 	__u64 pos;	/* next free byte */
 	__u64 idx;	/* next parameter */
 };
 
-static __always_inline struct scratch *get_scratch(void)
+static __always_inline struct scratch *get_scratch(__u32 slot)
 {
-	__u32 cpu = bpf_get_smp_processor_id();
+	__u32 key = bpf_get_smp_processor_id() * SLOT_COUNT + slot;
 
-	return bpf_map_lookup_elem(&scratch_map, &cpu);
+	return bpf_map_lookup_elem(&scratch_map, &key);
 }
 
-static __always_inline int begin(struct builder *b, __u16 type, __u16 np)
+static __always_inline int begin(struct builder *b, __u32 slot, __u16 type,
+				 __u16 np)
 {
 	struct vigil_event_hdr *h;
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 
-	b->s = get_scratch();
+	b->slot = slot;
+	b->s = get_scratch(slot);
 	if (!b->s)
 		return -1;
 	b->buf = b->s->evt;

@@ -206,7 +206,7 @@ static __always_inline int fill_exit(struct pt_regs *regs, long ret, __u64 nr,
 {
 	struct builder b;
 
-	if (begin(&b, type, np))
+	if (begin(&b, SLOT_SYS_EXIT, type, np))
 		return 0;
 	/* Every syscall exit event but the generic one starts with res. */
 	switch (type) {
@@ -473,7 +473,7 @@ static __noinline int fill_generic(long ret, __u64 nr)
 {
 	struct builder b;
 
-	if (begin(&b, VIGIL_EVT_GENERIC, VIGIL_NP_GENERIC))
+	if (begin(&b, SLOT_SYS_EXIT, VIGIL_EVT_GENERIC, VIGIL_NP_GENERIC))
 		return 0;
 	push_u64(&b, ret);
 	push_u16(&b, nr);
@@ -509,14 +509,14 @@ static __noinline int fill_enter(struct pt_regs *regs, __u64 nr)
 
 	switch (nr) {
 	case VIGIL_NR_open:	/* name, flags, mode */
-		if (begin(&b, VIGIL_EVT_OPEN_E, VIGIL_NP_OPEN_E))
+		if (begin(&b, SLOT_SYS_ENTER, VIGIL_EVT_OPEN_E, VIGIL_NP_OPEN_E))
 			return 0;
 		push_user_str(&b, (const char *)ARG0(regs), PARAM_MAX);
 		push_u32(&b, ARG1(regs));
 		push_u32(&b, ARG2(regs));
 		break;
 	case VIGIL_NR_openat:	/* dirfd, name, flags, mode */
-		if (begin(&b, VIGIL_EVT_OPENAT_E, VIGIL_NP_OPENAT_E))
+		if (begin(&b, SLOT_SYS_ENTER, VIGIL_EVT_OPENAT_E, VIGIL_NP_OPENAT_E))
 			return 0;
 		push_u64(&b, (__s32)ARG0(regs));
 		push_user_str(&b, (const char *)ARG1(regs), PARAM_MAX);
@@ -526,7 +526,7 @@ static __noinline int fill_enter(struct pt_regs *regs, __u64 nr)
 	case VIGIL_NR_openat2: { /* dirfd, name, flags, mode, resolve */
 		struct open_how how = {};
 
-		if (begin(&b, VIGIL_EVT_OPENAT2_E, VIGIL_NP_OPENAT2_E))
+		if (begin(&b, SLOT_SYS_ENTER, VIGIL_EVT_OPENAT2_E, VIGIL_NP_OPENAT2_E))
 			return 0;
 		bpf_probe_read_user(&how, sizeof(how), (void *)ARG2(regs));
 		push_u64(&b, (__s32)ARG0(regs));
@@ -537,13 +537,13 @@ static __noinline int fill_enter(struct pt_regs *regs, __u64 nr)
 		break;
 	}
 	case VIGIL_NR_creat:	/* name, mode */
-		if (begin(&b, VIGIL_EVT_CREAT_E, VIGIL_NP_CREAT_E))
+		if (begin(&b, SLOT_SYS_ENTER, VIGIL_EVT_CREAT_E, VIGIL_NP_CREAT_E))
 			return 0;
 		push_user_str(&b, (const char *)ARG0(regs), PARAM_MAX);
 		push_u32(&b, ARG1(regs));
 		break;
 	case VIGIL_NR_connect:	/* fd, addr */
-		if (begin(&b, VIGIL_EVT_CONNECT_E, VIGIL_NP_CONNECT_E))
+		if (begin(&b, SLOT_SYS_ENTER, VIGIL_EVT_CONNECT_E, VIGIL_NP_CONNECT_E))
 			return 0;
 		push_u64(&b, (__s32)ARG0(regs));
 		push_sockaddr(&b, (void *)ARG1(regs), ARG2(regs));
@@ -589,7 +589,7 @@ int BPF_PROG(vigil_proc_fork, struct task_struct *parent,
 	struct builder b;
 
 	if (!lifecycle_wanted() ||
-	    begin(&b, VIGIL_EVT_PROC_FORK, VIGIL_NP_PROC_FORK))
+	    begin(&b, SLOT_FORK, VIGIL_EVT_PROC_FORK, VIGIL_NP_PROC_FORK))
 		return 0;
 	push_u64(&b, BPF_CORE_READ(child, pid));
 	push_u64(&b, BPF_CORE_READ(child, tgid));
@@ -609,7 +609,7 @@ int BPF_PROG(vigil_proc_exec, struct task_struct *p, pid_t old_pid,
 	struct builder b;
 
 	if (!lifecycle_wanted() ||
-	    begin(&b, VIGIL_EVT_PROC_EXEC, VIGIL_NP_PROC_EXEC))
+	    begin(&b, SLOT_EXEC, VIGIL_EVT_PROC_EXEC, VIGIL_NP_PROC_EXEC))
 		return 0;
 	push_file_path(&b, BPF_CORE_READ(bprm, file));
 	push_u64(&b, old_pid);
@@ -623,7 +623,7 @@ int BPF_PROG(vigil_proc_exit, struct task_struct *p)
 	struct builder b;
 
 	if (!lifecycle_wanted() ||
-	    begin(&b, VIGIL_EVT_PROC_EXIT, VIGIL_NP_PROC_EXIT))
+	    begin(&b, SLOT_EXIT, VIGIL_EVT_PROC_EXIT, VIGIL_NP_PROC_EXIT))
 		return 0;
 	push_u64(&b, BPF_CORE_READ(p, exit_code));
 	submit(&b);

@@ -91,10 +91,10 @@ static __always_inline struct file *fd_file(struct task_struct *t, __s64 fd)
  * A global function: the verifier checks it once, on its own, instead of
  * once per call site; hence scalar arguments only.
  */
-__noinline __u32 vigil_build_path(__u64 path_addr)
+__noinline __u32 vigil_build_path(__u64 path_addr, __u32 slot)
 {
 	const struct path *path = (const struct path *)path_addr;
-	struct scratch *s = get_scratch();
+	struct scratch *s = get_scratch(slot);
 	struct dentry *d = BPF_CORE_READ(path, dentry);
 	struct vfsmount *vmnt = BPF_CORE_READ(path, mnt);
 	struct mount *mnt = container_of(vmnt, struct mount, mnt);
@@ -169,7 +169,7 @@ static __always_inline __u64 copy_built(struct builder *b, __u32 off, int nul)
 
 static __always_inline void push_path(struct builder *b, const struct path *p)
 {
-	__u32 off = vigil_build_path((__u64)p);
+	__u32 off = vigil_build_path((__u64)p, b->slot);
 
 	set_len(b, copy_built(b, off, 1));
 }
@@ -223,7 +223,7 @@ static __always_inline void push_path_at(struct builder *b, __s64 dirfd,
 		dir = (const struct path *)((void *)f +
 			bpf_core_field_offset(struct file, f_path));
 	}
-	n = copy_built(b, vigil_build_path((__u64)dir), 0);
+	n = copy_built(b, vigil_build_path((__u64)dir, b->slot), 0);
 	pos = b->pos + n;
 	/* "/" + "name" must not become "//name". */
 	if (n != 1) {
