@@ -143,11 +143,17 @@ func Open(cfg driver.Config, opts Options) (_ *Probe, err error) {
 }
 
 // attach hooks the programs to their tracepoints.
-func (p *Probe) attach() error {
-	for _, prog := range []*ebpf.Program{
+// attachedPrograms are the programs attached to tracepoints; the others
+// run by tail call from vigil_sys_exit.
+func (p *Probe) attachedPrograms() []*ebpf.Program {
+	return []*ebpf.Program{
 		p.objs.VigilSysEnter, p.objs.VigilSysExit,
 		p.objs.VigilProcFork, p.objs.VigilProcExec, p.objs.VigilProcExit,
-	} {
+	}
+}
+
+func (p *Probe) attach() error {
+	for _, prog := range p.attachedPrograms() {
 		l, err := link.AttachTracing(link.TracingOptions{Program: prog, AttachType: ebpf.AttachTraceRawTp})
 		if err != nil {
 			return fmt.Errorf("attach %s: %w", prog, err)
@@ -287,6 +293,11 @@ func (p *Probe) Stats() (driver.Stats, error) {
 		st.PerCPU[i] = driver.CPUStats{Events: c.Events, Drops: c.Drops}
 		st.Events += c.Events
 		st.Drops += c.Drops
+	}
+	for _, prog := range p.attachedPrograms() {
+		if ps, err := prog.Stats(); err == nil {
+			st.Missed += ps.RecursionMisses
+		}
 	}
 	return st, nil
 }

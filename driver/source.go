@@ -28,6 +28,10 @@ type Stats struct {
 	Events uint64     // events written to a buffer
 	Drops  uint64     // events lost because a buffer was full
 	PerCPU []CPUStats // one entry per possible CPU (live drivers only)
+	// Missed counts probe runs the kernel skipped because the same probe
+	// was already running on that CPU (eBPF recursion protection): events
+	// lost before the driver saw them.
+	Missed uint64
 }
 
 // CPUStats are one CPU's counters.

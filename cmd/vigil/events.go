@@ -283,7 +283,7 @@ func (s *stream) report(w io.Writer, path string) {
 		fmt.Fprintf(w, "events: %d read from %s, %d matched\n", s.seen, path, s.kept)
 		return
 	}
-	fmt.Fprintf(w, "events: %d read, %d matched; driver: %d events, %d drops\n", s.seen, s.kept, st.Events, st.Drops)
+	fmt.Fprintf(w, "events: %d read, %d matched; driver: %d events, %d drops, %d missed\n", s.seen, s.kept, st.Events, st.Drops, st.Missed)
 	if st.Drops > 0 {
 		for cpu, c := range st.PerCPU {
 			if c.Drops > 0 {
