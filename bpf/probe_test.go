@@ -45,7 +45,7 @@ func TestSelftest(t *testing.T) {
 	env := &selftest.Env{Src: probe(t), Config: agentConfig(), TempDir: t.TempDir()}
 	for _, c := range selftest.Checks() {
 		t.Run(c.Name, func(t *testing.T) {
-			out, err := c.Run(env)
+			out, err := c.Exec(env)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -74,7 +74,7 @@ func runKmod(r AgentResult, logf func(string, ...any)) AgentResult {
 	for _, c := range selftest.Checks() {
 		if kmodReady[c.Name] {
 			check(c.Name, func() (int, error) {
-				out, err := c.Run(env)
+				out, err := c.Exec(env)
 				return len(out.Events), err
 			})
 		}

@@ -61,6 +61,7 @@ type Row struct {
 	Events      uint64 `json:"events"`
 	LoadMS      int64  `json:"load_ms"`
 	Drops       uint64 `json:"drops"`
+	Missed      uint64 `json:"missed"` // probe runs the kernel skipped (eBPF recursion guard)
 	Error       string `json:"error"`
 	ConsoleTail string `json:"console_tail"`
 	BootMS      int64  `json:"boot_ms"` // the whole VM, boot to power-off
@@ -193,8 +194,8 @@ func runKernel(ctx context.Context, k Kernel, initrd string, opts Options) []Row
 		}
 		switch {
 		case res != nil:
-			row.Pass, row.Events, row.Drops, row.LoadMS, row.Error, row.Checks =
-				res.Pass, res.Events, res.Drops, res.LoadMS, res.Error, res.Checks
+			row.Pass, row.Events, row.Drops, row.Missed, row.LoadMS, row.Error, row.Checks =
+				res.Pass, res.Events, res.Drops, res.Missed, res.LoadMS, res.Error, res.Checks
 			if boot.Err != nil { // reported, then broke (an oops at unload, say)
 				row.Pass = false
 				row.Error = strings.TrimSpace(row.Error + "; " + boot.Err.Error())
