@@ -65,6 +65,7 @@ func newApp() *cli.App {
 			driverCommand(),
 			builderCommand(),
 			mirrorCommand(),
+			rulesCommand(),
 			{
 				Name:  "version",
 				Usage: "print vigil's version, its event schema version and the Go runtime",

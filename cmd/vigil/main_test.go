@@ -334,3 +334,32 @@ func TestListTypesAndVersion(t *testing.T) {
 		t.Errorf("version: %s", r.stdout)
 	}
 }
+
+// The upstream ruleset validates whole; a broken file names the rule, the
+// place and the problem, and fails.
+func TestRulesValidate(t *testing.T) {
+	upstream := "../../../shared/fixtures/falco-rules/falco_rules.yaml"
+	if _, err := os.Stat(upstream); err != nil {
+		testenv.Unavailable(t, "no upstream ruleset in ../shared beside the repository: "+err.Error())
+	}
+	r := run(t, "rules", "validate", upstream)
+	if r.code != 0 || !strings.Contains(r.stdout, "25 rules") || strings.Contains(r.stdout, "ERROR") {
+		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(bad, []byte("- macro: m\n  condition: proc.name = sh\n- rule: r\n  desc: d\n  condition: m and fd.name = (\n  output: o\n  priority: WARNING\n- rule: fine\n  desc: d\n  condition: m\n  output: o\n  priority: INFO\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r = run(t, "rules", "validate", bad)
+	if r.code == 0 {
+		t.Fatal("a broken rules file validated")
+	}
+	for _, w := range []string{bad + ":5:", "rule 'r'", "expected a value"} {
+		if !strings.Contains(r.stderr, w) {
+			t.Errorf("stderr lacks %q:\n%s", w, r.stderr)
+		}
+	}
+	if !strings.Contains(r.stdout, "ERROR: "+bad+":3: r") || !strings.Contains(r.stdout, "ok: "+bad+":8: fine") {
+		t.Errorf("per-rule status:\n%s", r.stdout)
+	}
+}
