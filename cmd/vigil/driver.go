@@ -104,15 +104,24 @@ func buildDrivers(c *cli.Context) error {
 	return nil
 }
 
-// resolveTargets reads --target and --matrix.
-func resolveTargets(ctx context.Context, c *cli.Context, cat *kernels.Catalogue) ([]kernels.Target, error) {
+// resolveNames resolves kernel names as `vigil kernels list` prints them.
+func resolveNames(ctx context.Context, cat *kernels.Catalogue, names []string) ([]kernels.Target, error) {
 	var out []kernels.Target
-	for _, n := range splitList(c.StringSlice("target")) {
+	for _, n := range names {
 		t, err := cat.Resolve(ctx, n)
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, t)
+	}
+	return out, nil
+}
+
+// resolveTargets reads --target and --matrix.
+func resolveTargets(ctx context.Context, c *cli.Context, cat *kernels.Catalogue) ([]kernels.Target, error) {
+	out, err := resolveNames(ctx, cat, splitList(c.StringSlice("target")))
+	if err != nil {
+		return nil, err
 	}
 	if p := c.String("matrix"); p != "" {
 		m, err := kernels.LoadMatrix(p)

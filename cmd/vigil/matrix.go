@@ -54,12 +54,8 @@ func runMatrix(c *cli.Context) error {
 	}
 	var targets []kernels.Target
 	if names := splitList(c.StringSlice("kernels")); len(names) > 0 {
-		for _, n := range names {
-			t, err := cat.Resolve(ctx, n)
-			if err != nil {
-				return err
-			}
-			targets = append(targets, t)
+		if targets, err = resolveNames(ctx, cat, names); err != nil {
+			return err
 		}
 	} else {
 		m, err := loadMatrix(c)
