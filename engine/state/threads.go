@@ -22,6 +22,10 @@ type Thread struct {
 	PID  uint32 // thread-group id
 	PPID uint32 // parent process's thread-group id
 	Comm string
+	VTID int64 // tid in the thread's own pid namespace; 0 when unknown
+	// Proc is shared by the threads of one process; never nil for a
+	// thread the table returns.
+	Proc *Process
 }
 
 // Threads is a table of live threads keyed by tid. It is not safe for

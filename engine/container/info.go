@@ -1,0 +1,63 @@
+// Copyright 2026 The vigil Authors
+// SPDX-License-Identifier: Apache-2.0
+
+// Package container names the container a process runs in, from its cgroup
+// path, and fetches what the container runtime knows of it.
+package container
+
+// This file is the contract with the rule engine's field extractors: they
+// read Info; the resolver fills it. Add fields, do not rename.
+
+// Runtime is a container runtime as named in container.type.
+type Runtime string
+
+// Runtimes recognised from cgroup paths.
+const (
+	Host       Runtime = "host"
+	Docker     Runtime = "docker"
+	Containerd Runtime = "containerd"
+	CRIO       Runtime = "cri-o"
+	Podman     Runtime = "podman"
+)
+
+// Status says whether an Info's metadata is known yet.
+type Status uint8
+
+// Metadata states.
+const (
+	Pending Status = iota // fetch in flight; metadata fields read <NA>
+	Ready                 // metadata fetched
+	Failed                // metadata cannot be had; fields read <NA>, a warning said why
+)
+
+// Mount is one mount of a container.
+type Mount struct {
+	Source      string
+	Dest        string
+	Mode        string
+	RW          bool
+	Propagation string
+}
+
+// Info is one container.
+type Info struct {
+	ID      string // short id: the first 12 hex digits, as Falco's container.id
+	FullID  string // the whole id from the cgroup path
+	Runtime Runtime
+	Status  Status
+
+	Name        string
+	Image       string // as the container was created: repository[:tag][@digest]
+	ImageID     string
+	ImageRepo   string
+	ImageTag    string
+	ImageDigest string
+	Privileged  bool
+	Mounts      []Mount
+	Labels      map[string]string
+
+	// From the labels the kubelet sets (io.kubernetes.*); "" when absent.
+	PodName      string
+	PodNamespace string
+	PodUID       string
+}

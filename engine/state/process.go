@@ -1,0 +1,137 @@
+// Copyright 2026 The vigil Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package state
+
+// This file is the contract between the state tables and the field
+// extractors of the rule engine: the extractors read these types, the
+// tables fill them. Keep field names stable; add, do not rename.
+
+// Process is what all threads of one thread group share: the image they
+// run, their credentials as of the last exec or set*id, and their fds.
+// Threads of one process point to the same *Process.
+type Process struct {
+	PID  uint32 // thread-group id, in the host's pid namespace
+	PPID uint32 // parent's thread-group id
+
+	// As seen from inside the process's own pid namespace (container).
+	VPID int64
+	SID  int64 // session id
+	PGID int64 // process group id
+
+	Comm    string   // task name (at most 15 bytes)
+	Exe     string   // argv[0] as the process was started (Falco's proc.exe)
+	ExePath string   // resolved path of the executable (Falco's proc.exepath)
+	Args    []string // argv[1:]
+	Cwd     string   // current directory, absolute
+
+	UID, GID, EUID, EGID uint32
+	LoginUID             uint32 // audit login uid; 0xffffffff when unset
+	TTY                  uint32 // controlling tty device number; 0 when none
+
+	CapInheritable, CapPermitted, CapEffective uint64
+
+	ExeFlags uint32 // driver.ExeMemfd, driver.ExeUpperLayer
+	ExeIno   uint64
+
+	// Cgroup is the process's cgroup path (v2 unified, or the v1 path
+	// that names a container); ContainerID is derived from it ("" for the
+	// host).
+	Cgroup      string
+	ContainerID string
+
+	// StartTS is when the process was forked and ExecTS when it last
+	// exec'd, in the driver's boot-time nanoseconds; 0 when unknown
+	// (seeded from /proc).
+	StartTS, ExecTS uint64
+
+	FDs *FDTable
+}
+
+// FDType is the kind of object an fd refers to.
+type FDType uint8
+
+// FD types, named as Falco's fd.type values.
+const (
+	FDUnknown FDType = iota
+	FDFile
+	FDDirectory
+	FDIPv4
+	FDIPv6
+	FDUnix
+	FDPipe
+	FDEvent
+	FDSignalFD
+	FDEventPoll
+	FDInotify
+	FDTimerFD
+	FDNetlink
+	FDMemfd
+	FDBPF
+	FDUserfaultfd
+)
+
+// FD is one open file descriptor.
+type FD struct {
+	Num   int64
+	Type  FDType
+	Name  string // path for files, "client:port->server:port" style tuple for sockets
+	Flags uint32 // open flags
+	Dev   uint32
+	Ino   uint64
+
+	// For sockets: the local and remote ends (zero when not connected).
+	// Proto is "tcp", "udp", "raw" or "".
+	Proto            string
+	LocalIP, PeerIP  []byte // 4 or 16 bytes
+	LocalPort        uint16
+	PeerPort         uint16
+	Listening        bool
+	Domain, SockType uint32
+}
+
+// FDTable is the fd table of one process. Threads created with CLONE_FILES
+// share it (all threads of a process do).
+type FDTable struct {
+	m map[int64]*FD
+}
+
+// NewFDTable returns an empty table.
+func NewFDTable() *FDTable { return &FDTable{m: make(map[int64]*FD)} }
+
+// Get returns fd num, or nil when the table does not know it.
+func (t *FDTable) Get(num int64) *FD {
+	if t == nil {
+		return nil
+	}
+	return t.m[num]
+}
+
+// Set records fd (replacing whatever held its number).
+func (t *FDTable) Set(fd *FD) { t.m[fd.Num] = fd }
+
+// Delete forgets fd num.
+func (t *FDTable) Delete(num int64) { delete(t.m, num) }
+
+// Len returns the number of fds in the table.
+func (t *FDTable) Len() int {
+	if t == nil {
+		return 0
+	}
+	return len(t.m)
+}
+
+// User is an account of the host (or of the container image, when the
+// engine reads the container's files).
+type User struct {
+	UID   uint32
+	Name  string
+	Home  string
+	Shell string
+}
+
+// Group is a group of the host.
+type Group struct {
+	GID  uint32
+	Name string
+}
