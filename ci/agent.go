@@ -172,8 +172,10 @@ func runDriver(name string, logf func(string, ...any)) AgentResult {
 		return loadModules(r)
 	case "kmod":
 		return runKmod(r, logf)
+	case "parity":
+		return runParity(r, logf)
 	default:
-		r.Error = fmt.Sprintf("unknown driver %q: this agent knows bpf, kmod and module", name)
+		r.Error = fmt.Sprintf("unknown driver %q: this agent knows bpf, kmod, parity and module", name)
 		return r
 	}
 	env := &selftest.Env{Src: src, Config: cfg, TempDir: os.TempDir()}

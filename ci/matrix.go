@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -39,7 +40,7 @@ type Kernel struct {
 
 // Options of a matrix run.
 type Options struct {
-	Drivers []string      // "bpf", "kmod"; empty: bpf
+	Drivers []string      // "bpf", "kmod", "module", "parity" (added with bpf and kmod); empty: bpf
 	Jobs    int           // VMs at once; 0: one per CPU
 	Out     string        // matrix.md, matrix.json and one directory per kernel
 	Agent   string        // a statically linked vigil
@@ -85,10 +86,11 @@ func Run(ctx context.Context, kernels []Kernel, opts Options) ([]Row, error) {
 		opts.Drivers = []string{"bpf"}
 	}
 	for _, d := range opts.Drivers {
-		if d != "bpf" && d != "module" && d != "kmod" {
-			return nil, fmt.Errorf("driver %q: the matrix knows bpf, kmod and module (a mirror's modules loaded in each kernel)", d)
+		if d != "bpf" && d != "module" && d != "kmod" && d != "parity" {
+			return nil, fmt.Errorf("driver %q: the matrix knows bpf, kmod, parity and module (a mirror's modules loaded in each kernel)", d)
 		}
 	}
+	opts.Drivers = withParity(opts.Drivers)
 	if opts.Jobs <= 0 {
 		opts.Jobs = runtime.NumCPU()
 	}
@@ -127,6 +129,15 @@ func Run(ctx context.Context, kernels []Kernel, opts Options) ([]Row, error) {
 		out = append(out, r...)
 	}
 	return out, nil
+}
+
+// withParity adds the parity check when both drivers run: the module and
+// the probe must then also agree with each other, event for event.
+func withParity(drivers []string) []string {
+	if slices.Contains(drivers, "bpf") && slices.Contains(drivers, "kmod") && !slices.Contains(drivers, "parity") {
+		return append(slices.Clone(drivers), "parity")
+	}
+	return drivers
 }
 
 // runKernel fetches and boots one kernel and turns what came out into rows.

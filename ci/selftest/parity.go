@@ -1,0 +1,181 @@
+// Copyright 2026 The vigil Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package selftest
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vigil-dev/vigil/driver"
+)
+
+// ParityWorkloads are the workloads both drivers watch at once: between
+// them every event type with parameters beyond a result.
+var ParityWorkloads = []string{"files", "tcp", "setuid", "ptrace", "memfd", "mount", "dup2"}
+
+// ParityResult is what one workload showed under two drivers.
+type ParityResult struct {
+	Workload string
+	Events   int // events of the workload's processes, per driver
+}
+
+// Parity runs a workload while both sources capture, and compares what
+// they saw. Both drivers' probes hang off the same tracepoints, so for each
+// thread they must report the same events, in the same order, with the
+// same parameters, byte for byte; only timestamps and CPUs may differ.
+// Per-thread order is what is compared: the merge of per-CPU buffers may
+// legitimately interleave two threads differently.
+//
+// A difference is an error naming the thread, the position and both
+// events.
+func Parity(a, b Source, aName, bName, workload, dir string) (ParityResult, error) {
+	res := ParityResult{Workload: workload}
+	cmd, out, err := StartWorkload(workload, dir)
+	if err != nil {
+		return res, err
+	}
+	defer os.Remove(out.Name())
+	root := uint32(cmd.Process.Pid)
+
+	var wg sync.WaitGroup
+	var evA, evB []*driver.Event
+	var errA, errB error
+	wg.Add(2)
+	go func() { defer wg.Done(); evA, errA = collectTree(a, root) }()
+	go func() { defer wg.Done(); evB, errB = collectTree(b, root) }()
+	werr := cmd.Wait()
+	wg.Wait()
+	if werr != nil {
+		return res, fmt.Errorf("workload %s failed: %w", workload, werr)
+	}
+	if err := errors.Join(errA, errB); err != nil {
+		return res, err
+	}
+	res.Events = len(evA)
+
+	tab, err := driver.NewSyscallTable(runtime.GOARCH)
+	if err != nil {
+		return res, err
+	}
+	if err := compareThreads(byThread(evA), byThread(evB), aName, bName, tab); err != nil {
+		return res, fmt.Errorf("%s: %w", workload, err)
+	}
+	return res, nil
+}
+
+// collectTree reads src until the process root has exited, keeping the
+// events of root and of every process it forked.
+func collectTree(src Source, root uint32) ([]*driver.Event, error) {
+	tree := map[uint32]bool{root: true}
+	var evs []*driver.Event
+	deadline := time.Now().Add(30 * time.Second)
+	var drainUntil time.Time
+	for {
+		now := time.Now()
+		if now.After(deadline) {
+			return evs, fmt.Errorf("pid %d: no proc_exit event within 30s (%d events seen)", root, len(evs))
+		}
+		if !drainUntil.IsZero() && now.After(drainUntil) {
+			return evs, nil
+		}
+		e, err := src.Next()
+		if errors.Is(err, driver.ErrTimeout) {
+			continue
+		}
+		if err != nil {
+			return evs, fmt.Errorf("read events: %w", err)
+		}
+		if !tree[e.PID] {
+			continue
+		}
+		if e.Type == driver.EvProcFork {
+			tree[uint32(e.Int(1))] = true
+		}
+		evs = append(evs, e.Copy())
+		if e.Type == driver.EvProcExit && e.TID == root && drainUntil.IsZero() {
+			// Events of other CPUs may still be on their way.
+			drainUntil = time.Now().Add(500 * time.Millisecond)
+		}
+	}
+}
+
+func byThread(evs []*driver.Event) map[uint32][]*driver.Event {
+	m := make(map[uint32][]*driver.Event)
+	for _, e := range evs {
+		m[e.TID] = append(m[e.TID], e)
+	}
+	return m
+}
+
+// sameEvent says whether two events are the same but for time and CPU.
+func sameEvent(x, y *driver.Event) bool {
+	if x.Type != y.Type || x.TID != y.TID || x.PID != y.PID || x.NParams != y.NParams {
+		return false
+	}
+	for i := 0; i < x.NParams; i++ {
+		if !bytes.Equal(x.Param(i), y.Param(i)) {
+			return false
+		}
+	}
+	return true
+}
+
+func describe(e *driver.Event, tab *driver.SyscallTable) string {
+	if e == nil {
+		return "nothing"
+	}
+	return fmt.Sprintf("%s(%s)", driver.EventName(e, tab), driver.AppendParamsText(nil, e, tab))
+}
+
+// compareThreads reports every thread whose sequences differ (at most a
+// few, each at its first difference).
+func compareThreads(a, b map[uint32][]*driver.Event, aName, bName string, tab *driver.SyscallTable) error {
+	tids := make([]uint32, 0, len(a)+len(b))
+	for tid := range a {
+		tids = append(tids, tid)
+	}
+	for tid := range b {
+		if _, ok := a[tid]; !ok {
+			tids = append(tids, tid)
+		}
+	}
+	sort.Slice(tids, func(i, j int) bool { return tids[i] < tids[j] })
+	var diffs []string
+	for _, tid := range tids {
+		sa, sb := a[tid], b[tid]
+		n := max(len(sa), len(sb))
+		for i := 0; i < n; i++ {
+			var x, y *driver.Event
+			if i < len(sa) {
+				x = sa[i]
+			}
+			if i < len(sb) {
+				y = sb[i]
+			}
+			if x != nil && y != nil && sameEvent(x, y) {
+				continue
+			}
+			diffs = append(diffs, fmt.Sprintf("tid %d event %d of %d/%d: %s saw %s, %s saw %s",
+				tid, i+1, len(sa), len(sb), aName, describe(x, tab), bName, describe(y, tab)))
+			break
+		}
+	}
+	if len(diffs) == 0 {
+		return nil
+	}
+	const show = 4
+	more := ""
+	if len(diffs) > show {
+		more = fmt.Sprintf("; and %d more threads differ", len(diffs)-show)
+		diffs = diffs[:show]
+	}
+	return fmt.Errorf("the drivers disagree: %s%s", strings.Join(diffs, "; "), more)
+}
