@@ -46,8 +46,7 @@ type Probe struct {
 
 	mu       sync.Mutex // held by Next; Close takes it before unmapping
 	closed   atomic.Bool
-	ev       driver.Event
-	last     *ring
+	merge    *driver.Merge[*ring]
 	consumed int
 }
 
@@ -197,6 +196,7 @@ func (p *Probe) openRings(size int) error {
 		}
 	}
 	p.evs = make([]unix.EpollEvent, len(p.rings)+1)
+	p.merge = driver.NewMerge(p.rings)
 	return nil
 }
 
@@ -213,33 +213,15 @@ func (p *Probe) Next() (*driver.Event, error) {
 	if p.closed.Load() {
 		return nil, driver.ErrClosed
 	}
-	if p.last != nil {
-		p.last.next()
-		p.last = nil
-		if p.consumed++; p.consumed >= publishEvery {
-			p.publish()
-		}
-	}
 	for waited := false; ; {
-		var best *ring
-		var bestRec []byte
-		var bestTS uint64
-		for _, r := range p.rings {
-			rec := r.peek()
-			if rec == nil || len(rec) < 8 {
-				continue
-			}
-			if ts := binary.LittleEndian.Uint64(rec); best == nil || ts < bestTS {
-				best, bestRec, bestTS = r, rec, ts
+		e, consumed, err := p.merge.Next()
+		if consumed {
+			if p.consumed++; p.consumed >= publishEvery {
+				p.publish()
 			}
 		}
-		if best != nil {
-			p.last = best
-			if err := p.ev.Decode(bestRec); err != nil {
-				return nil, fmt.Errorf("event from cpu %d: %w", best.cpu, err)
-			}
-			p.ev.CPU = best.cpu
-			return &p.ev, nil
+		if e != nil || err != nil {
+			return e, err
 		}
 		if waited {
 			return nil, driver.ErrTimeout
@@ -266,10 +248,8 @@ func (p *Probe) publish() {
 // would cost more than the event), so below that we look every idleMillis.
 func (p *Probe) wait() error {
 	for slept := 0; slept < pollMillis; slept += idleMillis {
-		for _, r := range p.rings {
-			if r.peek() != nil {
-				return nil
-			}
+		if !p.merge.Empty() {
+			return nil
 		}
 		_, err := unix.EpollWait(p.epfd, p.evs, idleMillis)
 		if err != nil && err != unix.EINTR {

@@ -64,9 +64,9 @@ func newRing(cpu, fd, size int) (*ring, error) {
 	return r, nil
 }
 
-// peek returns the next record without consuming it, or nil when the ring
+// Peek returns the next record without consuming it, or nil when the ring
 // is empty or the next record is still being written.
-func (r *ring) peek() []byte {
+func (r *ring) Peek() []byte {
 	for {
 		if r.pos == r.avail {
 			r.avail = atomic.LoadUint64(r.prod)
@@ -90,8 +90,11 @@ func (r *ring) peek() []byte {
 	}
 }
 
-// next consumes the record peek returned.
-func (r *ring) next() { r.pos += r.headLen; r.headLen = 0 }
+// Consume consumes the record Peek returned.
+func (r *ring) Consume() { r.pos += r.headLen; r.headLen = 0 }
+
+// CPU is the CPU the ring belongs to.
+func (r *ring) CPU() int { return r.cpu }
 
 // publish tells the kernel the space up to pos is free again. It is batched:
 // the consumer position is a cache line the producer reads on every write.

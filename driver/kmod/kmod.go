@@ -63,14 +63,13 @@ type ring struct {
 	mask uint64
 	pos  uint64 // consumed locally
 	head uint64 // producer position last seen
-	size uint64 // bytes of the record peek returned
+	size uint64 // bytes of the record Peek returned
 }
 
 // Reader is a driver.Source over the module's devices.
 type Reader struct {
 	rings []*ring
-	ev    driver.Event
-	last  *ring
+	merge *driver.Merge[*ring]
 }
 
 var _ driver.Source = (*Reader)(nil)
@@ -96,6 +95,7 @@ func Open(devDir string, cfg driver.Config) (_ *Reader, err error) {
 		}
 		r.rings = append(r.rings, rg)
 	}
+	r.merge = driver.NewMerge(r.rings)
 	fd := r.rings[0].f.Fd()
 	var api uint32
 	if err := ioctlPtr(fd, iocAPIVersion, unsafe.Pointer(&api)); err != nil {
@@ -157,8 +157,8 @@ func openRing(dev string) (*ring, error) {
 	return rg, nil
 }
 
-// peek returns the next event of the ring without consuming it, or nil.
-func (rg *ring) peek() []byte {
+// Peek returns the next event of the ring without consuming it, or nil.
+func (rg *ring) Peek() []byte {
 	for {
 		if rg.pos == rg.head {
 			rg.head = atomic.LoadUint64(&rg.ctl.head)
@@ -189,42 +189,26 @@ func (rg *ring) peek() []byte {
 	}
 }
 
-func (rg *ring) next() {
+// Consume drops the event Peek returned and frees its space for the module.
+func (rg *ring) Consume() {
 	rg.pos += rg.size
 	rg.size = 0
 	atomic.StoreUint64(&rg.ctl.tail, rg.pos)
 }
+
+// CPU is the CPU whose events the ring holds.
+func (rg *ring) CPU() int { return rg.cpu }
 
 // Next returns the oldest event at the head of the per-CPU rings.
 func (r *Reader) Next() (*driver.Event, error) {
 	if r.rings == nil {
 		return nil, driver.ErrClosed
 	}
-	if r.last != nil {
-		r.last.next()
-		r.last = nil
-	}
 	deadline := time.Now().Add(timeoutPoll)
 	for {
-		var best *ring
-		var bestRec []byte
-		var bestTS uint64
-		for _, rg := range r.rings {
-			rec := rg.peek()
-			if rec == nil {
-				continue
-			}
-			if ts := binary.LittleEndian.Uint64(rec); best == nil || ts < bestTS {
-				best, bestRec, bestTS = rg, rec, ts
-			}
-		}
-		if best != nil {
-			r.last = best
-			if err := r.ev.Decode(bestRec); err != nil {
-				return nil, fmt.Errorf("event from cpu %d: %w", best.cpu, err)
-			}
-			r.ev.CPU = best.cpu
-			return &r.ev, nil
+		e, _, err := r.merge.Next()
+		if e != nil || err != nil {
+			return e, err
 		}
 		if time.Now().After(deadline) {
 			return nil, driver.ErrTimeout
@@ -250,6 +234,7 @@ func (r *Reader) SetConfig(cfg driver.Config) error {
 	if len(r.rings) == 0 {
 		return driver.ErrClosed
 	}
+	r.merge = driver.NewMerge(r.rings)
 	fd := r.rings[0].f.Fd()
 	var mask [maskBytes]byte
 	for i := range driver.MaxSyscalls {

@@ -1,0 +1,93 @@
+// Copyright 2026 The vigil Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package driver
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+// sliceRing is a ring over a list of encoded events.
+type sliceRing struct {
+	cpu  int
+	recs [][]byte
+}
+
+func (r *sliceRing) Peek() []byte {
+	if len(r.recs) == 0 {
+		return nil
+	}
+	return r.recs[0]
+}
+func (r *sliceRing) Consume() { r.recs = r.recs[1:] }
+func (r *sliceRing) CPU() int { return r.cpu }
+
+func rec(ts uint64, tid uint32) []byte {
+	var b Builder
+	b.Begin(make([]byte, 0, 64), EvClose, ts, tid, tid)
+	b.Int(0).Int(3)
+	return b.End()
+}
+
+func TestMergeOrdersByTimestamp(t *testing.T) {
+	rings := []*sliceRing{
+		{cpu: 0, recs: [][]byte{rec(10, 1), rec(40, 1), rec(50, 1)}},
+		{cpu: 3, recs: [][]byte{rec(20, 2), rec(30, 2)}},
+		{cpu: 5},
+	}
+	m := NewMerge(rings)
+	var got []uint64
+	var cpus []int
+	for {
+		e, _, err := m.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e == nil {
+			break
+		}
+		got = append(got, e.TS)
+		cpus = append(cpus, e.CPU)
+	}
+	want := []uint64{10, 20, 30, 40, 50}
+	wantCPU := []int{0, 3, 3, 0, 0}
+	if len(got) != len(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] || cpus[i] != wantCPU[i] {
+			t.Fatalf("event %d: ts %d cpu %d, want ts %d cpu %d", i, got[i], cpus[i], want[i], wantCPU[i])
+		}
+	}
+	if !m.Empty() {
+		t.Fatal("rings not empty after reading every event")
+	}
+}
+
+// An event is consumed only on the following Next: the caller may still
+// be reading it in place.
+func TestMergeConsumesOnNextCall(t *testing.T) {
+	r := &sliceRing{recs: [][]byte{rec(1, 1), rec(2, 1)}}
+	m := NewMerge([]*sliceRing{r})
+	if _, consumed, _ := m.Next(); consumed || len(r.recs) != 2 {
+		t.Fatalf("first Next consumed=%v, %d records left; want false, 2", consumed, len(r.recs))
+	}
+	if _, consumed, _ := m.Next(); !consumed || len(r.recs) != 1 {
+		t.Fatalf("second Next consumed=%v, %d records left; want true, 1", consumed, len(r.recs))
+	}
+}
+
+func TestMergeCorruptRecordNamesCPU(t *testing.T) {
+	bad := rec(5, 1)
+	bad[16] = 200 // total length beyond the record
+	m := NewMerge([]*sliceRing{{cpu: 7, recs: [][]byte{bad}}})
+	_, _, err := m.Next()
+	if !errors.Is(err, ErrMalformed) {
+		t.Fatalf("err = %v, want ErrMalformed", err)
+	}
+	if want := "event from cpu 7"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("err = %v, want it to name %q", err, want)
+	}
+}
