@@ -103,6 +103,9 @@ type Set struct {
 	lorder []*List
 	morder []*Macro
 	rorder []*Rule
+
+	// where locates the nodes of resolved conditions (see Locate).
+	where map[Node]loc
 }
 
 // NewSet returns an empty set.
@@ -591,7 +594,7 @@ func (ld *loader) rule(name string, mp mapping, mm mergeMode) {
 		return
 	}
 	if mm.define {
-		r := &Rule{Name: name, Source: "syscall", Enabled: true, loc: ld.locOf(mp.m["rule"].k)}
+		r := &Rule{Name: name, Source: "syscall", Enabled: true, WarnEvttypes: true, loc: ld.locOf(mp.m["rule"].k)}
 		r.File, r.Line = r.loc.file, r.loc.line
 		var missing []string
 		for _, k := range []string{"condition", "output", "priority", "desc"} {

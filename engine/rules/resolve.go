@@ -33,6 +33,7 @@ func (r *resolver) errAt(l loc, hint, format string, args ...any) {
 func (s *Set) resolve() (errs ErrorList) {
 	r := &resolver{s: s, listVals: map[string][]listItem{}, listState: map[string]int{},
 		macroAST: map[string]Node{}, macroState: map[string]int{}}
+	s.where = map[Node]loc{}
 	defer func() {
 		if x := recover(); x != nil {
 			errs = append(r.errs, &Error{File: "", Line: 1, Col: 1, Msg: fmt.Sprintf("internal error while resolving: %v", x)})
@@ -135,6 +136,16 @@ func (r *resolver) macro(m *Macro, ref loc) Node {
 // expand returns a copy of n with macros and lists substituted. c locates
 // n's positions in the file.
 func (r *resolver) expand(n Node, c *condSrc) Node {
+	out := r.expand1(n, c)
+	if out != n {
+		if _, ok := r.s.where[out]; !ok {
+			r.record(out, c.locate(n.Position().Offset))
+		}
+	}
+	return out
+}
+
+func (r *resolver) expand1(n Node, c *condSrc) Node {
 	switch n := n.(type) {
 	case *BinaryExpr:
 		return &BinaryExpr{Pos: n.Pos, Op: n.Op, Left: r.expand(n.Left, c), Right: r.expand(n.Right, c)}
@@ -142,6 +153,9 @@ func (r *resolver) expand(n Node, c *condSrc) Node {
 		return &NotExpr{Pos: n.Pos, X: r.expand(n.X, c)}
 	case *CompareExpr:
 		out := &CompareExpr{Pos: n.Pos, Field: cloneField(n.Field), Op: n.Op}
+		if out.Field != nil {
+			r.record(out.Field, c.locate(out.Field.Offset))
+		}
 		if n.Value != nil {
 			out.Value = r.expand(n.Value, c)
 		}
@@ -160,7 +174,7 @@ func (r *resolver) expand(n Node, c *condSrc) Node {
 		if body == nil {
 			return n
 		}
-		return Clone(body)
+		return r.cloneTracked(body)
 	case *ListValue:
 		out := &ListValue{Pos: n.Pos}
 		for _, it := range n.Items {
@@ -169,13 +183,22 @@ func (r *resolver) expand(n Node, c *condSrc) Node {
 				if _, ok := r.s.lists[it.Name]; ok {
 					for _, v := range r.list(it.Name, c.locate(it.Offset)) {
 						out.Items = append(out.Items, &Literal{Pos: it.Pos, Value: v.val, Quoted: v.quoted})
+						r.record(out.Items[len(out.Items)-1], c.locate(it.Offset))
 					}
 				} else {
 					out.Items = append(out.Items, &Literal{Pos: it.Pos, Value: it.Name})
+					r.record(out.Items[len(out.Items)-1], c.locate(it.Offset))
 				}
 			default:
 				out.Items = append(out.Items, Clone(it))
+				r.record(out.Items[len(out.Items)-1], c.locate(it.Position().Offset))
 			}
+		}
+		return out
+	case *FieldValue:
+		out := &FieldValue{Pos: n.Pos, Field: cloneField(n.Field)}
+		if out.Field != nil {
+			r.record(out.Field, c.locate(out.Field.Offset))
 		}
 		return out
 	}
@@ -290,7 +313,9 @@ func (r *resolver) withExceptions(rule *Rule, cond Node) Node {
 			}
 		}
 		if clause != nil {
+			r.recordAll(clause, e.loc)
 			cond = &BinaryExpr{Op: OpAnd, Left: cond, Right: &NotExpr{X: clause}}
+			r.recordAll(cond, e.loc)
 		}
 	}
 	return cond
