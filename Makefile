@@ -61,11 +61,15 @@ kmod:
 	$(MAKE) -C kmod KDIR=$(KDIR)
 
 # Figures the issues ask for: probe overhead against a bare syscall loop
-# (interleaved, one run), sustained rate, decode throughput and allocations.
+# (interleaved, one run), sustained rate, decode throughput and allocations;
+# with a mirror from `make mirror`, the module's per-syscall cost against
+# the probe's in a VM of every matrix kernel (out/bench/matrix.md).
 bench:
 	scripts/deps test
 	$(SUDO) $(GO) test -run '^$$' -bench . -benchtime=1x ./bpf/
 	$(GO) test -run '^$$' -bench . -benchmem ./driver/
+	$(MAKE) build
+	$(if $(wildcard out/mirror/index.json),$(SUDO) ./$(BIN) matrix run --drivers bench --modules out/mirror --out out/bench,@echo "bench: no out/mirror; run make mirror first for the module against the probe")
 
 # Regenerate the probe's object and bindings (committed, so that `go build`
 # needs no clang) and the schema header.

@@ -57,6 +57,7 @@ type AgentResult struct {
 	Error   string        `json:"error,omitempty"`
 	Checks  []CheckResult `json:"checks"`
 	Elapsed int64         `json:"elapsed_ms"`
+	Bench   *Bench        `json:"bench,omitempty"` // the bench driver's figures
 }
 
 // CheckResult is one selftest check inside the VM.
@@ -174,8 +175,10 @@ func runDriver(name string, logf func(string, ...any)) AgentResult {
 		return runKmod(r, logf)
 	case "parity":
 		return runParity(r, logf)
+	case "bench":
+		return runBench(r, logf)
 	default:
-		r.Error = fmt.Sprintf("unknown driver %q: this agent knows bpf, kmod, parity and module", name)
+		r.Error = fmt.Sprintf("unknown driver %q: this agent knows bpf, kmod, parity, bench and module", name)
 		return r
 	}
 	env := &selftest.Env{Src: src, Config: cfg, TempDir: os.TempDir()}

@@ -69,6 +69,7 @@ type Row struct {
 	// Retried says why the kernel was booted again, when it was.
 	Retried string        `json:"retried,omitempty"`
 	Checks  []CheckResult `json:"checks,omitempty"`
+	Bench   *Bench        `json:"bench,omitempty"` // driver "bench" only
 }
 
 // DefaultTimeout bounds one VM: boot, both drivers' checks under TCG, power-off.
@@ -86,8 +87,8 @@ func Run(ctx context.Context, kernels []Kernel, opts Options) ([]Row, error) {
 		opts.Drivers = []string{"bpf"}
 	}
 	for _, d := range opts.Drivers {
-		if d != "bpf" && d != "module" && d != "kmod" && d != "parity" {
-			return nil, fmt.Errorf("driver %q: the matrix knows bpf, kmod, parity and module (a mirror's modules loaded in each kernel)", d)
+		if d != "bpf" && d != "module" && d != "kmod" && d != "parity" && d != "bench" {
+			return nil, fmt.Errorf("driver %q: the matrix knows bpf, kmod, parity, bench and module (a mirror's modules loaded in each kernel)", d)
 		}
 	}
 	opts.Drivers = withParity(opts.Drivers)
@@ -205,8 +206,8 @@ func runKernel(ctx context.Context, k Kernel, initrd string, opts Options) []Row
 		}
 		switch {
 		case res != nil:
-			row.Pass, row.Events, row.Drops, row.Missed, row.LoadMS, row.Error, row.Checks =
-				res.Pass, res.Events, res.Drops, res.Missed, res.LoadMS, res.Error, res.Checks
+			row.Pass, row.Events, row.Drops, row.Missed, row.LoadMS, row.Error, row.Checks, row.Bench =
+				res.Pass, res.Events, res.Drops, res.Missed, res.LoadMS, res.Error, res.Checks, res.Bench
 			if boot.Err != nil { // reported, then broke (an oops at unload, say)
 				row.Pass = false
 				row.Error = strings.TrimSpace(row.Error + "; " + boot.Err.Error())
@@ -305,6 +306,7 @@ func Markdown(rows []Row) string {
 			r.Kernel, r.Suite, r.Driver, res, r.Events, r.Drops, r.LoadMS, float64(r.BootMS)/1000)
 	}
 	fmt.Fprintf(&sb, "\n%d of %d passed.\n", passed, len(rows))
+	sb.WriteString(benchTable(rows))
 	for _, r := range rows {
 		if r.Retried != "" {
 			fmt.Fprintf(&sb, "\n%s was booted again: %s\n", r.Kernel, r.Retried)
@@ -317,6 +319,30 @@ func Markdown(rows []Row) string {
 				fmt.Fprintf(&sb, "\n```\n%s\n```\n", r.ConsoleTail)
 			}
 		}
+	}
+	return sb.String()
+}
+
+// benchTable lists the bench rows' figures: per-syscall cost with nothing
+// attached, with each driver capturing, and the module's added cost as a
+// share of the probe's.
+func benchTable(rows []Row) string {
+	var sb strings.Builder
+	for _, r := range rows {
+		b := r.Bench
+		if b == nil {
+			continue
+		}
+		if sb.Len() == 0 {
+			sb.WriteString("\n| kernel | base ns/call | kmod ns/call | bpf ns/call | kmod added | bpf added | kmod/bpf |\n")
+			sb.WriteString("|---|---:|---:|---:|---:|---:|---:|\n")
+		}
+		fmt.Fprintf(&sb, "| %s | %.0f | %.0f | %.0f | +%.0f | +%.0f | %.2f |\n",
+			r.Kernel, b.BaseNs, b.KmodNs, b.BpfNs, b.KmodAddNs, b.BpfAddNs, b.KmodPerBpf)
+	}
+	if sb.Len() > 0 {
+		fmt.Fprintf(&sb, "\nMedians of %d interleaved rounds of %d getppid calls per VM (TCG: compare within a row, not across machines).\n",
+			benchRounds, benchCalls)
 	}
 	return sb.String()
 }

@@ -32,7 +32,7 @@ func matrixCommand() *cli.Command {
 				&cli.StringSliceFlag{Name: "kernels", Aliases: []string{"k"},
 					Usage: "kernels to boot (suite/release, as `vigil kernels list` names them); default: the matrix file's"},
 				&cli.StringFlag{Name: "matrix", Value: "kernels/matrix.yaml", Usage: "the matrix file, used when --kernels is not given (default: that file, or the built-in copy of it)"},
-				&cli.StringSliceFlag{Name: "drivers", Value: cli.NewStringSlice("bpf"), Usage: "drivers to check: bpf"},
+				&cli.StringSliceFlag{Name: "drivers", Value: cli.NewStringSlice("bpf"), Usage: "drivers to check: bpf; kmod (needs --modules; with bpf adds parity: both drivers must report the same events); bench (per-syscall cost of kmod against bpf, needs --modules)"},
 				&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Value: "out/matrix", Usage: "output `DIR`: matrix.md, matrix.json, each VM's console"},
 				&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Usage: "VMs at once (0: one per CPU)"},
 				&cli.DurationFlag{Name: "timeout", Value: ci.DefaultTimeout, Usage: "cut a VM off after this long"},
@@ -78,7 +78,7 @@ func runMatrix(c *cli.Context) error {
 		if ix, err = mirror.LoadIndex(dir); err != nil {
 			return err
 		}
-		if !slices.Contains(drivers, "module") {
+		if !slices.Contains(drivers, "module") && !slices.Equal(drivers, []string{"bench"}) {
 			drivers = append(drivers, "module")
 		}
 	}
