@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -175,5 +176,34 @@ func TestInitramfsIsReproducible(t *testing.T) {
 		if !strings.Contains(string(x), name) {
 			t.Errorf("initramfs lacks %q", strings.TrimSuffix(name, "\x00"))
 		}
+	}
+}
+
+func TestParityJoinsBothDrivers(t *testing.T) {
+	for _, c := range []struct {
+		in, want []string
+	}{
+		{[]string{"bpf"}, []string{"bpf"}},
+		{[]string{"kmod"}, []string{"kmod"}},
+		{[]string{"bpf", "kmod"}, []string{"bpf", "kmod", "parity"}},
+		{[]string{"kmod", "bpf", "parity"}, []string{"kmod", "bpf", "parity"}},
+	} {
+		if got := withParity(c.in); !slices.Equal(got, c.want) {
+			t.Errorf("withParity(%v) = %v, want %v", c.in, got, c.want)
+		}
+	}
+}
+
+func TestMarkdownBenchTable(t *testing.T) {
+	rows := []Row{
+		{Kernel: "k1", Driver: "bench", Pass: true, Bench: &Bench{Rounds: 7, BaseNs: 400, KmodNs: 600, BpfNs: 1200, KmodAddNs: 200, BpfAddNs: 800, KmodPerBpf: 0.25}},
+		{Kernel: "k1", Driver: "bpf", Pass: true},
+	}
+	md := Markdown(rows)
+	if !strings.Contains(md, "| k1 | 400 | 600 | 1200 | +200 | +800 | 0.25 |") {
+		t.Fatalf("bench figures missing from the table:\n%s", md)
+	}
+	if strings.Count(md, "| k1 | 400") != 1 {
+		t.Fatalf("bench row printed more than once:\n%s", md)
 	}
 }
