@@ -1,0 +1,178 @@
+// Copyright 2026 The vigil Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package output
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/sirupsen/logrus"
+)
+
+// Config is what the CLI's output flags say. The flag names in errors are
+// the ones named on each field.
+type Config struct {
+	// Format of stdout, file and program lines: "text" (default) or
+	// "json". HTTP always sends JSON. --output-format
+	Format string
+	// Stdout enables the stdout output. --output-stdout
+	Stdout bool
+	// Writer is where the stdout output writes; nil means os.Stdout.
+	Writer io.Writer
+	// File enables the file output, appending to this path.
+	// --output-file
+	File string
+	// FileKeepAlive keeps the file open between alerts (Reopen after
+	// rotation). --output-file-keep-alive
+	FileKeepAlive bool
+	// HTTPURL enables the HTTP output. --output-http-url
+	HTTPURL string
+	// HTTPTimeout bounds each POST; 0 means DefaultHTTPTimeout.
+	// --output-http-timeout
+	HTTPTimeout time.Duration
+	// HTTPHeaders are "Name: value" lines added to each POST.
+	// --output-http-header
+	HTTPHeaders []string
+	// Program enables the program output, run with sh -c.
+	// --output-program
+	Program string
+	// ProgramKeepAlive runs the program once instead of once per alert.
+	// --output-program-keep-alive
+	ProgramKeepAlive bool
+	// QueueSize is each output's queue; 0 means DefaultQueueSize.
+	// --output-queue-size
+	QueueSize int
+	// Version goes into the HTTP User-Agent.
+	Version string
+	// Log receives the outputs' errors. Default: logrus.StandardLogger().
+	Log logrus.FieldLogger
+}
+
+// ConfigError says which flag is wrong, and how to put it right.
+type ConfigError struct {
+	Flag    string
+	Value   string
+	Problem string
+	Fix     string
+}
+
+func (e *ConfigError) Error() string {
+	v := ""
+	if e.Value != "" {
+		v = fmt.Sprintf(" %q", e.Value)
+	}
+	return fmt.Sprintf("%s%s: %s: %s", e.Flag, v, e.Problem, e.Fix)
+}
+
+// New checks cfg and starts a Dispatcher with every output it enables.
+func New(cfg Config) (*Dispatcher, error) {
+	format, err := ParseFormat(cfg.Format)
+	if err != nil {
+		return nil, &ConfigError{Flag: "--output-format", Value: cfg.Format, Problem: "unknown format", Fix: `use "text" or "json"`}
+	}
+	if cfg.QueueSize < 0 {
+		return nil, &ConfigError{Flag: "--output-queue-size", Value: fmt.Sprint(cfg.QueueSize), Problem: "negative queue size",
+			Fix: fmt.Sprintf("give the number of alerts each output may hold, or 0 for %d", DefaultQueueSize)}
+	}
+	if cfg.HTTPTimeout < 0 {
+		return nil, &ConfigError{Flag: "--output-http-timeout", Value: cfg.HTTPTimeout.String(), Problem: "negative timeout",
+			Fix: fmt.Sprintf("give a duration such as 5s, or 0 for %s", DefaultHTTPTimeout)}
+	}
+	if cfg.Program != "" && strings.TrimSpace(cfg.Program) == "" {
+		return nil, &ConfigError{Flag: "--output-program", Value: cfg.Program, Problem: "empty command",
+			Fix: `give a shell command that reads alerts on stdin, such as "logger -t vigil"`}
+	}
+	if cfg.File != "" && strings.TrimSpace(cfg.File) == "" {
+		return nil, &ConfigError{Flag: "--output-file", Value: cfg.File, Problem: "empty path", Fix: "give the path of the file to append alerts to"}
+	}
+	header, err := parseHeaders(cfg.HTTPHeaders)
+	if err != nil {
+		return nil, err
+	}
+	if len(cfg.HTTPHeaders) > 0 && cfg.HTTPURL == "" {
+		return nil, &ConfigError{Flag: "--output-http-header", Value: cfg.HTTPHeaders[0], Problem: "headers without an HTTP output",
+			Fix: "also give --output-http-url, or drop the headers"}
+	}
+	if !cfg.Stdout && cfg.File == "" && cfg.HTTPURL == "" && cfg.Program == "" {
+		return nil, &ConfigError{Flag: "--output-stdout", Problem: "no output is enabled",
+			Fix: "enable at least one of --output-stdout, --output-file, --output-http-url, --output-program"}
+	}
+
+	var sinks []Sink
+	if cfg.HTTPURL != "" {
+		if problem, fix := httpURLProblem(cfg.HTTPURL); problem != "" {
+			return nil, &ConfigError{Flag: "--output-http-url", Value: cfg.HTTPURL, Problem: problem, Fix: fix}
+		}
+		s, err := NewHTTPSink(HTTPConfig{URL: cfg.HTTPURL, Timeout: cfg.HTTPTimeout, Header: header, Version: cfg.Version})
+		if err != nil {
+			return nil, &ConfigError{Flag: "--output-http-url", Value: cfg.HTTPURL, Problem: err.Error(), Fix: "write it as http://host:port/path"}
+		}
+		sinks = append(sinks, s)
+	}
+	if cfg.Program != "" {
+		s, err := NewProgramSink(ProgramConfig{Command: cfg.Program, Format: format, KeepAlive: cfg.ProgramKeepAlive, Log: cfg.Log})
+		if err != nil {
+			return nil, &ConfigError{Flag: "--output-program", Value: cfg.Program, Problem: err.Error(), Fix: "give a shell command"}
+		}
+		sinks = append(sinks, s)
+	}
+	if cfg.File != "" {
+		s, err := NewFileSink(cfg.File, format, cfg.FileKeepAlive)
+		if err != nil {
+			closeAll(sinks)
+			return nil, &ConfigError{Flag: "--output-file", Value: cfg.File, Problem: err.Error(), Fix: "give a file in a directory vigil can write to"}
+		}
+		sinks = append(sinks, s)
+	}
+	if cfg.Stdout {
+		w := cfg.Writer
+		if w == nil {
+			w = os.Stdout
+		}
+		sinks = append(sinks, NewWriterSink("stdout", w, format))
+	}
+	return NewDispatcher(Options{QueueSize: cfg.QueueSize, Log: cfg.Log}, sinks...), nil
+}
+
+func closeAll(sinks []Sink) {
+	for _, s := range sinks {
+		_ = s.Close(context.Background())
+	}
+}
+
+func parseHeaders(lines []string) (http.Header, error) {
+	h := http.Header{}
+	for _, l := range lines {
+		name, value, ok := strings.Cut(l, ":")
+		name, value = strings.TrimSpace(name), strings.TrimSpace(value)
+		if !ok || !validHeaderName(name) || strings.ContainsAny(value, "\r\n") {
+			return nil, &ConfigError{Flag: "--output-http-header", Value: l, Problem: "not a header line",
+				Fix: `write it as "Name: value", for example "Authorization: Bearer <token>"`}
+		}
+		h.Add(name, value)
+	}
+	return h, nil
+}
+
+// validHeaderName accepts RFC 9110 tokens.
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
