@@ -1,8 +1,6 @@
 // Copyright 2026 The vigil Authors
 // SPDX-License-Identifier: Apache-2.0
 
-// Package container names the container a process runs in, from its cgroup
-// path, and fetches what the container runtime knows of it.
 package container
 
 // This file is the contract with the rule engine's field extractors: they
@@ -48,7 +46,7 @@ type Info struct {
 
 	Name        string
 	Image       string // as the container was created: repository[:tag][@digest]
-	ImageID     string
+	ImageID     string // hex digest of the image config, without "sha256:"
 	ImageRepo   string
 	ImageTag    string
 	ImageDigest string
@@ -60,4 +58,7 @@ type Info struct {
 	PodName      string
 	PodNamespace string
 	PodUID       string
+
+	// Reason says why the metadata cannot be had, when Status is Failed.
+	Reason string
 }

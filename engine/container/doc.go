@@ -1,0 +1,78 @@
+// Copyright 2026 The vigil Authors
+// SPDX-License-Identifier: Apache-2.0
+
+// Package container names the container a process runs in, from its cgroup
+// path, and fetches what the container runtime knows of it.
+//
+// # Naming a container: ParseCgroup
+//
+// runc-based runtimes put the 64-hex-digit container id in the name of the
+// container's cgroup. These layouts are recognised, in any cgroup v1
+// hierarchy or the v2 unified one:
+//
+//	docker      /docker/<id>                          (cgroupfs)
+//	            /system.slice/docker-<id>.scope       (systemd, also under kubepods.slice)
+//	            /<parent>/<id>                        (--cgroup-parent)
+//	containerd  /kubepods/<qos>/pod<uid>/<id>         (CRI, cgroupfs)
+//	            /kubepods.slice/.../cri-containerd-<id>.scope
+//	            .../<slice>:cri-containerd:<id>        (systemd notation taken literally)
+//	cri-o       .../crio-<id>.scope, .../crio-<id>, /crio/<id>
+//	podman      .../libpod-<id>.scope (also rootless, under user@<uid>.service,
+//	            with its /container sub-cgroup), /libpod_parent/libpod-<id>,
+//	            libpod-payload-<id> (cgroup mode "split")
+//
+// A bare <id> is the kubelet's CRI runtime under a kubepods tree, CRI-O
+// under /crio, and Docker anywhere else. Ids are lowercase hex, as every
+// runtime writes them; anything else, conmon's own scopes
+// (crio-conmon-<id>, libpod-conmon-<id>) and containerd's non-CRI
+// namespaces (/<namespace>/<name>) included, is the host.
+//
+// Nested cgroups: the innermost container wins. Path components are read
+// from the right, so sub-cgroups that a container makes below its own
+// (/docker/<id>/init.scope for systemd in a container, a kube-proxy
+// sub-cgroup) are looked through, and a container inside a container
+// (docker-in-docker, /docker/<outer>/docker/<inner>; kind's node
+// containers, /system.slice/docker-<node>.scope/kubelet.slice/...) is named
+// by the inner id. That is the container the process runs in, and the id
+// Falco reports; its metadata belongs to the inner engine, so the host's
+// engine answers "not found" and that container reads Failed (with no
+// runtime warning).
+//
+// # Metadata: Resolver
+//
+// Resolver.Lookup never waits for a runtime. A container seen for the first
+// time reads Pending while one of a few workers fetches it (one fetch per
+// container however often it is looked up); later Lookups return it Ready,
+// or Failed with a Reason. A failed fetch is retried on a later Lookup after
+// a wait that doubles per failure (Config.RetryAfter up to
+// Config.MaxRetryAfter); while a runtime's socket cannot be talked to,
+// fetches for all its containers fail at once without touching it. The cache
+// is bounded (Config.MaxEntries): containers that died (Forget, the engine
+// reporting them stopped or unknown) go first, after Config.DeadGrace at
+// the latest, then failed ones, then the least recently used.
+//
+// Docker metadata comes from the Docker Engine API (ContainerInspect) on
+// <HostRoot>/var/run/docker.sock, DOCKER_HOST when it names a unix socket,
+// or Config.DockerSocket. Podman's containers are asked on podman's
+// Docker-compatible socket, <HostRoot>/run/podman/podman.sock. containerd
+// and CRI-O have no client yet: their containers read Failed, and the
+// warning says metadata for that runtime is not supported yet.
+//
+// The image reference (Config.Image) is split as Falco splits it: the
+// repository keeps a registry host and port; a container created from an
+// image id, or whose reference has no digest or tag, takes them from the
+// image's RepoDigests and RepoTags; a tag still missing reads "latest", as
+// Falco's Docker engine has it.
+//
+// # Warnings
+//
+// When a runtime's metadata cannot be had, Config.Warn receives exactly one
+// Warning for the runtime (not per container, not per event), naming the
+// socket, the cause and the fix: no socket (mount it), permission denied
+// (as non-root: run as root or in the docker group; as root: the AppArmor
+// profile or SELinux label confining vigil, read from /proc/self/attr, or a
+// user namespace), connection refused (dockerd is not running), timeout, or
+// API errors that persist. A container the engine does not know fails alone,
+// with no warning. Once the runtime answers again, Config.Recovered receives
+// the warning that was in force, and a later outage warns again.
+package container

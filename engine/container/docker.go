@@ -1,0 +1,185 @@
+// Copyright 2026 The vigil Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package container
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/client"
+)
+
+// Kubelet labels on the containers of a pod.
+const (
+	labelPodName      = "io.kubernetes.pod.name"
+	labelPodNamespace = "io.kubernetes.pod.namespace"
+	labelPodUID       = "io.kubernetes.pod.uid"
+)
+
+// errNotFound is a container the engine does not know (it died and was
+// removed, or belongs to another engine, as in docker-in-docker).
+var errNotFound = errors.New("container not found")
+
+// engineAPI talks to a Docker Engine API socket: dockerd's, or podman's
+// Docker-compatible one.
+type engineAPI struct {
+	rt   Runtime
+	sock string
+
+	mu     sync.Mutex
+	cli    *client.Client
+	images map[string]imageNames // by image id, so each image is asked once
+}
+
+type imageNames struct{ tags, digests []string }
+
+// maxImages bounds the image cache; it is dropped whole when full, since
+// the engine answers again when asked.
+const maxImages = 512
+
+func newEngineAPI(rt Runtime, sock string) *engineAPI {
+	return &engineAPI{rt: rt, sock: sock, images: make(map[string]imageNames)}
+}
+
+func (d *engineAPI) client() (*client.Client, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.cli == nil {
+		// The client connects on first use, not here.
+		cli, err := client.NewClientWithOpts(client.WithHost("unix://"+d.sock), client.WithAPIVersionNegotiation())
+		if err != nil {
+			return nil, fmt.Errorf("%s client for %s: %w", d.rt, d.sock, err)
+		}
+		d.cli = cli
+	}
+	return d.cli, nil
+}
+
+func (d *engineAPI) close() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.cli != nil {
+		d.cli.Close()
+		d.cli = nil
+	}
+}
+
+// inspect fetches one container's metadata, and whether it still runs.
+// Errors are errNotFound, a context error (the engine did not answer in
+// time), or what the client returned (transport failures and other API
+// errors).
+func (d *engineAPI) inspect(ctx context.Context, fullID string) (info *Info, alive bool, err error) {
+	cli, err := d.client()
+	if err != nil {
+		return nil, false, err
+	}
+	c, err := cli.ContainerInspect(ctx, fullID)
+	if err != nil {
+		if cerrdefs.IsNotFound(err) {
+			return nil, false, fmt.Errorf("%w: %v", errNotFound, err)
+		}
+		return nil, false, err
+	}
+	if c.ContainerJSONBase == nil {
+		return nil, false, fmt.Errorf("inspect %s: the engine's answer has no container", ShortID(fullID))
+	}
+	info = &Info{
+		ID:      ShortID(fullID),
+		FullID:  fullID,
+		Runtime: d.rt,
+		Status:  Ready,
+		Name:    strings.TrimPrefix(c.Name, "/"),
+		ImageID: strings.TrimPrefix(c.Image, "sha256:"),
+	}
+	if c.HostConfig != nil {
+		info.Privileged = c.HostConfig.Privileged
+	}
+	if c.Config != nil {
+		info.Image = c.Config.Image
+		info.Labels = c.Config.Labels
+	}
+	for _, m := range c.Mounts {
+		info.Mounts = append(info.Mounts, Mount{
+			Source:      m.Source,
+			Dest:        m.Destination,
+			Mode:        m.Mode,
+			RW:          m.RW,
+			Propagation: string(m.Propagation),
+		})
+	}
+	info.PodName = info.Labels[labelPodName]
+	info.PodNamespace = info.Labels[labelPodNamespace]
+	info.PodUID = info.Labels[labelPodUID]
+	d.fillImage(ctx, cli, info)
+	return info, c.State != nil && c.State.Running, nil
+}
+
+// fillImage splits the image reference into repository, tag and digest as
+// Falco's Docker engine does: a container created from an image id, or
+// whose reference lacks a digest or a tag, takes them from the image's
+// RepoDigests and RepoTags; a tag still missing reads "latest".
+func (d *engineAPI) fillImage(ctx context.Context, cli *client.Client, info *Info) {
+	byID := info.Image != "" && info.ImageID != "" &&
+		strings.HasPrefix(info.ImageID, strings.TrimPrefix(info.Image, "sha256:"))
+	if !byID {
+		info.ImageRepo, info.ImageTag, info.ImageDigest = SplitImage(info.Image)
+	}
+	if info.ImageID != "" && (byID || info.ImageDigest == "" || info.ImageTag == "") {
+		if names, ok := d.imageNames(ctx, cli, info.ImageID); ok {
+			for _, rd := range names.digests {
+				repo, digest, ok := strings.Cut(rd, "@")
+				if !ok {
+					continue
+				}
+				if info.ImageRepo == "" {
+					info.ImageRepo = repo
+				}
+				if repo == info.ImageRepo {
+					info.ImageDigest = digest
+					break
+				}
+			}
+			for _, rt := range names.tags {
+				repo, tag, _ := SplitImage(rt)
+				if info.ImageRepo == "" {
+					info.ImageRepo = repo
+				}
+				if repo == info.ImageRepo && tag != "" {
+					info.ImageTag = tag
+					break
+				}
+			}
+		}
+	}
+	if info.ImageTag == "" {
+		info.ImageTag = "latest"
+	}
+}
+
+// imageNames returns an image's tags and digests; a failure leaves the
+// container's metadata as its own reference gave it.
+func (d *engineAPI) imageNames(ctx context.Context, cli *client.Client, id string) (imageNames, bool) {
+	d.mu.Lock()
+	n, ok := d.images[id]
+	d.mu.Unlock()
+	if ok {
+		return n, true
+	}
+	img, err := cli.ImageInspect(ctx, id)
+	if err != nil {
+		return imageNames{}, false
+	}
+	n = imageNames{tags: img.RepoTags, digests: img.RepoDigests}
+	d.mu.Lock()
+	if len(d.images) >= maxImages {
+		clear(d.images)
+	}
+	d.images[id] = n
+	d.mu.Unlock()
+	return n, true
+}

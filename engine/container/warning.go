@@ -1,0 +1,187 @@
+// Copyright 2026 The vigil Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package container
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Warning says why a runtime's metadata cannot be had, and what to do. The
+// resolver gives one per runtime and outage, not one per container or event.
+type Warning struct {
+	Runtime string // container.type of the runtime: docker, podman, containerd, cri-o
+	Socket  string // the API socket tried; "" when the runtime has no client
+	Err     string // the error as the system or the client gave it
+	Cause   string // what is wrong, in words
+	Fix     string // what to do about it
+}
+
+// String renders the warning as one log line.
+func (w Warning) String() string {
+	s := w.Runtime + " container metadata unavailable: " + w.Cause
+	if w.Fix != "" {
+		s += "; " + w.Fix
+	}
+	if w.Err != "" {
+		s += " (" + w.Err + ")"
+	}
+	return s
+}
+
+// engineName is how a runtime's API server is called in messages.
+func engineName(rt Runtime) string {
+	if rt == Podman {
+		return "Podman"
+	}
+	return "Docker"
+}
+
+// diagnose finds out why a runtime's socket cannot be talked to, by looking
+// at the socket file and connecting to it: the API client folds every
+// transport failure into one message and loses the errno. It returns false
+// when the socket accepts connections, so the trouble lies beyond it.
+func diagnose(rt Runtime, sock string, timeout time.Duration) (Warning, bool) {
+	w := Warning{Runtime: string(rt), Socket: sock}
+	name := engineName(rt)
+	st, err := os.Stat(sock)
+	if err != nil {
+		w.Err = err.Error()
+		switch {
+		case errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR):
+			w.Cause = fmt.Sprintf("no %s socket at %s", name, sock)
+			w.Fix = mountFix(rt)
+		case errors.Is(err, fs.ErrPermission):
+			w.Cause, w.Fix = permissionDenied(name, sock, nil)
+		default:
+			w.Cause = fmt.Sprintf("cannot look at the %s socket %s", name, sock)
+			w.Fix = mountFix(rt)
+		}
+		return w, true
+	}
+	if st.Mode().Type() != fs.ModeSocket {
+		w.Err = "mode " + st.Mode().String()
+		w.Cause = fmt.Sprintf("%s is not a socket", sock)
+		w.Fix = fmt.Sprintf("point vigil at the %s Engine's API socket (its socket option, or DOCKER_HOST=unix:///path)", name)
+		return w, true
+	}
+	c, err := net.DialTimeout("unix", sock, timeout)
+	if err == nil {
+		c.Close()
+		return w, false
+	}
+	w.Err = err.Error()
+	var ne net.Error
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		w.Cause = fmt.Sprintf("connection refused: %s is a socket file, but no %s daemon listens on it (%s is not running)", sock, name, daemonName(rt))
+		w.Fix = fmt.Sprintf("start %s on the host, or mount the socket of the running one", daemonName(rt))
+	case errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM):
+		w.Cause, w.Fix = permissionDenied(name, sock, st)
+	case errors.As(err, &ne) && ne.Timeout():
+		w.Cause = fmt.Sprintf("the %s socket %s did not accept a connection within %s", name, sock, timeout)
+		w.Fix = fmt.Sprintf("check that %s is healthy on the host", daemonName(rt))
+	default:
+		w.Cause = fmt.Sprintf("cannot connect to the %s socket %s", name, sock)
+		w.Fix = fmt.Sprintf("check that %s runs and the socket is mounted", daemonName(rt))
+	}
+	return w, true
+}
+
+func daemonName(rt Runtime) string {
+	if rt == Podman {
+		return "the podman service"
+	}
+	return "dockerd"
+}
+
+func mountFix(rt Runtime) string {
+	if rt == Podman {
+		return "enable the podman.socket unit on the host and mount its /run/podman/podman.sock, " +
+			"e.g. -v /run/podman/podman.sock:/host/run/podman/podman.sock:ro"
+	}
+	return "mount the host's /var/run/docker.sock, e.g. -v /var/run/docker.sock:/host/var/run/docker.sock:ro " +
+		"(or set DOCKER_HOST=unix:///path/to/docker.sock)"
+}
+
+// permissionDenied explains a refused connect: a non-root user lacks the
+// socket's group; root refused is confined by a security module or lives in
+// a user namespace that does not own the socket.
+func permissionDenied(name, sock string, st fs.FileInfo) (cause, fix string) {
+	owner := ""
+	var gid uint32
+	if st != nil {
+		if s, ok := st.Sys().(*syscall.Stat_t); ok {
+			owner = fmt.Sprintf(" (owned by %d:%d, mode %04o)", s.Uid, s.Gid, st.Mode().Perm())
+			gid = s.Gid
+		}
+	}
+	if uid := os.Geteuid(); uid != 0 {
+		cause = fmt.Sprintf("permission denied connecting to %s as uid %d%s", sock, uid, owner)
+		fix = "run vigil as root or in the docker group"
+		if st != nil && gid != 0 {
+			fix += fmt.Sprintf(" (the socket's group, gid %d)", gid)
+		}
+		return cause, fix
+	}
+	cause = fmt.Sprintf("permission denied connecting to %s as root%s", sock, owner)
+	if kind, label := securityLabel(); kind != "" {
+		cause += fmt.Sprintf(": likely the %s %s confining vigil", kind, label)
+		if kind == "AppArmor profile" {
+			fix = fmt.Sprintf("allow the socket in AppArmor profile %s (rules `%s rw,` and `unix (connect, send, receive) type=stream,`), "+
+				"or run vigil unconfined (--security-opt apparmor=unconfined)", label, sock)
+		} else {
+			fix = fmt.Sprintf("let SELinux domain %s connect to the %s socket (e.g. run vigil as spc_t: --security-opt label=type:spc_t, "+
+				"or --security-opt label=disable)", label, name)
+		}
+		return cause, fix
+	}
+	if !initialUserNS() {
+		cause += ": vigil's root is root of a user namespace, not of the host that owns the socket"
+		return cause, "run vigil in the host's user namespace (no user-namespace remapping, not rootless)"
+	}
+	return cause, fmt.Sprintf("check the socket's mount and any security module confining vigil (%s)", name)
+}
+
+// securityLabel names the security module context vigil runs in, when one
+// confines it: ("AppArmor profile", "docker-default (enforce)") or
+// ("SELinux label", "system_u:system_r:container_t:s0:c1,c2").
+func securityLabel() (kind, label string) {
+	for _, f := range []string{"/proc/self/attr/apparmor/current", "/proc/self/attr/current"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		l := strings.TrimSpace(strings.TrimRight(string(b), "\x00"))
+		switch {
+		case l == "" || l == "unconfined" || strings.HasPrefix(l, "unconfined_u:unconfined_r:") ||
+			strings.Contains(l, ":spc_t:") || strings.Contains(l, ":unconfined_t:"):
+			return "", ""
+		case strings.HasSuffix(l, ")"): // "profile (enforce)"
+			return "AppArmor profile", l
+		case strings.Count(l, ":") >= 2: // user:role:type:level
+			return "SELinux label", l
+		default:
+			return "AppArmor profile", l
+		}
+	}
+	return "", ""
+}
+
+// initialUserNS reports whether vigil runs in the host's user namespace,
+// where uid 0 maps to uid 0 across the whole range.
+func initialUserNS() bool {
+	b, err := os.ReadFile("/proc/self/uid_map")
+	if err != nil {
+		return true
+	}
+	f := strings.Fields(string(b))
+	return len(f) == 3 && f[0] == "0" && f[1] == "0" && f[2] == "4294967295"
+}
