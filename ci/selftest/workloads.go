@@ -34,6 +34,8 @@ var workloads = map[string]func(dir string) error{
 	"memfd":     memfdWorkload,
 	"mount":     mountWorkload,
 	"dup2":      dup2Workload,
+	"packet":    packetWorkload,
+	"modload":   modloadWorkload,
 	"flood":     floodWorkload,
 	"noop":      func(string) error { return nil },
 	"timedloop": timedLoop,
@@ -246,6 +248,37 @@ func mountWorkload(dir string) error {
 		return fmt.Errorf("mount: %w", err)
 	}
 	return unix.Unmount(target, 0)
+}
+
+// packetWorkload opens a raw packet socket (needs CAP_NET_RAW), as a
+// sniffer or an ARP spoofer would.
+func packetWorkload(string) error {
+	s, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, 0x0300) // htons(ETH_P_ALL)
+	if err != nil {
+		return fmt.Errorf("socket(AF_PACKET): %w", err)
+	}
+	fact("sock", s)
+	return unix.Close(s)
+}
+
+// modloadWorkload asks the kernel to load a module from a file that is not
+// one: the attempt is what detection sees; the kernel refuses it (ENOEXEC)
+// and loads nothing.
+func modloadWorkload(string) error {
+	fd, err := unix.MemfdCreate("vigil-not-a-module", 0)
+	if err != nil {
+		return fmt.Errorf("memfd_create: %w", err)
+	}
+	defer unix.Close(fd)
+	if _, err := unix.Write(fd, []byte("not an ELF module\n")); err != nil {
+		return err
+	}
+	err = unix.FinitModule(fd, "", 0)
+	fact("finit_module", err)
+	if err == nil {
+		return fmt.Errorf("finit_module of junk succeeded")
+	}
+	return nil
 }
 
 func dup2Workload(string) error {
