@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sys/unix"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
 )
@@ -138,6 +139,16 @@ func (im *Images) Ensure(ctx context.Context, r Recipe) (string, error) {
 	if id, err := im.lookup(ctx, tag); err != nil || id != "" {
 		return id, err
 	}
+	// Other processes (test binaries of other packages, a second vigil)
+	// may be making the same image: one debootstrap is enough.
+	unlock, err := im.lockFile(tag)
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+	if id, err := im.lookup(ctx, tag); err != nil || id != "" {
+		return id, err
+	}
 	// A fresh engine (a new CI machine) reloads images saved by an
 	// earlier run instead of making them again.
 	if id, err := im.load(ctx, tag); err == nil && id != "" {
@@ -153,6 +164,24 @@ func (im *Images) Ensure(ctx context.Context, r Recipe) (string, error) {
 		fmt.Fprintf(im.log, "image %s: not saved for later runs: %v\n", tag, err)
 	}
 	return id, nil
+}
+
+// lockFile takes an exclusive lock on a file beside the saved image,
+// blocking until the process that holds it is done.
+func (im *Images) lockFile(tag string) (func(), error) {
+	dir := filepath.Join(im.workDir, "images")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("image %s: %w", tag, err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, strings.ReplaceAll(tag, ":", "_")+".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("image %s: lock: %w", tag, err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("image %s: lock %s: %w", tag, f.Name(), err)
+	}
+	return func() { _ = unix.Flock(int(f.Fd()), unix.LOCK_UN); f.Close() }, nil
 }
 
 // savedPath is where an image is kept between engines.
