@@ -17,9 +17,9 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sys/unix"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
+	"golang.org/x/sys/unix"
 )
 
 // recipeVersion changes whenever the way images are made changes, so that
