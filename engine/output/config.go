@@ -5,8 +5,10 @@ package output
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"strings"
@@ -126,7 +128,12 @@ func New(cfg Config) (*Dispatcher, error) {
 		s, err := NewFileSink(cfg.File, format, cfg.FileKeepAlive)
 		if err != nil {
 			closeAll(sinks)
-			return nil, &ConfigError{Flag: "--output-file", Value: cfg.File, Problem: err.Error(), Fix: "give a file in a directory vigil can write to"}
+			problem := err.Error()
+			if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+				problem = pe.Err.Error()
+			}
+			return nil, &ConfigError{Flag: "--output-file", Value: cfg.File, Problem: problem,
+				Fix: "give a file in a directory that exists and vigil can write to"}
 		}
 		sinks = append(sinks, s)
 	}

@@ -345,13 +345,13 @@ func (p *ProgramSink) Close(ctx context.Context) error {
 	}
 	lost, err := p.reap()
 	if killed {
-		return fmt.Errorf("program %q did not exit after its input closed; killed it (%d alerts unread)", p.cfg.Command, lost)
+		return fmt.Errorf("program did not exit after its input closed; killed it (%d alerts unread)", lost)
 	}
 	if lost > 0 {
-		return fmt.Errorf("program %q exited with %d alerts unread", p.cfg.Command, lost)
+		return fmt.Errorf("program exited with %d alerts unread", lost)
 	}
 	if err != nil {
-		return fmt.Errorf("program %q: %w", p.cfg.Command, err)
+		return fmt.Errorf("program: %w", err)
 	}
 	return nil
 }

@@ -74,7 +74,7 @@ func NewFileSink(path string, f Format, keepAlive bool) (*FileSink, error) {
 func (s *FileSink) open() (*os.File, error) {
 	f, err := os.OpenFile(s.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, fileMode)
 	if err != nil {
-		return nil, fmt.Errorf("open output file: %w (check that the directory exists and is writable)", err)
+		return nil, fmt.Errorf("open output file: %w", err)
 	}
 	return f, nil
 }
