@@ -26,7 +26,10 @@ type Process struct {
 	Cwd     string   // current directory, absolute
 
 	UID, GID, EUID, EGID uint32
-	LoginUID             uint32 // audit login uid; 0xffffffff when unset
+	// SUID and SGID are the saved set-user and set-group ids, which decide
+	// what an unprivileged set*id call may switch back to.
+	SUID, SGID uint32
+	LoginUID   uint32 // audit login uid; 0xffffffff when unset
 	TTY                  uint32 // controlling tty device number; 0 when none
 
 	CapInheritable, CapPermitted, CapEffective uint64
@@ -41,11 +44,17 @@ type Process struct {
 	ContainerID string
 
 	// StartTS is when the process was forked and ExecTS when it last
-	// exec'd, in the driver's boot-time nanoseconds; 0 when unknown
-	// (seeded from /proc).
+	// exec'd, in the driver's boot-time nanoseconds; 0 when unknown.
+	// Seeded processes get StartTS from /proc's starttime (clock-tick
+	// precision) and ExecTS 0. A forked child keeps its parent's ExecTS:
+	// it runs the image the parent exec'd.
 	StartTS, ExecTS uint64
 
 	FDs *FDTable
+
+	// threads counts the table's threads that point here; the process
+	// leaves the table with its last thread.
+	threads int
 }
 
 // FDType is the kind of object an fd refers to.
@@ -94,10 +103,14 @@ type FD struct {
 // share it (all threads of a process do).
 type FDTable struct {
 	m map[int64]*FD
+	// refs counts the processes using the table: more than one after a
+	// clone with CLONE_FILES but without CLONE_THREAD. exec then unshares
+	// it, as the kernel does.
+	refs int
 }
 
 // NewFDTable returns an empty table.
-func NewFDTable() *FDTable { return &FDTable{m: make(map[int64]*FD)} }
+func NewFDTable() *FDTable { return &FDTable{m: make(map[int64]*FD), refs: 1} }
 
 // Get returns fd num, or nil when the table does not know it.
 func (t *FDTable) Get(num int64) *FD {
@@ -112,6 +125,31 @@ func (t *FDTable) Set(fd *FD) { t.m[fd.Num] = fd }
 
 // Delete forgets fd num.
 func (t *FDTable) Delete(num int64) { delete(t.m, num) }
+
+// Range calls fn for every fd, in no particular order, until fn returns
+// false. fn must not add or delete fds.
+func (t *FDTable) Range(fn func(*FD) bool) {
+	if t == nil {
+		return
+	}
+	for _, fd := range t.m {
+		if !fn(fd) {
+			return
+		}
+	}
+}
+
+// clone is the table a forked child gets: the same open files under the
+// same numbers. The *FD values are shared because they describe the same
+// open file descriptions (a connect seen through either process is the
+// socket's); dup, which makes a new number, copies instead.
+func (t *FDTable) clone() *FDTable {
+	c := &FDTable{m: make(map[int64]*FD, len(t.m)), refs: 1}
+	for k, v := range t.m {
+		c.m[k] = v
+	}
+	return c
+}
 
 // Len returns the number of fds in the table.
 func (t *FDTable) Len() int {
