@@ -30,7 +30,7 @@ type Process struct {
 	// what an unprivileged set*id call may switch back to.
 	SUID, SGID uint32
 	LoginUID   uint32 // audit login uid; 0xffffffff when unset
-	TTY                  uint32 // controlling tty device number; 0 when none
+	TTY        uint32 // controlling tty device number; 0 when none
 
 	CapInheritable, CapPermitted, CapEffective uint64
 
