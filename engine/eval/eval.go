@@ -1,0 +1,280 @@
+// Copyright 2026 The vigil Authors
+// SPDX-License-Identifier: Apache-2.0
+
+// Package eval compiles a resolved rules.Set into a Program and runs it on
+// events: each event is matched only against the rules indexed under its
+// type, and a match becomes an output.Alert.
+//
+// Decisions:
+//
+//   - Compilation checks every field (unknown names get a "did you mean"),
+//     argument, operator and literal against the field's type; each problem
+//     is a rules.Error at the file:line:col where the node was written
+//     (macro bodies and exceptions included, see rules.Set.Locate). Output
+//     template problems are located at the rule. A rule with errors is left
+//     out, the others compile. A rule with skip-if-unknown-filter: true whose
+//     only problems are unknown fields is skipped with a warning, as Falco
+//     does. Rules of another source than syscall are skipped with a warning.
+//   - Literals are converted once, at compile time: numbers (decimal or
+//     0x hex), bools (true/false), IP addresses, networks (CIDR; a plain
+//     address is a /32 or /128), hex bytes for bcontains/bstartswith, RE2
+//     regular expressions for regex (matching the whole value). Lists
+//     become hash sets, so `in` costs one lookup.
+//   - Operators: = == != < <= > >= on numbers; = != contains icontains
+//     bcontains startswith bstartswith endswith glob iglob regex in
+//     intersects pmatch on strings; = != in intersects on IP addresses and
+//     networks (a network "equals" an address it contains); = != in on
+//     bools; in (every element in the set) and intersects (some element in
+//     the set) on lists; exists on everything. On a single value,
+//     intersects is in. glob's '*' crosses '/'; pmatch matches whole path
+//     components and its paths may hold globs. A value that is not
+//     available makes every comparison false (see package fields).
+//   - Transformers tolower, toupper, b64, basename (strings) and len
+//     (strings, lists) apply on the left and inside val(); val(field) on
+//     the right compares two fields of one kind with the ordering,
+//     equality and contains/startswith/endswith operators.
+//   - Event types: see eventKeys. Names in evt.type comparisons must be
+//     event or syscall names (an error otherwise); syscalls without an
+//     event of their own index the generic event of that syscall id. A rule
+//     that can match every event type is reported as a warning unless it
+//     says warn_evttypes: false. Program.Syscalls lists the syscalls the
+//     running rules need, for the driver's filter.
+//   - Rules with enabled: false are compiled (and so checked) but not run,
+//     nor are rules below Options.MinPriority or excluded by the tag
+//     options. As Falco's default rule_matching "first", an event raises
+//     at most one alert, from the first matching rule in file order;
+//     Options.AllMatches raises one per matching rule.
+//   - Eval allocates nothing unless a rule matches.
+package eval
+
+import (
+	"fmt"
+	"runtime"
+	"slices"
+	"strings"
+
+	"github.com/vigil-dev/vigil/driver"
+	"github.com/vigil-dev/vigil/engine/fields"
+	"github.com/vigil-dev/vigil/engine/output"
+	"github.com/vigil-dev/vigil/engine/rules"
+)
+
+// Options select which compiled rules run.
+type Options struct {
+	// MinPriority is the least severe priority that runs ("warning" runs
+	// Emergency … Warning); "" runs all.
+	MinPriority string
+	// Tags, when not empty, runs only rules with at least one of them.
+	Tags []string
+	// DisableTags does not run rules with any of them.
+	DisableTags []string
+	// AllMatches raises an alert for every matching rule, not only the
+	// first.
+	AllMatches bool
+	// Syscalls names syscalls; nil: the table of the running architecture.
+	Syscalls *driver.SyscallTable
+}
+
+// Rule is a compiled rule.
+type Rule struct {
+	Name     string
+	Priority rules.Priority
+	Tags     []string
+	// Runs is false for disabled rules and rules the options exclude.
+	Runs bool
+	// EventTypes names what the rule is indexed under (syscall names;
+	// entry events end with '>'); AllEvents is set when it runs on every
+	// event.
+	EventTypes []string
+	AllEvents  bool
+
+	src  *rules.Rule
+	cond node
+	out  *template
+	keys keyset
+}
+
+// Program is a compiled rule set. It is not safe for concurrent Eval calls
+// sharing one fields.Ctx; give each goroutine its own Ctx.
+type Program struct {
+	rules    []*Rule
+	byKey    [keySpace][]*Rule
+	warnings rules.ErrorList
+	syscalls []string
+	matchAll bool
+	names    *names
+}
+
+// Compile compiles the rules of set. The error, if any, is a
+// rules.ErrorList of every problem found; the Program is returned even
+// then, holding the rules that compiled.
+func Compile(set *rules.Set, opts Options) (*Program, error) {
+	tab := opts.Syscalls
+	if tab == nil {
+		tab, _ = driver.NewSyscallTable(runtime.GOARCH)
+	}
+	minPrio := rules.PriorityDebug
+	if opts.MinPriority != "" {
+		p, ok := rules.ParsePriority(opts.MinPriority)
+		if !ok {
+			return nil, fmt.Errorf("compile rules: invalid minimum priority %q (use emergency, alert, critical, error, warning, notice, informational or debug)", opts.MinPriority)
+		}
+		minPrio = p
+	}
+	p := &Program{matchAll: opts.AllMatches, names: &names{tab: tab}}
+	var errs rules.ErrorList
+	var need keyset
+	for _, r := range set.Rules() {
+		if r.Source != "" && r.Source != "syscall" {
+			p.warnings = append(p.warnings, set.ErrorAt(r, nil, "vigil handles the syscall source only",
+				fmt.Sprintf("rule '%s' has source '%s': skipped", r.Name, r.Source)))
+			continue
+		}
+		if r.Cond == nil {
+			continue // the loader reported why
+		}
+		var rerrs rules.ErrorList
+		cc := &compiler{tab: p.names, errAt: func(n rules.Node, hint, msg string) {
+			rerrs = append(rerrs, set.ErrorAt(r, n, hint, fmt.Sprintf("rule '%s': %s", r.Name, msg)))
+		}}
+		cr := &Rule{Name: r.Name, Priority: r.Priority, Tags: r.Tags, src: r}
+		cr.cond = cc.node(r.Cond)
+		tmpl, terrs := parseTemplate(r.Output)
+		rerrs = append(rerrs, templateErrors(set, r, terrs)...)
+		for _, te := range terrs {
+			if strings.HasPrefix(te.Msg, "unknown field") {
+				cc.unknown++
+			} else {
+				cc.other++
+			}
+		}
+		if len(rerrs) > 0 {
+			if r.SkipIfUnknownFilter && cc.other == 0 {
+				p.warnings = append(p.warnings, set.ErrorAt(r, nil, "", fmt.Sprintf("rule '%s' skipped (skip-if-unknown-filter): %s", r.Name, rerrs[0].Msg)))
+			} else {
+				errs = append(errs, rerrs...)
+			}
+			continue
+		}
+		cr.out = tmpl
+		cr.keys = p.names.eventKeys(r.Cond)
+		full := allKeys().and(entryKeys.not())
+		cr.AllEvents = cr.keys.and(full) == full
+		if cr.AllEvents {
+			if r.WarnEvttypes {
+				p.warnings = append(p.warnings, set.ErrorAt(r, nil,
+					"add evt.type = NAME or evt.type in (...) to its condition, or warn_evttypes: false",
+					fmt.Sprintf("rule '%s' matches all event types and runs on every event", r.Name)))
+			}
+		} else {
+			cr.EventTypes = p.names.keyNames(cr.keys)
+		}
+		cr.Runs = r.Enabled && r.Priority <= minPrio && tagsAllow(r.Tags, opts.Tags, opts.DisableTags)
+		p.rules = append(p.rules, cr)
+		if cr.Runs {
+			need = need.or(cr.keys)
+			for k := 0; k < keySpace; k++ {
+				if cr.keys.has(k) {
+					p.byKey[k] = append(p.byKey[k], cr)
+				}
+			}
+		}
+	}
+	if full := allKeys().and(entryKeys.not()); need.and(full) == full && tab != nil {
+		// Some rule needs every event: capture everything.
+		p.syscalls = tab.Names()
+	} else {
+		p.syscalls = p.names.syscalls(need)
+	}
+	if len(errs) > 0 {
+		return p, errs
+	}
+	return p, nil
+}
+
+func tagsAllow(tags, only, disable []string) bool {
+	for _, t := range tags {
+		if slices.Contains(disable, t) {
+			return false
+		}
+	}
+	if len(only) == 0 {
+		return true
+	}
+	for _, t := range tags {
+		if slices.Contains(only, t) {
+			return true
+		}
+	}
+	return false
+}
+
+// Rules returns the compiled rules in file order.
+func (p *Program) Rules() []*Rule { return slices.Clone(p.rules) }
+
+// Rule returns the compiled rule of that name, or nil.
+func (p *Program) Rule(name string) *Rule {
+	for _, r := range p.rules {
+		if r.Name == name {
+			return r
+		}
+	}
+	return nil
+}
+
+// Warnings returns what compiled but deserves attention: rules matching
+// every event type, skipped rules.
+func (p *Program) Warnings() rules.ErrorList { return slices.Clone(p.warnings) }
+
+// Syscalls returns the names of the syscalls whose events the running
+// rules need, sorted: what the driver should capture (plus what state
+// tracking needs).
+func (p *Program) Syscalls() []string { return slices.Clone(p.syscalls) }
+
+// Unrestricted returns the names of the compiled rules without an event
+// type restriction.
+func (p *Program) Unrestricted() []string {
+	var out []string
+	for _, r := range p.rules {
+		if r.AllEvents {
+			out = append(out, r.Name)
+		}
+	}
+	return out
+}
+
+// Eval matches the event in c against the rules indexed under its type and
+// calls emit with an alert for the first matching rule (every matching
+// rule with AllMatches). c's exported members must be filled for the
+// event; Eval resets its caches. It returns the number of matches.
+func (p *Program) Eval(c *fields.Ctx, emit func(*output.Alert)) int {
+	c.Reset()
+	n := 0
+	for _, r := range p.byKey[keyOf(c.Event)] {
+		if !r.cond.eval(c) {
+			continue
+		}
+		n++
+		if emit != nil {
+			emit(r.alert(c))
+		}
+		if !p.matchAll {
+			break
+		}
+	}
+	return n
+}
+
+func (r *Rule) alert(c *fields.Ctx) *output.Alert {
+	text, vals := r.out.render(c)
+	return &output.Alert{
+		Time:         c.Clock.Wall(c.Event.TS),
+		Rule:         r.Name,
+		Priority:     r.Priority.String(),
+		Source:       "syscall",
+		Tags:         slices.Clone(r.Tags),
+		Hostname:     c.Hostname,
+		Output:       text,
+		OutputFields: vals,
+	}
+}
