@@ -145,6 +145,9 @@ func (p *ProgramSink) Write(ctx context.Context, a *Alert) error {
 		<-p.proc.exited
 		p.reapRunning()
 		if attempt > 0 || ctx.Err() != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				err = errors.New("it exited")
+			}
 			return fmt.Errorf("write alert to program %q: %w", p.cfg.Command, err)
 		}
 	}
@@ -156,9 +159,9 @@ func (pr *process) write(line []byte) error {
 	if err != nil {
 		return err
 	}
-	pr.ends = append(pr.ends, pr.written)
-	// A line that ended a whole pipe's capacity ago has been read.
-	if len(pr.ends) >= 1024 {
+	// Before the list grows: a line that ended a whole pipe's capacity ago
+	// has been read. Growing when little is freed keeps this amortized.
+	if len(pr.ends) == cap(pr.ends) && len(pr.ends) >= 256 {
 		read := pr.written - pr.pipeCap
 		i := 0
 		for i < len(pr.ends) && pr.ends[i] <= read {
@@ -166,6 +169,7 @@ func (pr *process) write(line []byte) error {
 		}
 		pr.ends = append(pr.ends[:0], pr.ends[i:]...)
 	}
+	pr.ends = append(pr.ends, pr.written)
 	return nil
 }
 

@@ -203,3 +203,32 @@ func TestProgramKilledAtDeadline(t *testing.T) {
 		t.Error("program survived Close")
 	}
 }
+
+// A program that stops reading but stays alive: at Close the lines still in
+// its pipe are counted exactly, long after the first lines were read.
+func TestProgramLostCountIsExact(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "out.txt")
+	const read, n = 1900, 2000 // more than a pipe's 64 KiB goes through
+	p := programSink(t, `i=0; while [ $i -lt `+fmt.Sprint(read)+` ] && IFS= read -r l; do printf '%s\n' "$l" >> `+path+`; i=$((i+1)); done; exec sleep 600`, true)
+	d := NewDispatcher(Options{QueueSize: n, Log: quietLog()}, p)
+	for i := range n {
+		a := alertN(i)
+		d.Send(&a)
+	}
+	waitFor(t, "all alerts written", func() bool { return d.Stats()[0].Sent == n })
+	waitFor(t, "the program to read its share", func() bool { return len(readLines(t, path)) == read })
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	st, err := d.Close(ctx)
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("(%d alerts unread)", n-read)) {
+		t.Errorf("Close error = %v", err)
+	}
+	if st[0].Lost != n-read || st[0].Sent != n {
+		t.Errorf("stats %v, want %d sent and %d lost", st[0], n, n-read)
+	}
+	idx := make([]int, read)
+	for i := range idx {
+		idx[i] = i
+	}
+	wantLines(t, path, idx...)
+}
