@@ -596,3 +596,26 @@ func BenchmarkLookup(b *testing.B) {
 		r.Lookup(Docker, id)
 	}
 }
+
+func TestClassifyLabel(t *testing.T) {
+	for _, c := range []struct{ attr, kind string }{
+		{"docker-default (enforce)\n", "AppArmor profile"},
+		{"cri-containerd.apparmor.d (enforce)", "AppArmor profile"},
+		{"vigil (complain)\x00", "AppArmor profile"},
+		{"unconfined\n", ""},
+		{"unconfined (unconfined)", ""},
+		{"", ""},
+		{"system_u:system_r:container_t:s0:c123,c456\x00", "SELinux label"},
+		{"system_u:system_r:container_runtime_t:s0", "SELinux label"},
+		{"system_u:system_r:spc_t:s0\x00", ""},
+		{"unconfined_u:unconfined_r:unconfined_t:s0-s0:c0.c1023", ""},
+	} {
+		kind, label := classifyLabel(c.attr)
+		if kind != c.kind {
+			t.Errorf("classifyLabel(%q) = %q, want %q", c.attr, kind, c.kind)
+		}
+		if kind != "" && (strings.ContainsAny(label, "\x00\n") || label == "") {
+			t.Errorf("classifyLabel(%q) label %q", c.attr, label)
+		}
+	}
+}

@@ -151,28 +151,32 @@ func permissionDenied(name, sock string, st fs.FileInfo) (cause, fix string) {
 }
 
 // securityLabel names the security module context vigil runs in, when one
-// confines it: ("AppArmor profile", "docker-default (enforce)") or
-// ("SELinux label", "system_u:system_r:container_t:s0:c1,c2").
+// confines it, from /proc/self/attr (apparmor/current where LSMs stack).
 func securityLabel() (kind, label string) {
 	for _, f := range []string{"/proc/self/attr/apparmor/current", "/proc/self/attr/current"} {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			continue
-		}
-		l := strings.TrimSpace(strings.TrimRight(string(b), "\x00"))
-		switch {
-		case l == "" || l == "unconfined" || strings.HasPrefix(l, "unconfined_u:unconfined_r:") ||
-			strings.Contains(l, ":spc_t:") || strings.Contains(l, ":unconfined_t:"):
-			return "", ""
-		case strings.HasSuffix(l, ")"): // "profile (enforce)"
-			return "AppArmor profile", l
-		case strings.Count(l, ":") >= 2: // user:role:type:level
-			return "SELinux label", l
-		default:
-			return "AppArmor profile", l
+		if b, err := os.ReadFile(f); err == nil {
+			return classifyLabel(string(b))
 		}
 	}
 	return "", ""
+}
+
+// classifyLabel tells an AppArmor profile ("docker-default (enforce)") from
+// an SELinux label ("system_u:system_r:container_t:s0:c1,c2"), and "" for
+// the unconfined ones.
+func classifyLabel(attr string) (kind, label string) {
+	l := strings.TrimSpace(strings.TrimRight(attr, "\x00\n"))
+	switch {
+	case l == "" || l == "unconfined" || strings.HasPrefix(l, "unconfined (") ||
+		strings.Contains(l, ":unconfined_t:") || strings.Contains(l, ":spc_t:"):
+		return "", ""
+	case strings.HasSuffix(l, ")"): // "profile (mode)"
+		return "AppArmor profile", l
+	case strings.Count(l, ":") >= 2: // user:role:type[:level]
+		return "SELinux label", l
+	default:
+		return "AppArmor profile", l
+	}
 }
 
 // initialUserNS reports whether vigil runs in the host's user namespace,
