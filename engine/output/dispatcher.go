@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -95,8 +94,10 @@ type Dispatcher struct {
 	mu     sync.RWMutex // held for reading by Send, for writing by Close
 	closed bool
 	queues []*queue
-	report []Stats
-	err    error
+	// closeDone is closed once the first Close has set report and err.
+	closeDone chan struct{}
+	report    []Stats
+	err       error
 }
 
 type queue struct {
@@ -131,7 +132,7 @@ func NewDispatcher(opt Options, sinks ...Sink) *Dispatcher {
 	if opt.ErrorLogInterval <= 0 {
 		opt.ErrorLogInterval = DefaultErrorLogInterval
 	}
-	d := &Dispatcher{}
+	d := &Dispatcher{closeDone: make(chan struct{})}
 	for _, s := range sinks {
 		ctx, cancel := context.WithCancel(context.Background())
 		q := &queue{
@@ -223,10 +224,16 @@ func (d *Dispatcher) Close(ctx context.Context) ([]Stats, error) {
 	d.mu.Lock()
 	if d.closed {
 		d.mu.Unlock()
-		return d.report, d.err
+		select {
+		case <-d.closeDone:
+			return d.report, d.err
+		case <-ctx.Done():
+			return d.Stats(), fmt.Errorf("close outputs: another Close is still draining: %w", ctx.Err())
+		}
 	}
 	d.closed = true
 	d.mu.Unlock()
+	defer close(d.closeDone)
 
 	for _, q := range d.queues {
 		close(q.stop)
@@ -241,18 +248,19 @@ func (d *Dispatcher) Close(ctx context.Context) ([]Stats, error) {
 		}
 		break
 	}
-	var stuck []string
+	// A sink still blocked after the grace period is in a write nothing
+	// can interrupt (a pipe nobody reads). Its goroutine keeps the
+	// counters; the report adds what it still holds.
+	stuck := map[*queue]uint64{}
 	if expired {
 		for _, q := range d.queues {
 			q.cancel()
 		}
-		grace := time.NewTimer(closeGrace)
+		grace, cancel := context.WithTimeout(context.Background(), closeGrace)
 		for _, q := range d.queues {
 			select {
 			case <-q.done:
-			case <-grace.C:
-				// Blocked in a write nothing can interrupt (a pipe
-				// nobody reads): count what it still holds.
+			case <-grace.Done():
 			}
 			select {
 			case <-q.done:
@@ -261,11 +269,10 @@ func (d *Dispatcher) Close(ctx context.Context) ([]Stats, error) {
 				if q.inflight.Load() {
 					n++
 				}
-				q.unsent.Add(n)
-				stuck = append(stuck, q.sink.Name())
+				stuck[q] = n
 			}
 		}
-		grace.Stop()
+		cancel()
 	}
 
 	var errs []error
@@ -273,19 +280,16 @@ func (d *Dispatcher) Close(ctx context.Context) ([]Stats, error) {
 	for i, q := range d.queues {
 		q.cancel()
 		report[i] = q.stats()
+		held, blocked := stuck[q]
+		report[i].Unsent += held
 		if report[i].Unsent > 0 {
 			errs = append(errs, fmt.Errorf("output %s: %d alerts undelivered when the deadline passed", q.sink.Name(), report[i].Unsent))
 		}
-		select {
-		case <-q.done:
-			if q.closeErr != nil {
-				errs = append(errs, fmt.Errorf("close output %s: %w", q.sink.Name(), q.closeErr))
-			}
-		default:
+		if blocked {
+			errs = append(errs, fmt.Errorf("output %s: still blocked after the deadline, left behind", q.sink.Name()))
+		} else if q.closeErr != nil {
+			errs = append(errs, fmt.Errorf("close output %s: %w", q.sink.Name(), q.closeErr))
 		}
-	}
-	if len(stuck) > 0 {
-		errs = append(errs, fmt.Errorf("outputs still blocked after the deadline: %s", strings.Join(stuck, ", ")))
 	}
 	if len(errs) > 0 && ctx.Err() != nil {
 		errs = append(errs, ctx.Err())

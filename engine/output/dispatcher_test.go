@@ -464,3 +464,53 @@ func TestCloseDeadlineReportsUnsent(t *testing.T) {
 		t.Errorf("second Close = %v, %v; want the first result", again, err2)
 	}
 }
+
+// blockedWriter never returns from Write until unblocked: a stdout piped
+// into a process that stopped reading.
+type blockedWriter struct {
+	entered chan struct{}
+	gate    chan struct{}
+}
+
+func (w blockedWriter) Write(p []byte) (int, error) {
+	w.entered <- struct{}{}
+	<-w.gate
+	return len(p), nil
+}
+
+// Close cannot interrupt a write into a stuck pipe: it leaves such outputs
+// behind after a grace period, all of them, and reports what they held.
+func TestCloseLeavesBlockedWritersBehind(t *testing.T) {
+	gate := make(chan struct{})
+	defer close(gate)
+	w1 := blockedWriter{make(chan struct{}, 10), gate}
+	w2 := blockedWriter{make(chan struct{}, 10), gate}
+	d := NewDispatcher(Options{QueueSize: 8, Log: quietLog()}, NewWriterSink("one", w1, Text), NewWriterSink("two", w2, Text))
+	sendAll(t, d, 0, 1)
+	<-w1.entered
+	<-w2.entered
+	sendAll(t, d, 1, 3)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	done := make(chan struct{})
+	var st []Stats
+	var err error
+	go func() {
+		st, err = d.Close(ctx)
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("Close hangs on blocked writers")
+	}
+	if err == nil || !strings.Contains(err.Error(), "one: still blocked") || !strings.Contains(err.Error(), "two: still blocked") {
+		t.Errorf("Close error = %v", err)
+	}
+	for _, s := range st {
+		if s.Unsent != 3 || s.Sent != 0 {
+			t.Errorf("%v, want 3 unsent", s)
+		}
+	}
+}
