@@ -568,9 +568,11 @@ func (t *Threads) Ancestor(p *Process, n int) *Process {
 }
 
 // olderOrSame reports whether parent can be child's parent by start time
-// (unknown times do not rule it out).
+// (unknown times do not rule it out). Times seeded from /proc are cut to
+// the clock tick while those of fork events are exact, hence the tick of
+// slack.
 func olderOrSame(parent, child *Process) bool {
-	return parent.StartTS == 0 || child.StartTS == 0 || parent.StartTS <= child.StartTS
+	return parent.StartTS == 0 || child.StartTS == 0 || parent.StartTS <= child.StartTS+nsPerTick
 }
 
 // nsPerTick converts /proc's clock ticks to nanoseconds. USER_HZ is 100 on

@@ -12,10 +12,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/vigil-dev/vigil/driver"
+	"github.com/vigil-dev/vigil/internal/testenv"
 	"golang.org/x/sys/unix"
 )
 
@@ -750,5 +752,57 @@ func TestPurgeRemovesThreadsGoneFromProc(t *testing.T) {
 	}
 	if s := tab.Stats(); s.Purged != 1 {
 		t.Errorf("stats = %+v", s)
+	}
+}
+
+// A process in a pid namespace of its own: the table keeps the host pid
+// and learns the namespace's from /proc (NStgid, NSpid).
+func TestSeedPidNamespace(t *testing.T) {
+	if os.Geteuid() != 0 {
+		testenv.Unavailable(t, "needs root to make a pid namespace")
+	}
+	cmd := exec.Command("sleep", "30")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID}
+	if err := cmd.Start(); err != nil {
+		testenv.Unavailable(t, "cannot start a process in a new pid namespace: "+err.Error())
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	pid := uint32(cmd.Process.Pid)
+	waitComm(t, pid, "sleep")
+	tab := NewThreads("/proc")
+	if err := tab.Seed(); err != nil {
+		t.Fatal(err)
+	}
+	th := tab.Get(pid, pid)
+	if th == nil {
+		t.Fatal("namespaced process not seeded")
+	}
+	if th.Proc.PID != pid || th.Proc.VPID != 1 || th.VTID != 1 {
+		t.Errorf("pid %d vpid %d vtid %d, want %d 1 1", th.Proc.PID, th.Proc.VPID, th.VTID, pid)
+	}
+}
+
+func TestSeedBadProcRoot(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "no-proc")
+	err := NewThreads(dir).Seed()
+	if err == nil || !strings.Contains(err.Error(), dir) {
+		t.Errorf("Seed of a missing /proc: %v, want an error naming %s", err, dir)
+	}
+}
+
+// A pid the table knows as a process younger than the child is a reused
+// pid, not the child's parent.
+func TestParentRejectsReusedPID(t *testing.T) {
+	tab := NewThreads("")
+	young := newProc(t, tab, 1, 10, "new-owner-of-10").Proc
+	child := newProc(t, tab, 1, 20, "orphan").Proc
+	child.PPID = 10
+	young.StartTS, child.StartTS = 5_000_000_000, 1_000_000_000
+	if got := tab.Parent(child); got != nil {
+		t.Errorf("Parent = %+v: a process 4s younger than the child", got)
+	}
+	young.StartTS = 900_000_000
+	if got := tab.Parent(child); got != young {
+		t.Errorf("Parent = %+v, want pid 10", got)
 	}
 }
