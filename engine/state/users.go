@@ -18,7 +18,8 @@ import (
 // Users resolves uids and gids to the accounts of one root's /etc/passwd
 // and /etc/group: the host's, or a container image's. Lookups are safe for
 // concurrent use and allocate nothing; the files are read again when their
-// modification time or size changes, checked at most once a second.
+// modification time or size changes, checked at most once a second, once
+// the change is a second old.
 type Users struct {
 	passwd, group string
 	cur           atomic.Pointer[userSnap]
@@ -84,10 +85,25 @@ func (u *Users) maybeReload() {
 		return
 	}
 	cur := u.cur.Load()
-	if stamp(u.passwd) == cur.passwdStamp && stamp(u.group) == cur.groupStamp {
+	ps, gs := stamp(u.passwd), stamp(u.group)
+	if ps == cur.passwdStamp && gs == cur.groupStamp {
+		return
+	}
+	// A file written in place (truncated, then written) reads empty or
+	// half written for a moment: wait until it has not changed for a
+	// second. Tools that replace it by rename are read at once after that.
+	if !settled(ps, now) || !settled(gs, now) {
 		return
 	}
 	_ = u.load() // on error the files as read so far serve until they change again
+}
+
+// settled reports whether a file last changed at least a second ago (or
+// has a modification time in the future, from a clock set back, which no
+// wait would settle).
+func settled(s fileStamp, now int64) bool {
+	d := now - s.mtime
+	return !s.ok || d >= int64(time.Second) || d < -int64(time.Minute)
 }
 
 func stamp(path string) fileStamp {

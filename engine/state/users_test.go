@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -137,5 +138,46 @@ func TestUsersMissingAndUnreadable(t *testing.T) {
 	_, err = NewUsers(root)
 	if err == nil || !strings.Contains(err.Error(), filepath.Join(root, "etc", "passwd")) {
 		t.Errorf("passwd is a directory: err = %v, want one naming the file", err)
+	}
+}
+
+// Lookups from many goroutines while the files change: the race detector
+// checks the snapshot hand-over.
+func TestUsersConcurrentReload(t *testing.T) {
+	root := writeRoot(t, passwdText, groupText)
+	u, err := NewUsers(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var offset atomic.Int64
+	u.now = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	u.nextCheck.Store(0) // check on every lookup from now on
+	done := make(chan struct{})
+	for g := 0; g < 4; g++ {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := 0; i < 2000; i++ {
+				if usr, ok := u.User(0); !ok || usr.Name != "root" {
+					t.Errorf("User(0) = %+v %v during reloads", usr, ok)
+					return
+				}
+				u.nextCheck.Store(0)
+			}
+		}()
+	}
+	for i := 0; i < 20; i++ {
+		extra := "u" + strings.Repeat("x", i) + ":x:3000:3000::/:/bin/sh\n"
+		if err := os.WriteFile(filepath.Join(root, "etc", "passwd"), []byte(passwdText+extra), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for g := 0; g < 4; g++ {
+		<-done
+	}
+	// Once the writes have settled, the last version is read.
+	offset.Store(int64(2 * time.Second))
+	u.nextCheck.Store(0)
+	if usr, ok := u.User(3000); !ok || usr.Name != "u"+strings.Repeat("x", 19) {
+		t.Errorf("after the writes settled User(3000) = %+v %v", usr, ok)
 	}
 }
