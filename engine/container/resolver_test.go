@@ -268,7 +268,7 @@ func hungSocket(t *testing.T) string {
 // the many lookups made meanwhile, and the timeout as the cause.
 func TestTimeoutAndDedup(t *testing.T) {
 	sock := hungSocket(t)
-	timeout := 400 * time.Millisecond
+	timeout := time.Second
 	r, w := newTestResolver(t, Config{DockerSocket: sock, Timeout: timeout})
 	id := testID(7)
 	start := time.Now()
@@ -299,12 +299,12 @@ func TestTimeoutAndDedup(t *testing.T) {
 // A full queue drops the fetch, never blocks; a later Lookup queues it.
 func TestQueueFull(t *testing.T) {
 	sock := hungSocket(t)
-	r, _ := newTestResolver(t, Config{DockerSocket: sock, Timeout: 200 * time.Millisecond, Workers: 1, QueueLen: 1})
+	r, _ := newTestResolver(t, Config{DockerSocket: sock, Timeout: time.Second, Workers: 1, QueueLen: 1})
 	start := time.Now()
 	for i := range 4 {
 		r.Lookup(Docker, testID(i))
 	}
-	if time.Since(start) > 100*time.Millisecond {
+	if time.Since(start) > 500*time.Millisecond {
 		t.Fatalf("lookups blocked for %s", time.Since(start))
 	}
 	if s := r.Stats(); s.Dropped == 0 {
@@ -317,34 +317,44 @@ func TestQueueFull(t *testing.T) {
 	}
 }
 
-// Failed fetches are retried after a wait that doubles.
+// Failed fetches are retried after a wait that doubles, and not before.
 func TestRetryBackoff(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "docker.sock")
-	retry := 200 * time.Millisecond
+	retry := 400 * time.Millisecond
 	r, _ := newTestResolver(t, Config{DockerSocket: sock, RetryAfter: retry, MaxRetryAfter: 10 * retry})
 	id := testID(3)
-	waitStatus(t, r, Docker, id, 5*time.Second)
-	failed := time.Now()
-	for time.Since(failed) < retry/2 {
+	ent := func() *entry {
+		r.mu.RLock()
+		defer r.mu.RUnlock()
+		return r.entries[id]
+	}
+	// fetch looks the container up once and waits for the fetch to
+	// fail; it returns the retry time set and the bounds of the moment
+	// the fetch failed.
+	fetch := func(n uint64) (at, from, to time.Time) {
+		t.Helper()
+		from = time.Now()
 		r.Lookup(Docker, id)
-		time.Sleep(time.Millisecond)
+		waitUntil(t, fmt.Sprintf("fetch %d", n), 5*time.Second, func() bool {
+			return r.Stats().Fetches == n && r.Lookup(Docker, id).Status == Failed && !ent().queued.Load()
+		})
+		return time.Unix(0, ent().retryAt.Load()), from, time.Now()
 	}
-	if n := r.Stats().Fetches; n != 1 {
-		t.Fatalf("%d fetches within the first wait, want 1", n)
+	for n, wait := range []time.Duration{retry, 2 * retry, 4 * retry} {
+		at, from, to := fetch(uint64(n + 1))
+		if at.Before(from.Add(wait)) || at.After(to.Add(wait)) {
+			t.Fatalf("fetch %d: retry at +%s after the fetch, want +%s", n+1, at.Sub(from), wait)
+		}
+		// Lookups before then fetch nothing.
+		for time.Until(at) > retry/4 {
+			r.Lookup(Docker, id)
+			time.Sleep(time.Millisecond)
+		}
+		if got := r.Stats().Fetches; got != uint64(n+1) {
+			t.Fatalf("%d fetches before the retry time, want %d", got, n+1)
+		}
+		time.Sleep(time.Until(at))
 	}
-	time.Sleep(retry)
-	r.Lookup(Docker, id)
-	waitUntil(t, "second fetch", 5*time.Second, func() bool { return r.Stats().Fetches == 2 })
-	failed = time.Now()
-	// The second wait is twice the first.
-	for time.Since(failed) < retry*3/2 {
-		r.Lookup(Docker, id)
-		time.Sleep(time.Millisecond)
-	}
-	if n := r.Stats().Fetches; n != 2 {
-		t.Fatalf("%d fetches within the doubled wait, want 2", n)
-	}
-	waitUntil(t, "third fetch", 5*time.Second, func() bool { r.Lookup(Docker, id); return r.Stats().Fetches == 3 })
 }
 
 func TestUnsupportedRuntimesWarnOncePerRuntime(t *testing.T) {
