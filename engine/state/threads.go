@@ -68,8 +68,9 @@ type Stats struct {
 // concurrent use: one goroutine reads the event stream and owns it.
 type Threads struct {
 	// ContainerOf names the container of a cgroup path ("" for the host).
-	// The engine sets it; nil leaves every ContainerID empty. It is called
-	// whenever a process's Cgroup is set or changes.
+	// The engine sets it before Seed; nil leaves every ContainerID empty.
+	// It is called whenever a process's Cgroup is set or changes (seed,
+	// miss, exec); a forked child inherits its parent's ContainerID.
 	ContainerOf func(cgroup string) string
 	// Max bounds the number of threads; see DefaultMaxThreads.
 	Max int
@@ -590,8 +591,11 @@ func samePIDLife(p *Process, st procStat) bool {
 }
 
 // Purge removes the threads whose /proc entry is gone: their exit event
-// was dropped. The engine calls it every few seconds; it returns how many
-// it removed. A table without /proc (a capture) purges nothing.
+// was dropped. The engine calls it every few seconds, from the goroutine
+// that calls Update; it returns how many it removed. A table without /proc
+// (a capture) purges nothing. Events of a purged thread still in flight
+// find nothing on their miss and get a nil thread, as for any thread that
+// left no trace.
 func (t *Threads) Purge() int {
 	if t.proc == "" {
 		return 0
