@@ -523,7 +523,7 @@ func (cc *compiler) literal(n *cmpNode, e *rules.CompareExpr, l *rules.Literal) 
 	case n.t.Numeric():
 		v, ok := parseNumber(s, n.t)
 		if !ok {
-			cc.fail(l, numberHint(n.t, e.Field.String()), "%s is a %s field: '%s' is not a valid value", e.Field.String(), n.t, s)
+			cc.fail(l, numberHint(n.t, e.Field.String()), "%s has type %s: '%s' is not a valid value", e.Field.String(), n.t, s)
 			return false
 		}
 		n.n = v
@@ -630,7 +630,7 @@ func (cc *compiler) list(n *cmpNode, e *rules.CompareExpr, lv *rules.ListValue) 
 		case n.t.Numeric():
 			v, good := parseNumber(s, n.t)
 			if !good {
-				cc.fail(l, numberHint(n.t, e.Field.String()), "%s is a %s field: '%s' is not a valid value", e.Field.String(), n.t, s)
+				cc.fail(l, numberHint(n.t, e.Field.String()), "%s has type %s: '%s' is not a valid value", e.Field.String(), n.t, s)
 				ok = false
 				continue
 			}

@@ -173,8 +173,8 @@ func TestContainerFields(t *testing.T) {
 	full := "3f4e2a1b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f"
 	w.inContainer(sh, full, &container.Info{ID: full[:12], FullID: full, Runtime: container.Docker, Status: container.Ready,
 		Name: "/web", Image: "nginx:1.25", ImageRepo: "nginx", ImageTag: "1.25", Privileged: true,
-		Mounts:       []container.Mount{{Source: "/var/run/docker.sock", Dest: "/var/run/docker.sock", Mode: "", RW: true, Propagation: "rprivate"}},
-		PodName:      "web-1", PodNamespace: "prod", Labels: map[string]string{"app": "web"}})
+		Mounts:  []container.Mount{{Source: "/var/run/docker.sock", Dest: "/var/run/docker.sock", Mode: "", RW: true, Propagation: "rprivate"}},
+		PodName: "web-1", PodNamespace: "prod", Labels: map[string]string{"app": "web"}})
 	cases := []struct {
 		cond string
 		want bool
