@@ -86,8 +86,8 @@ func TestUpstreamRulesEndToEnd(t *testing.T) {
 				w, runc := containerWorld(t)
 				return w.execve(t, w.child(runc.PID, 1001, "bash", "/bin/bash"))
 			},
-			rule: "Terminal shell in container",
-			text: "A shell was spawned in a container with an attached terminal | evt_type=execve user=root user_uid=0 user_loginuid=-1 process=bash proc_exepath=/bin/bash parent=runc:[1:CHILD] command=bash terminal=34816 exe_flags=0",
+			rule:  "Terminal shell in container",
+			text:  "A shell was spawned in a container with an attached terminal | evt_type=execve user=root user_uid=0 user_loginuid=-1 process=bash proc_exepath=/bin/bash parent=runc:[1:CHILD] command=bash terminal=34816 exe_flags=0",
 			field: map[string]any{"proc.tty": int64(34816), "user.uid": uint64(0), "user.loginuid": int64(-1), "proc.pname": "runc:[1:CHILD]", "evt.arg.flags": "0"},
 		},
 		{
@@ -176,8 +176,8 @@ func TestUpstreamRulesEndToEnd(t *testing.T) {
 				x.SID = 1
 				return w.execve(t, x)
 			},
-			rule: "Drop and execute new binary in container",
-			text: "Executing binary not part of base image | proc_exe=/tmp/xmrig proc_sname=xmrig gparent=systemd proc_exe_ino_ctime=<NA> proc_exe_ino_mtime=<NA> proc_exe_ino_ctime_duration_proc_start=<NA> proc_cwd=/ container_start_ts=<NA> evt_type=execve user=root user_uid=0 user_loginuid=-1 process=xmrig proc_exepath=/tmp/xmrig parent=runc:[1:CHILD] command=xmrig terminal=34816 exe_flags=EXE_UPPER_LAYER",
+			rule:  "Drop and execute new binary in container",
+			text:  "Executing binary not part of base image | proc_exe=/tmp/xmrig proc_sname=xmrig gparent=systemd proc_exe_ino_ctime=<NA> proc_exe_ino_mtime=<NA> proc_exe_ino_ctime_duration_proc_start=<NA> proc_cwd=/ container_start_ts=<NA> evt_type=execve user=root user_uid=0 user_loginuid=-1 process=xmrig proc_exepath=/tmp/xmrig parent=runc:[1:CHILD] command=xmrig terminal=34816 exe_flags=EXE_UPPER_LAYER",
 			field: map[string]any{"container.start_ts": nil, "proc.exe": "/tmp/xmrig"},
 		},
 		{
