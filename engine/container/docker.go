@@ -121,17 +121,22 @@ func (d *engineAPI) inspect(ctx context.Context, fullID string) (info *Info, ali
 
 // fillImage splits the image reference into repository, tag and digest as
 // Falco's Docker engine does: a container created from an image id, or
-// whose reference lacks a digest or a tag, takes them from the image's
-// RepoDigests and RepoTags; a tag still missing reads "latest".
+// whose reference lacks a digest or a tag, takes what is missing from the
+// image's RepoDigests and RepoTags (the first of the same repository); a
+// tag still missing reads "latest". Unlike Falco, a tag or digest the
+// reference has is kept: the image may carry several.
 func (d *engineAPI) fillImage(ctx context.Context, cli *client.Client, info *Info) {
-	byID := info.Image != "" && info.ImageID != "" &&
-		strings.HasPrefix(info.ImageID, strings.TrimPrefix(info.Image, "sha256:"))
+	short := strings.TrimPrefix(info.Image, "sha256:")
+	byID := isID(short) && strings.HasPrefix(info.ImageID, short)
 	if !byID {
 		info.ImageRepo, info.ImageTag, info.ImageDigest = SplitImage(info.Image)
 	}
-	if info.ImageID != "" && (byID || info.ImageDigest == "" || info.ImageTag == "") {
+	if info.ImageID != "" && (info.ImageDigest == "" || info.ImageTag == "") {
 		if names, ok := d.imageNames(ctx, cli, info.ImageID); ok {
 			for _, rd := range names.digests {
+				if info.ImageDigest != "" {
+					break
+				}
 				repo, digest, ok := strings.Cut(rd, "@")
 				if !ok {
 					continue
@@ -141,17 +146,18 @@ func (d *engineAPI) fillImage(ctx context.Context, cli *client.Client, info *Inf
 				}
 				if repo == info.ImageRepo {
 					info.ImageDigest = digest
-					break
 				}
 			}
 			for _, rt := range names.tags {
+				if info.ImageTag != "" {
+					break
+				}
 				repo, tag, _ := SplitImage(rt)
 				if info.ImageRepo == "" {
 					info.ImageRepo = repo
 				}
-				if repo == info.ImageRepo && tag != "" {
+				if repo == info.ImageRepo {
 					info.ImageTag = tag
-					break
 				}
 			}
 		}

@@ -88,16 +88,24 @@ func importSleeper(t *testing.T, cli *client.Client, ref string) string {
 	if bytes.Contains(msgs, []byte(`"error"`)) {
 		t.Fatalf("import %s: %s", ref, msgs)
 	}
+	// The import's last message carries the image id.
+	idx := bytes.LastIndex(msgs, []byte("sha256:"))
+	if idx < 0 || len(msgs) < idx+71 {
+		t.Fatalf("import %s: no image id in %s", ref, msgs)
+	}
+	id := string(msgs[idx : idx+71])
 	t.Cleanup(func() {
-		if _, err := cli.ImageRemove(context.Background(), ref, image.RemoveOptions{Force: true, PruneChildren: true}); err != nil {
-			t.Errorf("remove image %s: %v", ref, err)
+		if _, err := cli.ImageRemove(context.Background(), id, image.RemoveOptions{Force: true, PruneChildren: true}); err != nil {
+			t.Errorf("remove image %s: %v", id, err)
 		}
 	})
-	img, err := cli.ImageInspect(ctx, ref)
-	if err != nil {
-		t.Fatalf("inspect %s: %v", ref, err)
+	if ref != "" {
+		img, err := cli.ImageInspect(ctx, ref)
+		if err != nil || img.ID != id {
+			t.Fatalf("inspect %s: %v (id %s, import said %s)", ref, err, img.ID, id)
+		}
 	}
-	return img.ID
+	return id
 }
 
 // createSleeper creates a container (removed when the test ends) and
@@ -182,6 +190,17 @@ func TestDockerEngine(t *testing.T) {
 	tag := fmt.Sprintf("t%d", time.Now().UnixNano())
 	ref := "vigil-test/sleeper:" + tag
 	imageID := importSleeper(t, cli, ref)
+	// A second tag of the same image: a container keeps the tag its
+	// reference names.
+	other := "vigil-test/sleeper:a-" + tag
+	if err := cli.ImageTag(context.Background(), ref, other); err != nil {
+		t.Fatalf("tag %s: %v", other, err)
+	}
+	t.Cleanup(func() {
+		if _, err := cli.ImageRemove(context.Background(), other, image.RemoveOptions{}); err != nil {
+			t.Errorf("untag %s: %v", other, err)
+		}
+	})
 
 	t.Run("metadata", func(t *testing.T) {
 		data := t.TempDir()
@@ -283,11 +302,22 @@ func TestDockerEngine(t *testing.T) {
 		}
 		// The reference is the id; repository and tag come from the
 		// image's RepoTags.
-		if info.Image != imageID || info.ImageRepo != "vigil-test/sleeper" || info.ImageTag != tag {
+		if info.Image != imageID || info.ImageRepo != "vigil-test/sleeper" || (info.ImageTag != tag && info.ImageTag != "a-"+tag) {
 			t.Errorf("image %q repo %q tag %q, want %q vigil-test/sleeper %q", info.Image, info.ImageRepo, info.ImageTag, imageID, tag)
 		}
 		if info.Privileged || info.PodName != "" || len(info.Labels) != 0 {
 			t.Errorf("privileged %v pod %q labels %v for a plain container", info.Privileged, info.PodName, info.Labels)
+		}
+	})
+
+	t.Run("untagged image", func(t *testing.T) {
+		id := importSleeper(t, cli, "")
+		cid := createSleeper(t, cli, "vigil-test-untagged-"+tag, &dcontainer.Config{Image: id}, &dcontainer.HostConfig{})
+		r, _ := newTestResolver(t, Config{DockerSocket: testDockerSock})
+		info := waitStatus(t, r, Docker, cid, 30*time.Second)
+		// No repository to be had; the tag reads "latest", as Falco's.
+		if info.Status != Ready || info.ImageRepo != "" || info.ImageTag != "latest" || info.ImageID != strings.TrimPrefix(id, "sha256:") {
+			t.Errorf("%+v, want no repository, tag latest, image id %s", info, id)
 		}
 	})
 
