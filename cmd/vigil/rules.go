@@ -11,6 +11,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/vigil-dev/vigil/engine/eval"
 	"github.com/vigil-dev/vigil/engine/rules"
 )
 
@@ -24,14 +25,36 @@ func rulesCommand() *cli.Command {
 				Usage:     "load rules files (in order, as one set) and report every problem with file:line:col",
 				ArgsUsage: "FILE...",
 				Description: `Checks the YAML, the items and their keys, the conditions' syntax, macros
-and lists (undefined, cycles), appends and overrides. Field names are not
-checked yet.`,
+and lists (undefined, cycles), appends and overrides, then compiles every
+rule: field names and arguments, operators and literals against the
+fields' types, event type names, output templates. Rules that run on every
+event type are reported as warnings.`,
 				Action: func(c *cli.Context) error {
 					set, err := loadRules(c)
 					var list rules.ErrorList
 					errors.As(err, &list)
 					if set != nil {
 						bad := rulesWithErrors(set, list)
+						prog, cerr := eval.Compile(set, eval.Options{})
+						var clist rules.ErrorList
+						if errors.As(cerr, &clist) {
+							for _, r := range set.Rules() {
+								for _, e := range clist {
+									if strings.Contains(e.Msg, "rule '"+r.Name+"'") {
+										bad[r] = true
+									}
+								}
+							}
+							list = append(list, clist...)
+							if err == nil {
+								err = clist
+							}
+						} else if cerr != nil {
+							return cerr
+						}
+						for _, w := range prog.Warnings() {
+							fmt.Fprintf(c.App.ErrWriter, "warning: %s\n", w)
+						}
 						for _, r := range set.Rules() {
 							state := "ok"
 							if bad[r] {
