@@ -4,34 +4,36 @@
  * format of vigil_schema.h, into one ring buffer per possible CPU that user
  * space maps through /dev/vigilN (see vigil_ring.h).
  *
- * Still missing: the exit events of the syscalls that take paths, socket
- * addresses or exec state (execve, clone, the open, file and network
- * families), and the entry events. Those syscalls are not emitted yet.
+ * The events are the eBPF probe's (bpf/c/probe.bpf.c), byte for byte:
+ * vigil_fill.c fills them, vigil_build.c reads what they carry.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/atomic.h>
-#include <linux/capability.h>
-#include <linux/cred.h>
+#include <linux/binfmts.h>
 #include <linux/cdev.h>
 #include <linux/device.h>
 #include <linux/fs.h>
-#include <linux/binfmts.h>
+#include <linux/hash.h>
+#include <linux/irq_work.h>
 #include <linux/log2.h>
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
+#include <linux/poll.h>
 #include <linux/sched.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/timekeeping.h>
+#include <linux/timer.h>
 #include <linux/tracepoint.h>
 #include <linux/uaccess.h>
 #include <linux/version.h>
 #include <linux/vmalloc.h>
+#include <linux/wait.h>
 #include <asm/syscall.h>
 
-#include "vigil_schema.h"
+#include "vigil.h"
 #include "vigil_ring.h"
 
 static unsigned int ring_pages = 2048;
@@ -39,15 +41,21 @@ module_param(ring_pages, uint, 0444);
 MODULE_PARM_DESC(ring_pages,
 		 "Pages of each per-CPU ring buffer, a power of two (default 2048: 8 MiB with 4 KiB pages)");
 
-/* The largest event the module writes: a header, lengths and a path. */
-#define VIGIL_EVT_MAX (VIGIL_HEADER_SIZE + 2 * VIGIL_MAX_PARAMS + PATH_MAX + 256)
+static unsigned int wakeup_ms = 10;
+module_param(wakeup_ms, uint, 0444);
+MODULE_PARM_DESC(wakeup_ms,
+		 "Longest wait, in ms, before poll reports events below the watermark (0-1000, default 10; 0: only the watermark wakes)");
 
 struct vigil_cpu {
 	struct vigil_ring_ctl *ctl;	/* one page, shared read-write */
 	char *data;			/* ring_size bytes, mapped read-only */
 	char *scratch;			/* an event is built here, then copied */
+	char *path;			/* paths are assembled here */
+	u64 head;			/* the kernel's own: ctl->head is writable */
 	u32 size;
 	atomic_t open;
+	wait_queue_head_t wait;		/* poll and epoll on /dev/vigilN */
+	struct irq_work wake;		/* wakes them from a probe */
 };
 
 static struct vigil_cpu *cpus;
@@ -57,7 +65,7 @@ static struct class *vigil_class;
 
 /* What user space asked for; read locklessly by the probes. */
 static bool capturing;
-static u32 snaplen = 256;
+u32 vigil_snaplen = 256;
 static u32 ignore_tgid;
 static DECLARE_BITMAP(interesting, VIGIL_MAX_SYSCALLS);
 static DEFINE_MUTEX(config_lock);
@@ -67,119 +75,66 @@ static DEFINE_MUTEX(config_lock);
 static const u16 own_event_nrs[] = { VIGIL_EXIT_SYSCALLS(NR_OF) };
 #undef NR_OF
 static DECLARE_BITMAP(own_event, VIGIL_MAX_SYSCALLS);
-static atomic_t open_devices = ATOMIC_INIT(0);
+static int open_devices;	/* under config_lock */
 
-/* ---- building events ---------------------------------------------------- */
+/* Wakes readers of rings with unread events while any device is open. */
+static struct timer_list wake_timer;
+static bool wake_timer_on;
 
-struct builder {
-	char *buf;
-	u32 pos;	/* where the next parameter goes */
-	u16 nparams;
-	u16 idx;	/* parameters pushed so far */
-};
+/* ---- the ring ----------------------------------------------------------- */
 
-static void begin(struct builder *b, char *buf, u16 type, u16 nparams)
+void vigil_begin(struct vigil_builder *b, u16 type, u16 nparams)
 {
-	struct vigil_event_hdr *h = (struct vigil_event_hdr *)buf;
-	u64 id = ((u64)current->tgid << 32) | current->pid;
+	struct vigil_event_hdr *h = (struct vigil_event_hdr *)b->buf;
 
 	h->ts = ktime_get_boot_fast_ns();
-	h->tid = (u32)id;
-	h->pid = id >> 32;
+	h->tid = current->pid;
+	h->pid = current->tgid;
 	h->type = type;
 	h->nparams = nparams;
-	b->buf = buf;
 	b->nparams = nparams;
 	b->idx = 0;
 	b->pos = VIGIL_HEADER_SIZE + 2 * nparams;
 }
 
-static void push(struct builder *b, const void *p, u32 len)
+/* A builder on this CPU's scratch buffers; preemption is disabled. */
+static struct vigil_cpu *this_cpu_builder(struct vigil_builder *b)
 {
-	u16 *lens = (u16 *)(b->buf + VIGIL_HEADER_SIZE);
+	struct vigil_cpu *c = &cpus[smp_processor_id()];
 
-	if (b->idx >= b->nparams)
-		return;
-	if (b->pos + len > VIGIL_EVT_MAX)
-		len = 0;	/* unreadable rather than overrun */
-	/* p may lie in the scratch buffer itself (d_path): memmove. */
-	memmove(b->buf + b->pos, p, len);
-	lens[b->idx++] = len;
-	b->pos += len;
+	b->buf = c->scratch;
+	b->path = c->path;
+	return c;
 }
 
-static void push_u64(struct builder *b, u64 v)
+static u64 wakeup_bytes(struct vigil_cpu *c)
 {
-	push(b, &v, sizeof(v));
+	u32 wm = READ_ONCE(c->ctl->wakeup_bytes);
+
+	if (wm)
+		return wm;
+	return min_t(u32, VIGIL_WAKEUP_DEFAULT, c->size / 2);
 }
-
-static void push_u16(struct builder *b, u16 v)
-{
-	push(b, &v, sizeof(v));
-}
-
-static void push_u32(struct builder *b, u32 v)
-{
-	push(b, &v, sizeof(v));
-}
-
-static void push_str(struct builder *b, const char *s, u32 max)
-{
-	push(b, s, strnlen(s, max - 1) + 1);
-}
-
-/*
- * A string from user memory, NUL included, cut to max bytes; absent when
- * unreadable. The probes may not sleep: no page fault is served.
- */
-static void push_user_str(struct builder *b, const char __user *s, u32 max)
-{
-	char *dst = b->buf + b->pos;
-	long n;
-
-	if (!s || b->pos + max > VIGIL_EVT_MAX) {
-		push(b, NULL, 0);
-		return;
-	}
-	/* strncpy_from_user_nofault is not exported to modules; this is it. */
-	pagefault_disable();
-	n = strncpy_from_user(dst, s, max);
-	pagefault_enable();
-	if (n < 0) {
-		push(b, NULL, 0);
-		return;
-	}
-	if (n >= max) {
-		n = max - 1;
-		dst[n] = 0;
-	}
-	push(b, dst, n + 1);
-}
-
-static u64 cap_bits(const kernel_cap_t *c)
-{
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
-	return c->val;
-#else
-	return ((u64)c->cap[1] << 32) | c->cap[0];
-#endif
-}
-
-/* ---- the ring ----------------------------------------------------------- */
 
 /*
  * Copy a finished event into this CPU's ring. Called with preemption
  * disabled: nothing else writes this CPU's ring meanwhile.
  */
-static void submit(struct vigil_cpu *c, struct builder *b)
+static void submit(struct vigil_cpu *c, struct vigil_builder *b)
 {
 	struct vigil_ring_ctl *ctl = c->ctl;
 	struct vigil_event_hdr *h = (struct vigil_event_hdr *)b->buf;
-	u64 head = ctl->head;
+	u64 head = c->head, start = c->head;
 	/* Pairs with the reader's release of tail: it is done with that space. */
 	u64 tail = smp_load_acquire(&ctl->tail);
 	u32 len = b->pos, off = head & (c->size - 1), pad = 0;
+	u64 wm;
 
+	/* The probe's limit: a longer event is lost, as there. */
+	if (len > VIGIL_EVT_MAX) {
+		ctl->drops++;
+		return;
+	}
 	h->len = len;
 	if (off + len > c->size)
 		pad = c->size - off;
@@ -202,8 +157,18 @@ static void submit(struct vigil_cpu *c, struct builder *b)
 	}
 	memcpy(c->data + off, b->buf, len);
 	ctl->events++;
+	c->head = head + len;
 	/* The event's bytes before the head that publishes them. */
-	smp_store_release(&ctl->head, head + len);
+	smp_store_release(&ctl->head, c->head);
+	/*
+	 * Wake a reader when the unread bytes cross the watermark, not at
+	 * every event past it: a reader that was woken drains the ring before
+	 * it waits again, and poll reports a non-empty ring at once. A probe
+	 * may run where waking is unsafe (scheduler locks): irq_work defers it.
+	 */
+	wm = wakeup_bytes(c);
+	if (start - tail < wm && c->head - tail >= wm)
+		irq_work_queue(&c->wake);
 }
 
 static bool wanted(void)
@@ -211,184 +176,78 @@ static bool wanted(void)
 	return READ_ONCE(capturing) && current->tgid != READ_ONCE(ignore_tgid);
 }
 
-/* ---- syscall exit events ------------------------------------------------ */
-
-#define BEGIN(EVT) begin(b, buf, VIGIL_EVT_##EVT, VIGIL_NP_##EVT)
+/* ---- execveat ----------------------------------------------------------- */
 
 /*
- * Fill the exit event of a syscall with an event of its own, in the order
- * vigil_schema.h lists its parameters. Returns false for the syscalls whose
- * fillers are not written yet (see the top of this file).
+ * A successful exec rewrites orig_ax to __NR_execve on x86
+ * (set_personality_64bit): the threads in execveat are remembered at entry,
+ * by tid, as the probe does in an LRU map. A direct-mapped table: two
+ * threads in execveat at once whose tids share a slot make one of them an
+ * execve event, as an LRU eviction would.
  */
-static bool fill_exit(struct builder *b, char *buf, struct pt_regs *regs,
-		      long ret, long nr)
-{
-	unsigned long a[6];
-	const struct cred *cred;
-	int fds[2];
+#define EXECVEAT_BITS 10
+static u32 execveat_tids[1 << EXECVEAT_BITS];
 
-	syscall_get_arguments(current, regs, a);
-	switch (nr) {
-	case VIGIL_NR_socket:
-		BEGIN(SOCKET_X);
-		push_u64(b, ret);
-		push_u32(b, a[0]);
-		push_u32(b, a[1]);
-		push_u32(b, a[2]);
-		return true;
-	case VIGIL_NR_listen:
-		BEGIN(LISTEN_X);
-		push_u64(b, ret);
-		push_u64(b, (s32)a[0]);
-		push_u64(b, (s32)a[1]);
-		return true;
-	case VIGIL_NR_setuid:
-	case VIGIL_NR_setgid:
-		if (nr == VIGIL_NR_setuid)
-			BEGIN(SETUID_X);
-		else
-			BEGIN(SETGID_X);
-		push_u64(b, ret);
-		push_u32(b, a[0]);
-		return true;
-	case VIGIL_NR_setreuid:
-	case VIGIL_NR_setregid:
-		if (nr == VIGIL_NR_setreuid)
-			BEGIN(SETREUID_X);
-		else
-			BEGIN(SETREGID_X);
-		push_u64(b, ret);
-		push_u32(b, a[0]);
-		push_u32(b, a[1]);
-		return true;
-	case VIGIL_NR_setresuid:
-	case VIGIL_NR_setresgid:
-		if (nr == VIGIL_NR_setresuid)
-			BEGIN(SETRESUID_X);
-		else
-			BEGIN(SETRESGID_X);
-		push_u64(b, ret);
-		push_u32(b, a[0]);
-		push_u32(b, a[1]);
-		push_u32(b, a[2]);
-		return true;
-	case VIGIL_NR_capset:
-		BEGIN(CAPSET_X);
-		push_u64(b, ret);
-		cred = current_cred();
-		push_u64(b, cap_bits(&cred->cap_inheritable));
-		push_u64(b, cap_bits(&cred->cap_permitted));
-		push_u64(b, cap_bits(&cred->cap_effective));
-		return true;
-	case VIGIL_NR_ptrace:
-		BEGIN(PTRACE_X);
-		push_u64(b, ret);
-		push_u64(b, a[0]);
-		push_u64(b, (s32)a[1]);
-		return true;
-	case VIGIL_NR_setns:
-		BEGIN(SETNS_X);
-		push_u64(b, ret);
-		push_u64(b, (s32)a[0]);
-		push_u32(b, a[1]);
-		return true;
-	case VIGIL_NR_unshare:
-		BEGIN(UNSHARE_X);
-		push_u64(b, ret);
-		push_u64(b, a[0]);
-		return true;
-	case VIGIL_NR_init_module:
-		BEGIN(INIT_MODULE_X);
-		push_u64(b, ret);
-		push_u64(b, a[1]);
-		push_user_str(b, (const char __user *)a[2], READ_ONCE(snaplen));
-		return true;
-	case VIGIL_NR_finit_module:
-		BEGIN(FINIT_MODULE_X);
-		push_u64(b, ret);
-		push_u64(b, (s32)a[0]);
-		push_user_str(b, (const char __user *)a[1], READ_ONCE(snaplen));
-		push_u32(b, a[2]);
-		return true;
-	case VIGIL_NR_bpf:
-		BEGIN(BPF_X);
-		push_u64(b, ret);
-		push_u64(b, (s32)a[0]);
-		return true;
-	case VIGIL_NR_dup:
-		BEGIN(DUP_X);
-		push_u64(b, ret);
-		push_u64(b, (s32)a[0]);
-		return true;
-	case VIGIL_NR_dup2:
-		BEGIN(DUP2_X);
-		push_u64(b, ret);
-		push_u64(b, (s32)a[0]);
-		push_u64(b, (s32)a[1]);
-		return true;
-	case VIGIL_NR_dup3:
-		BEGIN(DUP3_X);
-		push_u64(b, ret);
-		push_u64(b, (s32)a[0]);
-		push_u64(b, (s32)a[1]);
-		push_u32(b, a[2]);
-		return true;
-	case VIGIL_NR_close:
-	case VIGIL_NR_fchdir:
-		if (nr == VIGIL_NR_close)
-			BEGIN(CLOSE_X);
-		else
-			BEGIN(FCHDIR_X);
-		push_u64(b, ret);
-		push_u64(b, (s32)a[0]);
-		return true;
-	case VIGIL_NR_fchmod:
-		BEGIN(FCHMOD_X);
-		push_u64(b, ret);
-		push_u64(b, (s32)a[0]);
-		push_u32(b, a[1]);
-		return true;
-	case VIGIL_NR_pipe:
-	case VIGIL_NR_pipe2:
-		if (nr == VIGIL_NR_pipe)
-			BEGIN(PIPE_X);
-		else
-			BEGIN(PIPE2_X);
-		push_u64(b, ret);
-		if (copy_from_user_nofault(fds, (const void __user *)a[0], sizeof(fds))) {
-			push(b, NULL, 0);
-			push(b, NULL, 0);
-		} else {
-			push_u64(b, (s64)fds[0]);
-			push_u64(b, (s64)fds[1]);
-		}
-		if (nr == VIGIL_NR_pipe2)
-			push_u32(b, a[1]);
-		return true;
-	}
-	return false;
+static void execveat_mark(u32 tid)
+{
+	WRITE_ONCE(execveat_tids[hash_32(tid, EXECVEAT_BITS)], tid);
 }
 
-#undef BEGIN
+static bool execveat_take(u32 tid)
+{
+	u32 *slot = &execveat_tids[hash_32(tid, EXECVEAT_BITS)];
+
+	return READ_ONCE(*slot) == tid && cmpxchg(slot, tid, 0) == tid;
+}
 
 /* ---- probes ------------------------------------------------------------- */
+
+static bool syscall_wanted(long nr)
+{
+	return nr >= 0 && nr < VIGIL_MAX_SYSCALLS && test_bit(nr, interesting) && wanted();
+}
+
+static void probe_sys_enter(void *data, struct pt_regs *regs, long id)
+{
+	struct vigil_builder b;
+	struct vigil_cpu *c;
+
+	if (id != VIGIL_NR_open && id != VIGIL_NR_openat &&
+	    id != VIGIL_NR_openat2 && id != VIGIL_NR_creat &&
+	    id != VIGIL_NR_connect && id != VIGIL_NR_execveat)
+		return;
+	if (!syscall_wanted(id))
+		return;
+	if (id == VIGIL_NR_execveat) {
+		execveat_mark(current->pid);
+		return;
+	}
+	preempt_disable();
+	c = this_cpu_builder(&b);
+	if (vigil_fill_enter(&b, regs, id))
+		submit(c, &b);
+	preempt_enable();
+}
 
 static void probe_sys_exit(void *data, struct pt_regs *regs, long ret)
 {
 	long nr = syscall_get_nr(current, regs);
+	struct vigil_builder b;
 	struct vigil_cpu *c;
-	struct builder b;
 
-	if (nr < 0 || nr >= VIGIL_MAX_SYSCALLS || !test_bit(nr, interesting) || !wanted())
+	/* A failed execveat keeps its number; forget it either way. */
+	if ((nr == VIGIL_NR_execve || nr == VIGIL_NR_execveat) && execveat_take(current->pid))
+		nr = VIGIL_NR_execveat;
+	if (!syscall_wanted(nr))
 		return;
 	preempt_disable();
-	c = &cpus[smp_processor_id()];
+	c = this_cpu_builder(&b);
 	if (!test_bit(nr, own_event)) {
-		begin(&b, c->scratch, VIGIL_EVT_GENERIC, VIGIL_NP_GENERIC);
-		push_u64(&b, ret);
-		push_u16(&b, nr);
+		vigil_begin(&b, VIGIL_EVT_GENERIC, VIGIL_NP_GENERIC);
+		vigil_push_u64(&b, ret);
+		vigil_push_u16(&b, nr);
 		submit(c, &b);
-	} else if (fill_exit(&b, c->scratch, regs, ret, nr)) {
+	} else if (vigil_fill_exit(&b, regs, ret, nr)) {
 		submit(c, &b);
 	}
 	preempt_enable();
@@ -397,22 +256,29 @@ static void probe_sys_exit(void *data, struct pt_regs *regs, long ret)
 static void probe_fork(void *data, struct task_struct *parent,
 		       struct task_struct *child)
 {
+	struct vigil_builder b;
 	struct vigil_cpu *c;
-	struct builder b;
+	char comm[TASK_COMM_LEN];
 	pid_t ppid;
 
 	if (!wanted())
 		return;
+	/*
+	 * The child's parent process, not the forking task's: a new thread's
+	 * parent is its process's parent, and CLONE_PARENT skips a level.
+	 */
 	rcu_read_lock();
 	ppid = rcu_dereference(child->real_parent)->tgid;
 	rcu_read_unlock();
+	memcpy(comm, child->comm, sizeof(comm));
+	comm[sizeof(comm) - 1] = 0;
 	preempt_disable();
-	c = &cpus[smp_processor_id()];
-	begin(&b, c->scratch, VIGIL_EVT_PROC_FORK, VIGIL_NP_PROC_FORK);
-	push_u64(&b, child->pid);
-	push_u64(&b, child->tgid);
-	push_u64(&b, ppid);
-	push_str(&b, child->comm, sizeof(child->comm));
+	c = this_cpu_builder(&b);
+	vigil_begin(&b, VIGIL_EVT_PROC_FORK, VIGIL_NP_PROC_FORK);
+	vigil_push_u64(&b, child->pid);
+	vigil_push_u64(&b, child->tgid);
+	vigil_push_u64(&b, ppid);
+	vigil_push_kernel_str(&b, comm, sizeof(comm));
 	submit(c, &b);
 	preempt_enable();
 }
@@ -420,22 +286,19 @@ static void probe_fork(void *data, struct task_struct *parent,
 static void probe_exec(void *data, struct task_struct *p, pid_t old_pid,
 		       struct linux_binprm *bprm)
 {
+	struct vigil_builder b;
 	struct vigil_cpu *c;
-	struct builder b;
-	char *path;
 
 	if (!wanted())
 		return;
 	preempt_disable();
-	c = &cpus[smp_processor_id()];
-	begin(&b, c->scratch, VIGIL_EVT_PROC_EXEC, VIGIL_NP_PROC_EXEC);
-	/* d_path writes at the end of the buffer it is given. */
-	path = d_path(&bprm->file->f_path, c->scratch + b.pos, PATH_MAX);
-	if (IS_ERR(path))
-		push(&b, NULL, 0);
+	c = this_cpu_builder(&b);
+	vigil_begin(&b, VIGIL_EVT_PROC_EXEC, VIGIL_NP_PROC_EXEC);
+	if (bprm->file)
+		vigil_push_path(&b, &bprm->file->f_path);
 	else
-		push(&b, path, strlen(path) + 1);
-	push_u64(&b, old_pid);
+		vigil_push_empty(&b);
+	vigil_push_u64(&b, old_pid);
 	submit(c, &b);
 	preempt_enable();
 }
@@ -444,21 +307,21 @@ static void probe_exec(void *data, struct task_struct *p, pid_t old_pid,
  * The tracepoint gained group_dead in 6.16. The prototype must match: with
  * control-flow integrity a probe of another type is a fault.
  */
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 16, 0)
+#if KERNEL_VERSION(6, 16, 0) <= LINUX_VERSION_CODE
 static void probe_exit(void *data, struct task_struct *p, bool group_dead)
 #else
 static void probe_exit(void *data, struct task_struct *p)
 #endif
 {
+	struct vigil_builder b;
 	struct vigil_cpu *c;
-	struct builder b;
 
 	if (!wanted())
 		return;
 	preempt_disable();
-	c = &cpus[smp_processor_id()];
-	begin(&b, c->scratch, VIGIL_EVT_PROC_EXIT, VIGIL_NP_PROC_EXIT);
-	push_u64(&b, p->exit_code);
+	c = this_cpu_builder(&b);
+	vigil_begin(&b, VIGIL_EVT_PROC_EXIT, VIGIL_NP_PROC_EXIT);
+	vigil_push_u64(&b, p->exit_code);
 	submit(c, &b);
 	preempt_enable();
 }
@@ -471,6 +334,7 @@ struct vigil_tp {
 };
 
 static struct vigil_tp tps[] = {
+	{ .name = "sys_enter", .probe = probe_sys_enter },
 	{ .name = "sys_exit", .probe = probe_sys_exit },
 	{ .name = "sched_process_fork", .probe = probe_fork },
 	{ .name = "sched_process_exec", .probe = probe_exec },
@@ -523,6 +387,50 @@ fail:
 	return err;
 }
 
+/* ---- waking readers ----------------------------------------------------- */
+
+static void wake_readers(struct irq_work *w)
+{
+	struct vigil_cpu *c = container_of(w, struct vigil_cpu, wake);
+
+	wake_up_interruptible(&c->wait);
+}
+
+/*
+ * Events below the watermark wake nobody: this timer does, so that a
+ * reader waits at most wakeup_ms for them.
+ */
+static void wake_tick(struct timer_list *t)
+{
+	int cpu;
+
+	for_each_possible_cpu(cpu) {
+		struct vigil_cpu *c = &cpus[cpu];
+
+		if (READ_ONCE(c->ctl->head) != READ_ONCE(c->ctl->tail) &&
+		    wq_has_sleeper(&c->wait))
+			wake_up_interruptible(&c->wait);
+	}
+	if (READ_ONCE(wake_timer_on))
+		mod_timer(&wake_timer, jiffies + msecs_to_jiffies(wakeup_ms));
+}
+
+/* Under config_lock: the timer runs while a device is open. */
+static void wake_timer_start(void)
+{
+	if (!wakeup_ms)
+		return;
+	WRITE_ONCE(wake_timer_on, true);
+	mod_timer(&wake_timer, jiffies + msecs_to_jiffies(wakeup_ms));
+}
+
+static void wake_timer_stop(void)
+{
+	WRITE_ONCE(wake_timer_on, false);
+	/* Waits for a running tick, which then no longer rearms. */
+	timer_delete_sync(&wake_timer);
+}
+
 /* ---- the devices -------------------------------------------------------- */
 
 static int vigil_open(struct inode *inode, struct file *f)
@@ -534,7 +442,10 @@ static int vigil_open(struct inode *inode, struct file *f)
 	/* One reader per buffer: two would steal each other's events. */
 	if (atomic_cmpxchg(&cpus[cpu].open, 0, 1))
 		return -EBUSY;
-	atomic_inc(&open_devices);
+	mutex_lock(&config_lock);
+	if (open_devices++ == 0)
+		wake_timer_start();
+	mutex_unlock(&config_lock);
 	f->private_data = &cpus[cpu];
 	return 0;
 }
@@ -543,10 +454,31 @@ static int vigil_release(struct inode *inode, struct file *f)
 {
 	struct vigil_cpu *c = f->private_data;
 
+	mutex_lock(&config_lock);
 	/* The last reader gone, nobody drains: stop rather than count drops. */
-	if (atomic_dec_and_test(&open_devices))
+	if (--open_devices == 0) {
 		WRITE_ONCE(capturing, false);
+		wake_timer_stop();
+	}
+	mutex_unlock(&config_lock);
 	atomic_set(&c->open, 0);
+	return 0;
+}
+
+/*
+ * Readable when the ring holds unread events. Waiters are woken when the
+ * unread bytes reach ctl->wakeup_bytes, and every wakeup_ms while events
+ * wait below it.
+ */
+static __poll_t vigil_poll(struct file *f, poll_table *wait)
+{
+	struct vigil_cpu *c = f->private_data;
+
+	poll_wait(f, &c->wait, wait);
+	/* Queued before looking: an event published after this look wakes us. */
+	smp_mb();
+	if (READ_ONCE(c->ctl->head) != READ_ONCE(c->ctl->tail))
+		return EPOLLIN | EPOLLRDNORM;
 	return 0;
 }
 
@@ -565,7 +497,7 @@ static int vigil_mmap(struct file *f, struct vm_area_struct *vma)
 	/* The data is the kernel's to write: read-only, for good. */
 	if (vma->vm_flags & VM_WRITE)
 		return -EPERM;
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
+#if KERNEL_VERSION(6, 3, 0) <= LINUX_VERSION_CODE
 	vm_flags_clear(vma, VM_MAYWRITE);
 #else
 	vma->vm_flags &= ~VM_MAYWRITE;
@@ -608,7 +540,7 @@ static long vigil_ioctl(struct file *f, unsigned int cmd, unsigned long arg)
 			err = -EINVAL;
 			break;
 		}
-		WRITE_ONCE(snaplen, v);
+		WRITE_ONCE(vigil_snaplen, v);
 		break;
 	case VIGIL_IOC_SET_MASK:
 		if (copy_from_user(mask, uarg, sizeof(mask))) {
@@ -637,6 +569,7 @@ static const struct file_operations vigil_fops = {
 	.open = vigil_open,
 	.release = vigil_release,
 	.mmap = vigil_mmap,
+	.poll = vigil_poll,
 	.unlocked_ioctl = vigil_ioctl,
 };
 
@@ -647,9 +580,11 @@ static void free_buffers(void)
 	int cpu;
 
 	for_each_possible_cpu(cpu) {
+		irq_work_sync(&cpus[cpu].wake);
 		vfree(cpus[cpu].ctl);
 		vfree(cpus[cpu].data);
 		kvfree(cpus[cpu].scratch);
+		kvfree(cpus[cpu].path);
 	}
 	kfree(cpus);
 }
@@ -666,15 +601,19 @@ static int alloc_buffers(void)
 		struct vigil_cpu *c = &cpus[cpu];
 
 		c->size = size;
+		init_waitqueue_head(&c->wait);
+		init_irq_work(&c->wake, wake_readers);
 		c->ctl = vmalloc_user(PAGE_SIZE);
 		c->data = vmalloc_user(size);
-		c->scratch = kvmalloc(VIGIL_EVT_MAX, GFP_KERNEL);
-		if (!c->ctl || !c->data || !c->scratch) {
+		c->scratch = kvmalloc(VIGIL_EVT_BUF, GFP_KERNEL);
+		c->path = kvmalloc(VIGIL_PATH_BUF, GFP_KERNEL);
+		if (!c->ctl || !c->data || !c->scratch || !c->path) {
 			free_buffers();
 			return -ENOMEM;
 		}
 		c->ctl->ring_size = size;
 		c->ctl->api_version = VIGIL_API_VERSION;
+		c->ctl->features = VIGIL_FEATURE_POLL;
 	}
 	return 0;
 }
@@ -697,16 +636,26 @@ static int __init vigil_init(void)
 		pr_err("ring_pages=%u: want a power of two up to 262144\n", ring_pages);
 		return -EINVAL;
 	}
+	if (wakeup_ms > 1000) {
+		pr_err("wakeup_ms=%u: want 0 to 1000\n", wakeup_ms);
+		return -EINVAL;
+	}
+	/* Paths cross mounts through a copy of a private kernel struct. */
+	if (vigil_check_mount_layout()) {
+		pr_err("struct mount of this kernel is not the one vigil knows: paths would be wrong\n");
+		return -ENOEXEC;
+	}
 	bitmap_fill(interesting, VIGIL_MAX_SYSCALLS);
 	for (i = 0; i < ARRAY_SIZE(own_event_nrs); i++)
 		__set_bit(own_event_nrs[i], own_event);
+	timer_setup(&wake_timer, wake_tick, 0);
 	err = alloc_buffers();
 	if (err)
 		return err;
 	err = alloc_chrdev_region(&devt, 0, nr_cpu_ids, "vigil");
 	if (err)
 		goto err_buffers;
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 4, 0)
+#if KERNEL_VERSION(6, 4, 0) <= LINUX_VERSION_CODE
 	vigil_class = class_create("vigil");
 #else
 	vigil_class = class_create(THIS_MODULE, "vigil");
@@ -754,6 +703,8 @@ static void __exit vigil_exit(void)
 	cdev_del(&cdev);
 	class_destroy(vigil_class);
 	unregister_chrdev_region(devt, nr_cpu_ids);
+	/* No device is open (the module is pinned while one is): no tick. */
+	timer_delete_sync(&wake_timer);
 	free_buffers();
 	pr_info("unloaded\n");
 }

@@ -10,6 +10,12 @@
  * ring_size. An event never straddles the end of the data: when one does
  * not fit, the kernel writes a padding record (type VIGIL_RING_PAD, len up
  * to the end) and starts again at offset 0.
+ *
+ * poll/epoll on /dev/vigilN (features has VIGIL_FEATURE_POLL): readable
+ * (EPOLLIN | EPOLLRDNORM) while head != tail. A waiting reader is woken
+ * when the unread bytes (head - tail) reach wakeup_bytes, and at least
+ * every wakeup_ms (module parameter, default 10) while the ring is not
+ * empty. A reader drains its ring (tail = head) before it waits again.
  */
 #ifndef VIGIL_RING_H
 #define VIGIL_RING_H
@@ -28,7 +34,15 @@ struct vigil_ring_ctl {
 	__u64 drops;		/* events lost because it was full */
 	__u32 ring_size;	/* bytes of data, a power of two */
 	__u32 api_version;	/* VIGIL_API_VERSION */
+	__u32 features;		/* VIGIL_FEATURE_*, written by the kernel */
+	__u32 wakeup_bytes;	/* written by user space; 0: the default */
 };
+
+/* poll and epoll work on the device; older modules have 0 here. */
+#define VIGIL_FEATURE_POLL 0x1
+
+/* wakeup_bytes 0: this many, or half the ring when that is smaller. */
+#define VIGIL_WAKEUP_DEFAULT 65536
 
 struct vigil_schema_version {
 	__u32 major;
