@@ -60,9 +60,10 @@
 //
 // The image reference (Config.Image) is split as Falco splits it: the
 // repository keeps a registry host and port; a container created from an
-// image id, or whose reference has no digest or tag, takes them from the
-// image's RepoDigests and RepoTags; a tag still missing reads "latest", as
-// Falco's Docker engine has it.
+// image id, or whose reference has no digest or tag, takes what is missing
+// from the image's RepoDigests and RepoTags (a tag or digest the reference
+// names is kept, where Falco would take the image's first); a tag still
+// missing reads "latest", as Falco's Docker engine has it.
 //
 // # Warnings
 //
