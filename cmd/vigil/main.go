@@ -66,6 +66,8 @@ func newApp() *cli.App {
 			builderCommand(),
 			mirrorCommand(),
 			rulesCommand(),
+			runCommand(),
+			replayCommand(),
 			{
 				Name:  "version",
 				Usage: "print vigil's version, its event schema version and the Go runtime",

@@ -185,3 +185,17 @@ func TestOptionsSelectRules(t *testing.T) {
 		t.Errorf("a disabled rule: err %v, runs", err)
 	}
 }
+
+// An output written as a folded YAML block (output: >) ends in a newline
+// that is no part of the alert.
+func TestFoldedOutputLosesTrailingNewline(t *testing.T) {
+	w := newWorld(t)
+	p := mustCompile(t, "evt.type = execve", "shell %proc.name started\n\n")
+	got := alerts(p, w.execve(t, w.child(200, 300, "sh", "/bin/sh")))
+	if len(got) != 1 {
+		t.Fatalf("%d alerts, want 1", len(got))
+	}
+	if got[0].Output != "shell sh started" {
+		t.Fatalf("output %q, want %q", got[0].Output, "shell sh started")
+	}
+}

@@ -47,6 +47,9 @@ func isLetter(c byte) bool { return ('a' <= c && c <= 'z') || ('A' <= c && c <= 
 // parseTemplate parses and binds an output template; every problem is
 // returned.
 func parseTemplate(s string) (*template, []*TemplateError) {
+	// A folded YAML block (output: >) ends in a newline that is not part
+	// of the message.
+	s = strings.TrimRight(s, " \t\r\n")
 	t := &template{}
 	var errs []*TemplateError
 	var lit strings.Builder

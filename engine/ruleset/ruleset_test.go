@@ -6,6 +6,7 @@ package ruleset
 import (
 	"testing"
 
+	"github.com/vigil-dev/vigil/engine/eval"
 	"github.com/vigil-dev/vigil/engine/rules"
 )
 
@@ -34,5 +35,26 @@ func TestDefaultRulesLoad(t *testing.T) {
 	}
 	if n := len(set.Rules()); n != len(want) {
 		t.Errorf("%d rules, want %d: update the test with the new rule", n, len(want))
+	}
+}
+
+// The default rules compile with no error and no warning, and each is
+// indexed under the event types it names rather than run on every event.
+func TestDefaultRulesCompile(t *testing.T) {
+	set, err := rules.Load(Name, Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog, err := eval.Compile(set, eval.Options{})
+	if err != nil {
+		t.Fatalf("compile: %v", err)
+	}
+	if w := prog.Warnings(); len(w) > 0 {
+		t.Fatalf("warnings: %v", w)
+	}
+	for _, r := range prog.Rules() {
+		if r.AllEvents || len(r.EventTypes) == 0 {
+			t.Errorf("rule %q runs on every event type (%v)", r.Name, r.EventTypes)
+		}
 	}
 }

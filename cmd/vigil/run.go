@@ -1,0 +1,247 @@
+// Copyright 2026 The vigil Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime"
+	"syscall"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"github.com/urfave/cli/v2"
+
+	"github.com/vigil-dev/vigil/bpf"
+	"github.com/vigil-dev/vigil/driver"
+	"github.com/vigil-dev/vigil/engine"
+	"github.com/vigil-dev/vigil/engine/container"
+	"github.com/vigil-dev/vigil/engine/eval"
+	"github.com/vigil-dev/vigil/engine/output"
+	"github.com/vigil-dev/vigil/engine/rules"
+	"github.com/vigil-dev/vigil/engine/ruleset"
+)
+
+// detectFlags are the flags vigil run and vigil replay share: which rules,
+// and where alerts go.
+func detectFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringSliceFlag{Name: "rules", Aliases: []string{"r"}, Usage: "rules `FILE` (repeatable, loaded in order); default: vigil's embedded rules"},
+		&cli.StringFlag{Name: "min-priority", Usage: "run only rules at least this severe (emergency … debug)"},
+		&cli.StringSliceFlag{Name: "enable-tag", Usage: "run only rules with one of these tags"},
+		&cli.StringSliceFlag{Name: "disable-tag", Usage: "do not run rules with any of these tags"},
+		&cli.BoolFlag{Name: "all-matches", Usage: "an alert for every matching rule, not only the first"},
+		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "alert format on stdout, file and program outputs: text or json"},
+		&cli.BoolFlag{Name: "no-stdout", Usage: "do not write alerts to stdout"},
+		&cli.StringFlag{Name: "output-file", Usage: "append alerts to `FILE`"},
+		&cli.StringFlag{Name: "http-url", Usage: "POST each alert as JSON to `URL` (Falcosidekick-compatible)"},
+		&cli.StringSliceFlag{Name: "http-header", Usage: "extra `\"Name: value\"` header for --http-url (repeatable)"},
+		&cli.StringFlag{Name: "output-program", Usage: "write each alert as a line to the stdin of `COMMAND` (run with sh -c)"},
+		&cli.BoolFlag{Name: "output-program-keep-alive", Usage: "run --output-program once and keep it running, instead of once per alert"},
+		&cli.IntFlag{Name: "output-queue-size", Usage: "alerts each output holds before it drops (0: the default)"},
+		&cli.DurationFlag{Name: "duration", Usage: "stop after this long (0: until interrupted)"},
+	}
+}
+
+func runCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "run",
+		Usage: "detect: the eBPF probe's events through the rules to the outputs (default rules, alerts on stdout)",
+		Description: "Loads the embedded CO-RE eBPF probe, tells it to capture only the syscalls the rules and\n" +
+			"state tracking need, and raises an alert for each event a rule matches. Container metadata\n" +
+			"comes from the Docker Engine socket under --host-root; when it cannot be had, container\n" +
+			"fields read <NA> and one warning per runtime says why.",
+		Flags: append(detectFlags(),
+			&cli.StringFlag{Name: "host-root", Value: "/", EnvVars: []string{"HOST_ROOT", "VIGIL_HOST_ROOT"},
+				Usage: "where the host's root is mounted (/host in a container): its /proc, /etc and container sockets"},
+			&cli.StringFlag{Name: "docker-socket", Usage: "Docker Engine socket (default: $DOCKER_HOST, else <host-root>/var/run/docker.sock)"},
+			&cli.StringFlag{Name: "buffer-size", Value: "8MiB", Usage: "ring buffer size per CPU (a power of two)"},
+			&cli.BoolFlag{Name: "all-syscalls", Usage: "capture every syscall, not only those the rules and state tracking need"},
+		),
+		Action: runAction,
+	}
+}
+
+func replayCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "replay",
+		Usage:     "run rules over a capture file (vigil capture), alerts to the outputs",
+		ArgsUsage: "FILE",
+		Flags:     detectFlags(),
+		Action:    replayAction,
+	}
+}
+
+// detector is what run and replay build from the shared flags.
+type detector struct {
+	prog *eval.Program
+	out  *output.Dispatcher
+}
+
+func newDetector(c *cli.Context, tab *driver.SyscallTable) (*detector, error) {
+	set := rules.NewSet()
+	if files := c.StringSlice("rules"); len(files) > 0 {
+		var err error
+		if set, err = rules.LoadFiles(files...); err != nil {
+			return nil, fmt.Errorf("load rules: %w\n(vigil rules validate FILE shows every problem)", err)
+		}
+	} else {
+		if err := set.AddFile(ruleset.Name, ruleset.Default()); err != nil {
+			return nil, fmt.Errorf("embedded rules: %w", err)
+		}
+		if err := set.Resolve(); err != nil {
+			return nil, fmt.Errorf("embedded rules: %w", err)
+		}
+	}
+	prog, err := eval.Compile(set, eval.Options{
+		MinPriority: c.String("min-priority"), Tags: c.StringSlice("enable-tag"),
+		DisableTags: c.StringSlice("disable-tag"), AllMatches: c.Bool("all-matches"), Syscalls: tab,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("compile rules: %w\n(vigil rules validate FILE shows every problem)", err)
+	}
+	for _, w := range prog.Warnings() {
+		logrus.Warn(w.Error())
+	}
+	running := 0
+	for _, r := range prog.Rules() {
+		if r.Runs {
+			running++
+		}
+	}
+	if running == 0 {
+		return nil, errors.New("no rule runs: check --rules, --min-priority and the tag flags")
+	}
+	out, err := output.New(output.Config{
+		Format: c.String("output"), Stdout: !c.Bool("no-stdout"), File: c.String("output-file"), FileKeepAlive: true,
+		HTTPURL: c.String("http-url"), HTTPHeaders: c.StringSlice("http-header"),
+		Program: c.String("output-program"), ProgramKeepAlive: c.Bool("output-program-keep-alive"),
+		QueueSize: c.Int("output-queue-size"), Version: version,
+	})
+	if err != nil {
+		return nil, err
+	}
+	logrus.WithField("rules", running).Info("rules loaded")
+	return &detector{prog: prog, out: out}, nil
+}
+
+// finish closes the outputs, waiting a little for queued alerts, and logs
+// what the run counted.
+func (d *detector) finish(eng *engine.Engine) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	stats, err := d.out.Close(ctx)
+	fields := logrus.Fields{}
+	if eng != nil {
+		st := eng.Stats()
+		fields["events"], fields["alerts"] = st.Events, st.Alerts
+	}
+	for _, s := range stats {
+		if s.Undelivered() > 0 {
+			logrus.Warnf("output %s", s)
+		}
+	}
+	logrus.WithFields(fields).Info("detection stopped")
+	return err
+}
+
+// signalContext is done on SIGINT, SIGTERM or after d (when d > 0).
+func signalContext(d time.Duration) (context.Context, context.CancelFunc) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	if d <= 0 {
+		return ctx, stop
+	}
+	ctx2, cancel := context.WithTimeout(ctx, d)
+	return ctx2, func() { cancel(); stop() }
+}
+
+func runAction(c *cli.Context) error {
+	if c.Duration("duration") < 0 {
+		return fmt.Errorf("--duration %s: want a positive duration, or 0 to run until interrupted", c.Duration("duration"))
+	}
+	size, err := parseSize(c.String("buffer-size"))
+	if err != nil {
+		return fmt.Errorf("--buffer-size: %w", err)
+	}
+	tab, err := driver.NewSyscallTable(runtime.GOARCH)
+	if err != nil {
+		return err
+	}
+	d, err := newDetector(c, tab)
+	if err != nil {
+		return err
+	}
+	hostRoot := c.String("host-root")
+	resolver := container.NewResolver(container.Config{
+		HostRoot: hostRoot, DockerSocket: c.String("docker-socket"),
+		Warn: func(w container.Warning) { logrus.Warn(w.String()) },
+		Recovered: func(w container.Warning) {
+			logrus.WithField("runtime", w.Runtime).Info("container metadata available again")
+		},
+	})
+	defer resolver.Close()
+	hostname, _ := os.Hostname()
+	eng, err := engine.New(engine.Config{
+		Program: d.prog, Emit: d.out.Send, HostRoot: hostRoot, Live: true,
+		Containers: resolver, Clock: driver.NewClock(), Syscalls: tab, Hostname: hostname,
+	})
+	if err != nil {
+		d.finish(nil)
+		return err
+	}
+	cfg := driver.Config{Snaplen: driver.DefaultSnaplen, IgnorePID: uint32(os.Getpid())}
+	if !c.Bool("all-syscalls") {
+		cfg.Syscalls = engine.Syscalls(d.prog, tab)
+	}
+	probe, err := bpf.Open(cfg, bpf.Options{BufferSize: size})
+	if err != nil {
+		d.finish(nil)
+		return err
+	}
+	logrus.WithFields(logrus.Fields{"driver": "bpf", "buffer_size": size}).Info("detecting")
+	ctx, cancel := signalContext(c.Duration("duration"))
+	defer cancel()
+	// Close the probe when the context ends: that interrupts a blocked Next.
+	go func() { <-ctx.Done(); probe.Close() }()
+	runErr := eng.Run(ctx, probe)
+	if st, err := probe.Stats(); err == nil && st.Drops+st.Missed > 0 {
+		logrus.WithFields(logrus.Fields{"drops": st.Drops, "missed": st.Missed}).Warn("events were lost: raise --buffer-size")
+	}
+	probe.Close()
+	return errors.Join(runErr, d.finish(eng))
+}
+
+func replayAction(c *cli.Context) error {
+	if c.NArg() != 1 {
+		return fmt.Errorf("vigil replay FILE: want one capture file, got %d arguments", c.NArg())
+	}
+	r, err := driver.OpenCapture(c.Args().First())
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	meta := r.Meta()
+	tab, err := driver.NewSyscallTable(meta.Arch)
+	if err != nil {
+		return fmt.Errorf("%s: %w", c.Args().First(), err)
+	}
+	d, err := newDetector(c, tab)
+	if err != nil {
+		return err
+	}
+	eng, err := engine.New(engine.Config{
+		Program: d.prog, Emit: d.out.Send, Clock: meta.Clock(), Syscalls: tab, Hostname: meta.Hostname,
+	})
+	if err != nil {
+		d.finish(nil)
+		return err
+	}
+	ctx, cancel := signalContext(c.Duration("duration"))
+	defer cancel()
+	runErr := eng.Run(ctx, r)
+	return errors.Join(runErr, d.finish(eng))
+}

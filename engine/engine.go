@@ -1,0 +1,251 @@
+// Copyright 2026 The vigil Authors
+// SPDX-License-Identifier: Apache-2.0
+
+// Package engine runs rules over a stream of events: for each event it
+// brings the state tables up to date (threads, processes, fds), names the
+// container of the event's process, evaluates the rules indexed under the
+// event's type and hands the alerts to the outputs.
+//
+// One goroutine owns an Engine: the state tables are not locked, because
+// the event stream is one ordered sequence and locking every event would
+// cost more than evaluating it.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/vigil-dev/vigil/driver"
+	"github.com/vigil-dev/vigil/engine/container"
+	"github.com/vigil-dev/vigil/engine/eval"
+	"github.com/vigil-dev/vigil/engine/fields"
+	"github.com/vigil-dev/vigil/engine/output"
+	"github.com/vigil-dev/vigil/engine/state"
+)
+
+// Config is what an Engine runs with.
+type Config struct {
+	// Program is the compiled rules.
+	Program *eval.Program
+	// Emit receives every alert. The Alert is the engine's until Emit
+	// returns; output.Dispatcher.Send copies it.
+	Emit func(*output.Alert)
+	// HostRoot is where the host's file system is seen ("/", or "/host" in
+	// a container). Live sources seed the thread table from its /proc and
+	// read users and groups from its /etc.
+	HostRoot string
+	// Live says the events come from this host now (a driver), not from a
+	// capture file: only then is /proc a source of truth.
+	Live bool
+	// Containers resolves container metadata; nil: container fields other
+	// than the id read <NA>.
+	Containers *container.Resolver
+	// Clock turns event timestamps into wall time.
+	Clock driver.Clock
+	// Syscalls names syscall numbers; nil: this machine's table.
+	Syscalls *driver.SyscallTable
+	// Hostname is evt.hostname and the alerts' hostname.
+	Hostname string
+}
+
+// Stats are an engine's counters.
+type Stats struct {
+	Events  uint64 // events processed
+	Alerts  uint64 // alerts raised
+	Threads int    // threads in the table now
+}
+
+// Engine evaluates rules over events.
+type Engine struct {
+	cfg     Config
+	threads *state.Threads
+	ctx     fields.Ctx
+	stats   Stats
+	// lastPurge is when threads whose exit was missed were last dropped.
+	lastPurge time.Time
+	// known holds containers known by id alone (no resolver), so that
+	// replaying a capture does not allocate one per event.
+	known map[string]*container.Info
+}
+
+// purgeEvery is how often a live engine drops threads /proc no longer
+// has (their exit event was lost, or came before the table knew them).
+const purgeEvery = 5 * time.Second
+
+// New returns an engine; with a live source it seeds the thread table
+// from the host's /proc.
+func New(cfg Config) (*Engine, error) {
+	if cfg.Program == nil || cfg.Emit == nil {
+		return nil, errors.New("engine: a Program and an Emit function are required")
+	}
+	if cfg.HostRoot == "" {
+		cfg.HostRoot = "/"
+	}
+	if cfg.Syscalls == nil {
+		tab, err := driver.NewSyscallTable(runtime.GOARCH)
+		if err != nil {
+			return nil, fmt.Errorf("engine: %w", err)
+		}
+		cfg.Syscalls = tab
+	}
+	proc := ""
+	if cfg.Live {
+		proc = filepath.Join(cfg.HostRoot, "proc")
+	}
+	e := &Engine{cfg: cfg, threads: state.NewThreads(proc), lastPurge: time.Now(), known: map[string]*container.Info{}}
+	e.threads.ContainerOf = containerKey
+	if err := e.threads.Seed(); err != nil {
+		return nil, fmt.Errorf("engine: %w (is %s the host's root?)", err, cfg.HostRoot)
+	}
+	e.ctx = fields.Ctx{
+		Parent:   e.threads.Parent,
+		Syscalls: cfg.Syscalls,
+		Clock:    cfg.Clock,
+		Hostname: cfg.Hostname,
+	}
+	if cfg.Live {
+		users, err := state.NewUsers(cfg.HostRoot)
+		if err != nil {
+			return nil, fmt.Errorf("engine: %w", err)
+		}
+		e.ctx.Users = users
+	}
+	return e, nil
+}
+
+// containerKey is what the thread table keeps as a process's ContainerID:
+// "runtime:full-id", so that the resolver can be asked without parsing the
+// cgroup path again on every event. "" is the host.
+func containerKey(cgroup string) string {
+	rt, id := container.ParseCgroup(cgroup)
+	if rt == container.Host || id == "" {
+		return ""
+	}
+	return string(rt) + ":" + id
+}
+
+// containerOf returns the container metadata of a process.
+func (e *Engine) containerOf(p *state.Process) *container.Info {
+	r := e.cfg.Containers
+	if p == nil || r == nil {
+		if p != nil && p.ContainerID != "" {
+			// No resolver (a capture): the id is known, nothing else.
+			info := e.known[p.ContainerID]
+			if info == nil {
+				if len(e.known) > 4096 {
+					clear(e.known)
+				}
+				info = idOnly(p.ContainerID)
+				e.known[p.ContainerID] = info
+			}
+			return info
+		}
+		if r == nil {
+			return hostOnly
+		}
+		return r.Lookup(container.Host, "")
+	}
+	if p.ContainerID == "" {
+		return r.Lookup(container.Host, "")
+	}
+	rt, id, _ := strings.Cut(p.ContainerID, ":")
+	return r.Lookup(container.Runtime(rt), id)
+}
+
+var hostOnly = &container.Info{ID: "host", FullID: "host", Name: "host", Runtime: container.Host, Status: container.Ready}
+
+// idOnly is a container known by its id alone: metadata reads <NA>.
+func idOnly(key string) *container.Info {
+	rt, id, _ := strings.Cut(key, ":")
+	return &container.Info{ID: container.ShortID(id), FullID: id, Runtime: container.Runtime(rt), Status: container.Failed,
+		Reason: "no container runtime consulted (events from a capture)"}
+}
+
+// Process applies one event: state first, then the rules. It returns the
+// number of alerts raised.
+func (e *Engine) Process(ev *driver.Event) int {
+	e.stats.Events++
+	th := e.threads.Update(ev)
+	c := &e.ctx
+	c.Reset()
+	c.Event, c.Thread, c.Num = ev, th, e.stats.Events
+	c.Container = nil
+	if th != nil {
+		c.Container = e.containerOf(th.Proc)
+	} else {
+		c.Container = e.containerOf(nil)
+	}
+	n := e.cfg.Program.Eval(c, e.cfg.Emit)
+	e.stats.Alerts += uint64(n)
+	return n
+}
+
+// Stats returns the engine's counters.
+func (e *Engine) Stats() Stats {
+	s := e.stats
+	s.Threads = e.threads.Len()
+	return s
+}
+
+// Run processes src until it ends (io.EOF), is closed, or ctx is done.
+func (e *Engine) Run(ctx context.Context, src driver.Source) error {
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil
+		}
+		ev, err := src.Next()
+		switch {
+		case err == nil:
+			e.Process(ev)
+			if e.stats.Events&4095 == 0 {
+				e.housekeeping()
+			}
+		case errors.Is(err, driver.ErrTimeout):
+			e.housekeeping()
+		case errors.Is(err, io.EOF), errors.Is(err, driver.ErrClosed):
+			return nil
+		default:
+			return fmt.Errorf("read events: %w", err)
+		}
+	}
+}
+
+func (e *Engine) housekeeping() {
+	if !e.cfg.Live || time.Since(e.lastPurge) < purgeEvery {
+		return
+	}
+	e.threads.Purge()
+	e.lastPurge = time.Now()
+}
+
+// StateSyscalls are the syscalls the state tables need whatever the rules
+// say: without them processes, fds and containers go stale.
+var StateSyscalls = []string{
+	"execve", "execveat", "clone", "clone3", "fork", "vfork",
+	"open", "openat", "openat2", "creat", "close", "close_range",
+	"dup", "dup2", "dup3", "fcntl", "pipe", "pipe2", "memfd_create",
+	"socket", "socketpair", "connect", "accept", "accept4", "bind", "listen",
+	"chdir", "fchdir", "setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid", "capset",
+	"setns", "unshare",
+}
+
+// Syscalls returns the driver's syscall selection for a program: what the
+// rules need and what state tracking needs, by number; unknown names are
+// ignored (a rule may name a syscall of another architecture).
+func Syscalls(p *eval.Program, tab *driver.SyscallTable) []bool {
+	sel := make([]bool, driver.MaxSyscalls)
+	for _, list := range [][]string{p.Syscalls(), StateSyscalls} {
+		for _, name := range list {
+			if nr, ok := tab.Nr(name); ok && int(nr) < len(sel) {
+				sel[nr] = true
+			}
+		}
+	}
+	return sel
+}
