@@ -23,7 +23,7 @@ build:
 run: 
 	scripts/deps run
 	$(MAKE) build
-	$(SUDO) ./$(BIN) events
+	$(SUDO) ./$(BIN) run
 
 test:
 	scripts/deps test
