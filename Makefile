@@ -62,12 +62,16 @@ kmod:
 
 # Figures the issues ask for: probe overhead against a bare syscall loop
 # (interleaved, one run), sustained rate, decode throughput and allocations;
+# the rule engine's events/s, allocations per event and peak memory over a
+# recorded capture of a busy workload, default rules against upstream's;
 # with a mirror from `make mirror`, the module's per-syscall cost against
 # the probe's in a VM of every matrix kernel (out/bench/matrix.md).
 bench:
 	scripts/deps test
 	$(SUDO) $(GO) test -run '^$$' -bench . -benchtime=1x ./bpf/
 	$(GO) test -run '^$$' -bench . -benchmem ./driver/
+	$(SUDO) $(GO) test -run '^$$' -bench BenchmarkRulesets -benchtime=1x ./engine/
+	$(GO) test -run '^$$' -bench . -benchmem ./engine/eval/ ./engine/state/ ./engine/output/
 	$(MAKE) build
 	$(if $(wildcard out/mirror/index.json),$(SUDO) ./$(BIN) matrix run --drivers bench --modules out/mirror --out out/bench,@echo "bench: no out/mirror; run make mirror first for the module against the probe")
 

@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
+	"strings"
 
 	"github.com/sirupsen/logrus"
 	"github.com/urfave/cli/v2"
@@ -32,7 +34,8 @@ func main() {
 	if os.Getpid() == 1 || os.Getenv(ci.AgentEnv) != "" {
 		os.Exit(ci.AgentMain())
 	}
-	if err := newApp().Run(os.Args); err != nil {
+	app := newApp()
+	if err := app.Run(flagsFirst(app, os.Args)); err != nil {
 		fmt.Fprintf(os.Stderr, "vigil: %v\n", err)
 		var ec cli.ExitCoder
 		if errors.As(err, &ec) {
@@ -101,4 +104,54 @@ func setupLogging(c *cli.Context) error {
 		return fmt.Errorf("--log-format %q: want text, json or auto", f)
 	}
 	return nil
+}
+
+// flagsFirst lets flags follow a command's arguments, as in
+// `vigil replay FILE --rules R` (urfave/cli stops at the first argument):
+// for the commands that take files, flags are moved before the arguments.
+func flagsFirst(app *cli.App, args []string) []string {
+	if len(args) < 3 {
+		return args
+	}
+	i := slices.Index(args, "replay")
+	if i < 0 {
+		return args
+	}
+	var cmd *cli.Command
+	for _, c := range app.Commands {
+		if c.Name == args[i] {
+			cmd = c
+		}
+	}
+	if cmd == nil {
+		return args
+	}
+	takesValue := map[string]bool{}
+	for _, f := range cmd.Flags {
+		_, isBool := f.(*cli.BoolFlag)
+		for _, n := range f.Names() {
+			takesValue[n] = !isBool
+		}
+	}
+	var flags, rest []string
+	tail := args[i+1:]
+	for j := 0; j < len(tail); j++ {
+		a := tail[j]
+		if a == "--" {
+			rest = append(rest, tail[j+1:]...)
+			break
+		}
+		if !strings.HasPrefix(a, "-") || a == "-" {
+			rest = append(rest, a)
+			continue
+		}
+		flags = append(flags, a)
+		name := strings.TrimLeft(a, "-")
+		if !strings.Contains(name, "=") && takesValue[name] && j+1 < len(tail) {
+			j++
+			flags = append(flags, tail[j])
+		}
+	}
+	out := append(slices.Clone(args[:i+1]), flags...)
+	return append(out, rest...)
 }

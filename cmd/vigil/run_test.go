@@ -470,3 +470,52 @@ func TestRunDefaultRules(t *testing.T) {
 		d.wait(t, "Privileged shell spawned in container", func(a alert) bool { return field(a, "container.id") == created.ID[:12] })
 	})
 }
+
+// vigil replay runs rules over a capture, flags after the file as the
+// usage line has it; a broken rules file is an error with its position.
+func TestReplayCapture(t *testing.T) {
+	testenv.RequireProbe(t)
+	path, comm := marker(t)
+	file := filepath.Join(t.TempDir(), "x.vcap")
+	r, pids := runUntilDone(t, path, "capture", "-w", file, "--comm", comm, "--count", "4")
+	if r.code != 0 {
+		t.Fatalf("capture: exit %d\n%s", r.code, r.stderr)
+	}
+	rulesFile := filepath.Join(t.TempDir(), "r.yaml")
+	if err := os.WriteFile(rulesFile, []byte(`- rule: marker ran
+  desc: the test's marker program was executed
+  condition: evt.type = execve and evt.dir = < and proc.name = "`+comm+`"
+  output: marker %proc.cmdline pid=%proc.pid
+  priority: NOTICE
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rr := run(t, "replay", file, "--rules", rulesFile, "--output", "json")
+	if rr.code != 0 {
+		t.Fatalf("replay: exit %d\n%s", rr.code, rr.stderr)
+	}
+	var got []alert
+	for _, line := range strings.Split(strings.TrimSpace(rr.stdout), "\n") {
+		var a alert
+		if err := json.Unmarshal([]byte(line), &a); err != nil {
+			t.Fatalf("not a JSON alert: %q", line)
+		}
+		got = append(got, a)
+	}
+	if len(got) == 0 || len(got) > len(pids) {
+		t.Fatalf("%d alerts for %d runs of the marker (4 events captured):\n%s", len(got), len(pids), rr.stdout)
+	}
+	for _, a := range got {
+		if a.Rule != "marker ran" || field(a, "proc.cmdline") != comm+" arg-one arg two" {
+			t.Errorf("alert: %+v", a)
+		}
+	}
+
+	if err := os.WriteFile(rulesFile, []byte("- rule: broken\n  desc: d\n  condition: evt.type = execve and proc.nmae = x\n  output: o\n  priority: NOTICE\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rr = run(t, "replay", file, "--rules", rulesFile)
+	if rr.code == 0 || !strings.Contains(rr.stderr, "r.yaml:3:") || !strings.Contains(rr.stderr, "proc.name") {
+		t.Fatalf("a rules file with an unknown field: exit %d, stderr:\n%s", rr.code, rr.stderr)
+	}
+}

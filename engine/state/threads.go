@@ -247,10 +247,30 @@ func (t *Threads) Update(e *driver.Event) *Thread {
 	}
 	th := t.Get(e.TID, e.PID)
 	if th == nil {
-		return nil
+		if th = t.adopt(e); th == nil {
+			return nil
+		}
 	}
 	t.apply(th, e)
 	th.PPID = th.Proc.PPID
+	return th
+}
+
+// adopt makes a thread of an unknown process from a successful exec event,
+// which says all there is to know about it: what its fork event would
+// have said had it not been missed (a forking parent the driver ignores, a
+// capture begun after the fork, no /proc to ask).
+func (t *Threads) adopt(e *driver.Event) *Thread {
+	if e.Type != driver.EvExecve && e.Type != driver.EvExecveat {
+		return nil
+	}
+	if res, _ := e.Res(); res != 0 {
+		return nil
+	}
+	th := &Thread{TID: e.TID, PID: e.PID, Proc: &Process{PID: e.PID, LoginUID: 0xffffffff, StartTS: e.TS, FDs: NewFDTable()}}
+	if !t.add(th) {
+		return nil
+	}
 	return th
 }
 

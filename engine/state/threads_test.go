@@ -806,3 +806,32 @@ func TestParentRejectsReusedPID(t *testing.T) {
 		t.Errorf("Parent = %+v, want pid 10", got)
 	}
 }
+
+// A successful exec of a process the table never heard of (its fork was
+// missed, and there is no /proc to ask) makes the process from the exec
+// event; other events of unknown threads still find nothing.
+func TestExecAdoptsUnknownProcess(t *testing.T) {
+	tab := NewThreads("")
+	if th := tab.Update(event(t, driver.EvClose, 300, 300, 0, 3)); th != nil {
+		t.Fatalf("a close of an unknown thread made %+v", th)
+	}
+	if th := tab.Update(event(t, driver.EvExecve, 300, 300, execArgs(t, map[string]any{"res": -2, "exe": "/nope"})...)); th != nil {
+		t.Fatalf("a failed exec of an unknown thread made %+v", th)
+	}
+	th := tab.Update(eventAt(t, 77, driver.EvExecve, 300, 300, execArgs(t, map[string]any{
+		"exe": "/usr/bin/ls", "args": []byte("ls\x00-l\x00"), "comm": "ls", "ppid": 12, "cwd": "/tmp",
+	})...))
+	if th == nil {
+		t.Fatal("a successful exec of an unknown process left it unknown")
+	}
+	p := th.Proc
+	if p.PID != 300 || p.PPID != 12 || p.ExePath != "/usr/bin/ls" || p.Comm != "ls" || strings.Join(p.Args, " ") != "-l" || p.Cwd != "/tmp" || p.StartTS != 77 {
+		t.Fatalf("adopted process: %+v", p)
+	}
+	if got := tab.Get(300, 300); got != th {
+		t.Fatalf("the table does not return the adopted thread")
+	}
+	if tab.Update(event(t, driver.EvOpen, 300, 300, 3, "/etc/hosts", unix.O_RDONLY, 0, 0, 0)); p.FDs.Get(3) == nil {
+		t.Fatal("the adopted process does not track its fds")
+	}
+}
