@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -52,7 +53,11 @@ var (
 type ctl struct {
 	head, tail, events, drops uint64
 	ringSize, apiVersion      uint32
+	features, wakeupBytes     uint32
 }
+
+// featurePoll is VIGIL_FEATURE_POLL: the devices support poll/epoll.
+const featurePoll = 0x1
 
 type ring struct {
 	cpu  int
@@ -68,8 +73,13 @@ type ring struct {
 
 // Reader is a driver.Source over the module's devices.
 type Reader struct {
+	mu    sync.Mutex // held by Next; Close takes it before unmapping
 	rings []*ring
 	merge *driver.Merge[*ring]
+	// epfd waits on every device at once, when the module supports poll
+	// (-1 otherwise: Next then looks every pollEvery).
+	epfd int
+	evs  []unix.EpollEvent
 }
 
 var _ driver.Source = (*Reader)(nil)
@@ -82,7 +92,7 @@ func Open(devDir string, cfg driver.Config) (_ *Reader, err error) {
 		return nil, fmt.Errorf("no %s/vigilN devices: is the vigil module loaded? (%w)", devDir, driver.ErrNotSupported)
 	}
 	sort.Slice(devs, func(i, j int) bool { return cpuOf(devs[i]) < cpuOf(devs[j]) })
-	r := &Reader{}
+	r := &Reader{epfd: -1}
 	defer func() {
 		if err != nil {
 			r.Close()
@@ -96,6 +106,9 @@ func Open(devDir string, cfg driver.Config) (_ *Reader, err error) {
 		r.rings = append(r.rings, rg)
 	}
 	r.merge = driver.NewMerge(r.rings)
+	if err := r.setupPoll(); err != nil {
+		return nil, err
+	}
 	fd := r.rings[0].f.Fd()
 	var api uint32
 	if err := ioctlPtr(fd, iocAPIVersion, unsafe.Pointer(&api)); err != nil {
@@ -199,8 +212,33 @@ func (rg *ring) Consume() {
 // CPU is the CPU whose events the ring holds.
 func (rg *ring) CPU() int { return rg.cpu }
 
-// Next returns the oldest event at the head of the per-CPU rings.
+// setupPoll registers every device with one epoll instance, when the
+// module wakes readers (older modules do not: Next then polls by timer).
+func (r *Reader) setupPoll() error {
+	if r.rings[0].ctl.features&featurePoll == 0 {
+		return nil
+	}
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("epoll: %w", err)
+	}
+	r.epfd = epfd
+	for _, rg := range r.rings {
+		ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(rg.f.Fd())}
+		if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, int(rg.f.Fd()), &ev); err != nil {
+			return fmt.Errorf("epoll add /dev/vigil%d: %w", rg.cpu, err)
+		}
+	}
+	r.evs = make([]unix.EpollEvent, len(r.rings))
+	return nil
+}
+
+// Next returns the oldest event at the head of the per-CPU rings. With
+// nothing to read it sleeps until the module wakes it (a ring past its
+// watermark, or the module's timer) or timeoutPoll passes.
 func (r *Reader) Next() (*driver.Event, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if r.rings == nil {
 		return nil, driver.ErrClosed
 	}
@@ -210,10 +248,18 @@ func (r *Reader) Next() (*driver.Event, error) {
 		if e != nil || err != nil {
 			return e, err
 		}
-		if time.Now().After(deadline) {
+		left := time.Until(deadline)
+		if left <= 0 {
 			return nil, driver.ErrTimeout
 		}
-		time.Sleep(pollEvery)
+		if r.epfd < 0 {
+			time.Sleep(min(pollEvery, left))
+			continue
+		}
+		ms := int(left.Milliseconds()) + 1
+		if _, err := unix.EpollWait(r.epfd, r.evs, ms); err != nil && err != unix.EINTR {
+			return nil, fmt.Errorf("wait for events: %w", err)
+		}
 	}
 }
 
@@ -234,7 +280,6 @@ func (r *Reader) SetConfig(cfg driver.Config) error {
 	if len(r.rings) == 0 {
 		return driver.ErrClosed
 	}
-	r.merge = driver.NewMerge(r.rings)
 	fd := r.rings[0].f.Fd()
 	var mask [maskBytes]byte
 	for i := range driver.MaxSyscalls {
@@ -261,8 +306,14 @@ func (r *Reader) SetConfig(cfg driver.Config) error {
 
 // Close stops capture and releases the devices.
 func (r *Reader) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if r.rings == nil {
 		return nil
+	}
+	if r.epfd >= 0 {
+		unix.Close(r.epfd)
+		r.epfd = -1
 	}
 	_ = ioctlPtr(r.rings[0].f.Fd(), iocStop, nil)
 	for _, rg := range r.rings {
