@@ -52,9 +52,21 @@ int vigil_read_user(void *dst, const void __user *src, u32 len)
 }
 
 /*
- * bpf_probe_read_user_str(): the string with its NUL, cut to max bytes;
- * its length with the NUL, or an error. strncpy_from_user_nofault() is not
- * exported to modules; this is it.
+ * An empty string: strncpy_from_user_nofault() returned 0 for it until
+ * "maccess: fix strncpy_from_user_nofault empty string handling" (6.16),
+ * 1 since; the probe's reads go through it, and so its events carry an
+ * absent parameter before, a lone NUL after.
+ */
+#if KERNEL_VERSION(6, 16, 0) <= LINUX_VERSION_CODE
+#define EMPTY_STR_LEN 1
+#else
+#define EMPTY_STR_LEN 0
+#endif
+
+/*
+ * bpf_probe_read_user_str(), which is strncpy_from_user_nofault(), not
+ * exported to modules: the string with its NUL, cut to max bytes; its
+ * length with the NUL, or an error.
  */
 long vigil_read_user_str(char *dst, const void __user *src, u32 max)
 {
@@ -67,10 +79,11 @@ long vigil_read_user_str(char *dst, const void __user *src, u32 max)
 	pagefault_enable();
 	if (n < 0)
 		return n;
-	if (n >= max)
-		n = max - 1;
-	dst[n] = 0;
-	return n + 1;
+	if (n >= max) {
+		dst[max - 1] = 0;
+		return max;
+	}
+	return n ? n + 1 : EMPTY_STR_LEN;
 }
 
 /* builder.h push_user_str(): absent when unreadable. */
