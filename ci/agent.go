@@ -69,6 +69,9 @@ type CheckResult struct {
 	Error  string `json:"error,omitempty"`
 	// Retried says why the check ran twice (events lost in the first run).
 	Retried string `json:"retried,omitempty"`
+	// Note says what a passing check let through, and why (parity: events
+	// one driver counted as lost).
+	Note string `json:"note,omitempty"`
 }
 
 // AgentMain runs the in-VM agent and returns the process's exit code (as

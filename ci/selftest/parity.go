@@ -25,6 +25,10 @@ var ParityWorkloads = []string{"files", "tcp", "setuid", "ptrace", "memfd", "mou
 type ParityResult struct {
 	Workload string
 	Events   int // events of the workload's processes, per driver
+	// Tolerated is how many events one driver had and the other did not,
+	// explained by events the other counted as lost (drops, or probe runs
+	// the kernel skipped). 0 when the drivers agreed exactly.
+	Tolerated int
 }
 
 // Parity runs a workload while both sources capture, and compares what
@@ -38,6 +42,7 @@ type ParityResult struct {
 // events.
 func Parity(a, b Source, aName, bName, workload, dir string) (ParityResult, error) {
 	res := ParityResult{Workload: workload}
+	lostA0, lostB0 := lost(a), lost(b)
 	cmd, out, err := StartWorkload(workload, dir)
 	if err != nil {
 		return res, err
@@ -65,10 +70,22 @@ func Parity(a, b Source, aName, bName, workload, dir string) (ParityResult, erro
 	if err != nil {
 		return res, err
 	}
-	if err := compareThreads(byThread(evA), byThread(evB), aName, bName, tab); err != nil {
+	budget := [2]uint64{lost(a) - lostA0, lost(b) - lostB0}
+	res.Tolerated, err = compareThreads(byThread(evA), byThread(evB), aName, bName, tab, budget)
+	if err != nil {
 		return res, fmt.Errorf("%s: %w", workload, err)
 	}
 	return res, nil
+}
+
+// lost is what a driver counted as lost so far: events dropped for want of
+// buffer space, and probe runs the kernel skipped.
+func lost(s Source) uint64 {
+	st, err := s.Stats()
+	if err != nil {
+		return 0
+	}
+	return st.Drops + st.Missed
 }
 
 // collectTree reads src until the process root has exited, keeping the
@@ -136,8 +153,12 @@ func describe(e *driver.Event, tab *driver.SyscallTable) string {
 }
 
 // compareThreads reports every thread whose sequences differ (at most a
-// few, each at its first difference).
-func compareThreads(a, b map[uint32][]*driver.Event, aName, bName string, tab *driver.SyscallTable) error {
+// few, each at its first difference). lost[0] and lost[1] are the events
+// each side counted as lost meanwhile: that many events missing from that
+// side alone are tolerated (and counted), as long as the rest agrees in
+// order. Nothing else is: an event that differs, or one that is missing
+// from a side that lost nothing, is a difference.
+func compareThreads(a, b map[uint32][]*driver.Event, aName, bName string, tab *driver.SyscallTable, lost [2]uint64) (int, error) {
 	tids := make([]uint32, 0, len(a)+len(b))
 	for tid := range a {
 		tids = append(tids, tid)
@@ -148,28 +169,43 @@ func compareThreads(a, b map[uint32][]*driver.Event, aName, bName string, tab *d
 		}
 	}
 	sort.Slice(tids, func(i, j int) bool { return tids[i] < tids[j] })
+	budgetA, budgetB := lost[0], lost[1]
+	tolerated := 0
 	var diffs []string
 	for _, tid := range tids {
 		sa, sb := a[tid], b[tid]
-		n := max(len(sa), len(sb))
-		for i := 0; i < n; i++ {
+		i, j := 0, 0
+		for i < len(sa) || j < len(sb) {
 			var x, y *driver.Event
 			if i < len(sa) {
 				x = sa[i]
 			}
-			if i < len(sb) {
-				y = sb[i]
+			if j < len(sb) {
+				y = sb[j]
 			}
-			if x != nil && y != nil && sameEvent(x, y) {
+			switch {
+			case x != nil && y != nil && sameEvent(x, y):
+				i, j = i+1, j+1
+				continue
+			case budgetB > 0 && x != nil && (y == nil || i+1 < len(sa) && sameEvent(sa[i+1], y)):
+				// b lost x: a's next event is b's current one.
+				budgetB--
+				tolerated++
+				i++
+				continue
+			case budgetA > 0 && y != nil && (x == nil || j+1 < len(sb) && sameEvent(x, sb[j+1])):
+				budgetA--
+				tolerated++
+				j++
 				continue
 			}
-			diffs = append(diffs, fmt.Sprintf("tid %d event %d of %d/%d: %s saw %s, %s saw %s",
-				tid, i+1, len(sa), len(sb), aName, describe(x, tab), bName, describe(y, tab)))
+			diffs = append(diffs, fmt.Sprintf("tid %d event %d/%d of %d/%d: %s saw %s, %s saw %s",
+				tid, i+1, j+1, len(sa), len(sb), aName, describe(x, tab), bName, describe(y, tab)))
 			break
 		}
 	}
 	if len(diffs) == 0 {
-		return nil
+		return tolerated, nil
 	}
 	const show = 4
 	more := ""
@@ -177,5 +213,8 @@ func compareThreads(a, b map[uint32][]*driver.Event, aName, bName string, tab *d
 		more = fmt.Sprintf("; and %d more threads differ", len(diffs)-show)
 		diffs = diffs[:show]
 	}
-	return fmt.Errorf("the drivers disagree: %s%s", strings.Join(diffs, "; "), more)
+	if lost[0]+lost[1] > 0 {
+		more += fmt.Sprintf(" (%s lost %d events meanwhile, %s %d)", aName, lost[0], bName, lost[1])
+	}
+	return tolerated, fmt.Errorf("the drivers disagree: %s%s", strings.Join(diffs, "; "), more)
 }

@@ -39,7 +39,7 @@ func TestCompareThreadsFindsDifferences(t *testing.T) {
 	other := event(t, driver.EvClose, 9, func(b *driver.Builder) { b.Int(0).Int(4) })
 
 	same := map[uint32][]*driver.Event{7: {open("/etc/passwd"), closeEv}}
-	if err := compareThreads(same, map[uint32][]*driver.Event{7: {open("/etc/passwd"), closeEv}}, "a", "b", tab); err != nil {
+	if _, err := compareThreads(same, map[uint32][]*driver.Event{7: {open("/etc/passwd"), closeEv}}, "a", "b", tab, [2]uint64{}); err != nil {
 		t.Fatalf("equal sequences reported as different: %v", err)
 	}
 	for name, b := range map[string]map[uint32][]*driver.Event{
@@ -47,7 +47,7 @@ func TestCompareThreadsFindsDifferences(t *testing.T) {
 		"missing": {7: {open("/etc/passwd")}},
 		"thread":  {7: {open("/etc/passwd"), closeEv}, 9: {other}},
 	} {
-		err := compareThreads(same, b, "kmod", "bpf", tab)
+		_, err := compareThreads(same, b, "kmod", "bpf", tab, [2]uint64{})
 		if err == nil {
 			t.Errorf("%s: difference not found", name)
 			continue
@@ -55,5 +55,35 @@ func TestCompareThreadsFindsDifferences(t *testing.T) {
 		if msg := err.Error(); !strings.Contains(msg, "tid ") || !strings.Contains(msg, "kmod saw") || !strings.Contains(msg, "bpf saw") {
 			t.Errorf("%s: message does not name the thread and both sides: %s", name, msg)
 		}
+	}
+}
+
+// Events missing from the side that counted them as lost are tolerated,
+// up to the count; a missing event on the other side, or a changed one,
+// is still a difference.
+func TestCompareThreadsToleratesCountedLosses(t *testing.T) {
+	tab, err := driver.NewSyscallTable(runtime.GOARCH)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := func(fd int) *driver.Event {
+		return event(t, driver.EvClose, 7, func(b *driver.Builder) { b.Int(0).Int(int64(fd)) })
+	}
+	full := map[uint32][]*driver.Event{7: {ev(3), ev(4), ev(5), ev(6)}}
+	holes := map[uint32][]*driver.Event{7: {ev(3), ev(5)}}
+
+	n, err := compareThreads(full, holes, "kmod", "bpf", tab, [2]uint64{0, 2})
+	if err != nil || n != 2 {
+		t.Fatalf("bpf lost 2 and missed 2: tolerated %d, err %v; want 2, nil", n, err)
+	}
+	if _, err := compareThreads(full, holes, "kmod", "bpf", tab, [2]uint64{0, 1}); err == nil {
+		t.Fatal("2 events missing with 1 lost: tolerated")
+	}
+	if _, err := compareThreads(full, holes, "kmod", "bpf", tab, [2]uint64{2, 0}); err == nil {
+		t.Fatal("events missing from bpf tolerated because kmod lost some")
+	}
+	changed := map[uint32][]*driver.Event{7: {ev(3), ev(9), ev(5), ev(6)}}
+	if _, err := compareThreads(full, changed, "kmod", "bpf", tab, [2]uint64{5, 5}); err == nil {
+		t.Fatal("a changed event tolerated as a loss")
 	}
 }
