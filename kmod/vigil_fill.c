@@ -156,19 +156,30 @@ static void fill_exec(struct vigil_builder *b, const unsigned long *a, long ret,
 	rcu_read_unlock();
 }
 
-/* clone, fork, vfork, clone3: res, flags, vpid, vtid; parent and child. */
+/*
+ * clone, fork, vfork, clone3: res, flags, vpid, vtid; parent and child.
+ * clone3's flags are in a struct in user memory: the parent reads it
+ * while it is still blocked in the call, but in the child that memory may
+ * be the parent's live stack (CLONE_VM) and already reused, so the child
+ * reports no flags rather than what happens to be there.
+ */
 static void fill_clone(struct vigil_builder *b, const unsigned long *a, long ret, long nr)
 {
 	u64 flags = SIGCHLD;
 
-	if (nr == VIGIL_NR_clone)
-		flags = a[0];
-	else if (nr == VIGIL_NR_clone3)
-		vigil_read_user(&flags, (const void __user *)a[0], sizeof(flags));
-	else if (nr == VIGIL_NR_vfork)
-		flags = CLONE_FLAGS_VFORK;
 	vigil_push_u64(b, ret);
-	vigil_push_u64(b, flags);
+	if (nr == VIGIL_NR_clone3) {
+		if (ret == 0 || vigil_read_user(&flags, (const void __user *)a[0], sizeof(flags)))
+			vigil_push_empty(b);
+		else
+			vigil_push_u64(b, flags);
+	} else {
+		if (nr == VIGIL_NR_clone)
+			flags = a[0];
+		else if (nr == VIGIL_NR_vfork)
+			flags = CLONE_FLAGS_VFORK;
+		vigil_push_u64(b, flags);
+	}
 	rcu_read_lock();
 	vigil_push_u64(b, vigil_pid_vnr(READ_ONCE(current->group_leader)->thread_pid));
 	vigil_push_u64(b, vigil_pid_vnr(current->thread_pid));

@@ -156,22 +156,31 @@ static __always_inline void fill_exec(struct builder *b, struct pt_regs *regs,
 	}
 }
 
+/*
+ * clone3's flags are in a struct in user memory: the parent reads it while
+ * it is still blocked in the call, but in the child that memory may be the
+ * parent's live stack (CLONE_VM) and already reused, so the child reports
+ * no flags rather than what happens to be there.
+ */
 static __always_inline void fill_clone(struct builder *b, struct pt_regs *regs,
 				       long ret, __u64 nr)
 {
 	struct task_struct *t = current_task();
-	__u64 flags = 0;
+	__u64 flags = SIGCHLD;
 
-	if (nr == VIGIL_NR_clone)
-		flags = ARG0(regs);
-	else if (nr == VIGIL_NR_clone3)
-		bpf_probe_read_user(&flags, sizeof(flags), (void *)ARG0(regs));
-	else if (nr == VIGIL_NR_vfork)
-		flags = CLONE_VM | CLONE_VFORK | SIGCHLD;
-	else
-		flags = SIGCHLD;
 	push_u64(b, ret);
-	push_u64(b, flags);
+	if (nr == VIGIL_NR_clone3) {
+		if (ret == 0 || bpf_probe_read_user(&flags, sizeof(flags), (void *)ARG0(regs)))
+			push_empty(b);
+		else
+			push_u64(b, flags);
+	} else {
+		if (nr == VIGIL_NR_clone)
+			flags = ARG0(regs);
+		else if (nr == VIGIL_NR_vfork)
+			flags = CLONE_VM | CLONE_VFORK | SIGCHLD;
+		push_u64(b, flags);
+	}
 	push_u64(b, pid_vnr(BPF_CORE_READ(t, group_leader, thread_pid)));
 	push_u64(b, pid_vnr(BPF_CORE_READ(t, thread_pid)));
 }
