@@ -174,35 +174,28 @@ func compareThreads(a, b map[uint32][]*driver.Event, aName, bName string, tab *d
 	var diffs []string
 	for _, tid := range tids {
 		sa, sb := a[tid], b[tid]
-		i, j := 0, 0
-		for i < len(sa) || j < len(sb) {
-			var x, y *driver.Event
-			if i < len(sa) {
-				x = sa[i]
-			}
-			if j < len(sb) {
-				y = sb[j]
-			}
-			switch {
-			case x != nil && y != nil && sameEvent(x, y):
-				i, j = i+1, j+1
-				continue
-			case budgetB > 0 && x != nil && (y == nil || i+1 < len(sa) && sameEvent(sa[i+1], y)):
-				// b lost x: a's next event is b's current one.
-				budgetB--
-				tolerated++
-				i++
-				continue
-			case budgetA > 0 && y != nil && (x == nil || j+1 < len(sb) && sameEvent(x, sb[j+1])):
-				budgetA--
-				tolerated++
-				j++
-				continue
-			}
-			diffs = append(diffs, fmt.Sprintf("tid %d event %d/%d of %d/%d: %s saw %s, %s saw %s",
-				tid, i+1, j+1, len(sa), len(sb), aName, describe(x, tab), bName, describe(y, tab)))
-			break
+		common := lcs(sa, sb)
+		onlyA, onlyB := uint64(len(sa)-common), uint64(len(sb)-common)
+		// Events a has and b lacks are b's losses, and the other way round.
+		if onlyA <= budgetB && onlyB <= budgetA {
+			budgetB -= onlyA
+			budgetA -= onlyB
+			tolerated += int(onlyA + onlyB)
+			continue
 		}
+		k := 0
+		for k < len(sa) && k < len(sb) && sameEvent(sa[k], sb[k]) {
+			k++
+		}
+		var x, y *driver.Event
+		if k < len(sa) {
+			x = sa[k]
+		}
+		if k < len(sb) {
+			y = sb[k]
+		}
+		diffs = append(diffs, fmt.Sprintf("tid %d event %d of %d/%d (%d only in %s, %d only in %s): %s saw %s, %s saw %s",
+			tid, k+1, len(sa), len(sb), onlyA, aName, onlyB, bName, aName, describe(x, tab), bName, describe(y, tab)))
 	}
 	if len(diffs) == 0 {
 		return tolerated, nil
@@ -217,4 +210,25 @@ func compareThreads(a, b map[uint32][]*driver.Event, aName, bName string, tab *d
 		more += fmt.Sprintf(" (%s lost %d events meanwhile, %s %d)", aName, lost[0], bName, lost[1])
 	}
 	return tolerated, fmt.Errorf("the drivers disagree: %s%s", strings.Join(diffs, "; "), more)
+}
+
+// lcs is the length of the longest common subsequence of two threads'
+// events: what both drivers saw, in the same order.
+func lcs(a, b []*driver.Event) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for i := range a {
+		for j := range b {
+			switch {
+			case sameEvent(a[i], b[j]):
+				cur[j+1] = prev[j] + 1
+			case prev[j+1] >= cur[j]:
+				cur[j+1] = prev[j+1]
+			default:
+				cur[j+1] = cur[j]
+			}
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
