@@ -308,6 +308,13 @@ func Markdown(rows []Row) string {
 	fmt.Fprintf(&sb, "\n%d of %d passed.\n", passed, len(rows))
 	sb.WriteString(benchTable(rows))
 	for _, r := range rows {
+		for _, c := range r.Checks {
+			if c.Note != "" {
+				fmt.Fprintf(&sb, "\n%s, %s, %s: %s\n", r.Kernel, r.Driver, c.Name, c.Note)
+			}
+		}
+	}
+	for _, r := range rows {
 		if r.Retried != "" {
 			fmt.Fprintf(&sb, "\n%s was booted again: %s\n", r.Kernel, r.Retried)
 		}
