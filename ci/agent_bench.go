@@ -32,6 +32,10 @@ type Bench struct {
 	KmodAddNs  float64 `json:"kmod_add_ns"` // KmodNs - BaseNs
 	BpfAddNs   float64 `json:"bpf_add_ns"`  // BpfNs - BaseNs
 	KmodPerBpf float64 `json:"kmod_per_bpf"`
+	// Events each driver lost (buffer full, probe runs skipped) over all
+	// its rounds: a lost event costs less than a written one.
+	KmodLost uint64 `json:"kmod_lost"`
+	BpfLost  uint64 `json:"bpf_lost"`
 }
 
 const (
@@ -60,6 +64,7 @@ func runBench(r AgentResult, logf func(string, ...any)) AgentResult {
 	probe.Pause()
 
 	var base, km, bp []float64
+	var kmLost, bpLost uint64
 	round := func() error {
 		ns, err := loopNs()
 		if err != nil {
@@ -75,7 +80,7 @@ func runBench(r AgentResult, logf func(string, ...any)) AgentResult {
 			_ = loader.UnloadModule(kmodName)
 			return fmt.Errorf("open module devices: %w", err)
 		}
-		ns, n, err := withDrain(src, loopNs)
+		ns, n, lost, err := withDrain(src, loopNs)
 		src.Close()
 		if uerr := loader.UnloadModule(kmodName); err == nil {
 			err = uerr
@@ -83,23 +88,23 @@ func runBench(r AgentResult, logf func(string, ...any)) AgentResult {
 		if err != nil {
 			return fmt.Errorf("kmod round: %w", err)
 		}
-		if n < benchCalls {
-			return fmt.Errorf("kmod round: %d events for %d calls: the module was not capturing", n, benchCalls)
+		if n+lost < benchCalls {
+			return fmt.Errorf("kmod round: %d events and %d lost for %d calls: the module was not capturing", n, lost, benchCalls)
 		}
-		km = append(km, ns)
+		km, kmLost = append(km, ns), kmLost+lost
 
 		if err := probe.Resume(); err != nil {
 			return err
 		}
-		ns, n, err = withDrain(probe, loopNs)
+		ns, n, lost, err = withDrain(probe, loopNs)
 		probe.Pause()
 		if err != nil {
 			return fmt.Errorf("bpf round: %w", err)
 		}
-		if n < benchCalls {
-			return fmt.Errorf("bpf round: %d events for %d calls: the probe was not capturing", n, benchCalls)
+		if n+lost < benchCalls {
+			return fmt.Errorf("bpf round: %d events and %d lost for %d calls: the probe was not capturing", n, lost, benchCalls)
 		}
-		bp = append(bp, ns)
+		bp, bpLost = append(bp, ns), bpLost+lost
 		return nil
 	}
 	for i := 0; i < benchRounds; i++ {
@@ -108,7 +113,8 @@ func runBench(r AgentResult, logf func(string, ...any)) AgentResult {
 			return r
 		}
 	}
-	b := &Bench{Rounds: benchRounds, Calls: benchCalls, BaseNs: median(base), KmodNs: median(km), BpfNs: median(bp)}
+	b := &Bench{Rounds: benchRounds, Calls: benchCalls, BaseNs: median(base), KmodNs: median(km), BpfNs: median(bp),
+		KmodLost: kmLost, BpfLost: bpLost}
 	b.KmodAddNs, b.BpfAddNs = b.KmodNs-b.BaseNs, b.BpfNs-b.BaseNs
 	if b.BpfAddNs > 0 {
 		b.KmodPerBpf = b.KmodAddNs / b.BpfAddNs
@@ -138,18 +144,32 @@ func loopNs() (float64, error) {
 }
 
 // withDrain runs fn while a goroutine consumes src, as a real reader
-// would, and returns fn's figure with the number of events read.
-func withDrain(src driver.Source, fn func() (float64, error)) (float64, uint64, error) {
-	var stop atomic.Bool
+// would, and returns fn's figure with the number of events read and lost.
+func withDrain(src driver.Source, fn func() (float64, error)) (float64, uint64, uint64, error) {
+	lost := func() uint64 {
+		st, err := src.Stats()
+		if err != nil {
+			return 0
+		}
+		return st.Drops + st.Missed
+	}
+	lost0 := lost()
+	// finishing: the workload is done; read until the buffers are empty
+	// (Next times out), so that nothing still queued counts as missing.
+	var finishing atomic.Bool
 	var n uint64
 	var rerr error
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		for !stop.Load() {
+		deadline := time.Time{}
+		for {
 			_, err := src.Next()
 			if errors.Is(err, driver.ErrTimeout) {
+				if finishing.Load() {
+					return
+				}
 				continue
 			}
 			if err != nil {
@@ -157,14 +177,20 @@ func withDrain(src driver.Source, fn func() (float64, error)) (float64, uint64, 
 				return
 			}
 			n++
+			if finishing.Load() {
+				if deadline.IsZero() {
+					deadline = time.Now().Add(time.Minute)
+				} else if time.Now().After(deadline) {
+					rerr = errors.New("the buffers did not drain within a minute")
+					return
+				}
+			}
 		}
 	}()
 	v, err := fn()
-	// Let the reader catch up with what the loop left in the buffers.
-	time.Sleep(200 * time.Millisecond)
-	stop.Store(true)
+	finishing.Store(true)
 	wg.Wait()
-	return v, n, errors.Join(err, rerr)
+	return v, n, lost() - lost0, errors.Join(err, rerr)
 }
 
 func median(xs []float64) float64 {

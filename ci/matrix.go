@@ -341,11 +341,11 @@ func benchTable(rows []Row) string {
 			continue
 		}
 		if sb.Len() == 0 {
-			sb.WriteString("\n| kernel | base ns/call | kmod ns/call | bpf ns/call | kmod added | bpf added | kmod/bpf |\n")
-			sb.WriteString("|---|---:|---:|---:|---:|---:|---:|\n")
+			sb.WriteString("\n| kernel | base ns/call | kmod ns/call | bpf ns/call | kmod added | bpf added | kmod/bpf | lost kmod/bpf |\n")
+			sb.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|\n")
 		}
-		fmt.Fprintf(&sb, "| %s | %.0f | %.0f | %.0f | +%.0f | +%.0f | %.2f |\n",
-			r.Kernel, b.BaseNs, b.KmodNs, b.BpfNs, b.KmodAddNs, b.BpfAddNs, b.KmodPerBpf)
+		fmt.Fprintf(&sb, "| %s | %.0f | %.0f | %.0f | +%.0f | +%.0f | %.2f | %d/%d |\n",
+			r.Kernel, b.BaseNs, b.KmodNs, b.BpfNs, b.KmodAddNs, b.BpfAddNs, b.KmodPerBpf, b.KmodLost, b.BpfLost)
 	}
 	if sb.Len() > 0 {
 		fmt.Fprintf(&sb, "\nMedians of %d interleaved rounds of %d getppid calls per VM (TCG: compare within a row, not across machines).\n",

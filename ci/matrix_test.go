@@ -200,7 +200,7 @@ func TestMarkdownBenchTable(t *testing.T) {
 		{Kernel: "k1", Driver: "bpf", Pass: true},
 	}
 	md := Markdown(rows)
-	if !strings.Contains(md, "| k1 | 400 | 600 | 1200 | +200 | +800 | 0.25 |") {
+	if !strings.Contains(md, "| k1 | 400 | 600 | 1200 | +200 | +800 | 0.25 | 0/0 |") {
 		t.Fatalf("bench figures missing from the table:\n%s", md)
 	}
 	if strings.Count(md, "| k1 | 400") != 1 {
