@@ -30,7 +30,8 @@ import (
 // Every block:
 //
 //	off  size  field
-//	  0     2  type     0 meta, 1 events; a reader skips other types
+//	  0     2  type     0 meta, 1 events, 2 snapshot; a reader skips
+//	                    other types
 //	  2     2  flags    0; a reader refuses a known block type with flags
 //	                    it does not know (a newer writer changed its meaning)
 //	  4     4  len      payload length, at most MaxCaptureBlock
@@ -59,8 +60,15 @@ import (
 // Events payload (block type 1): events in the wire format (see Event),
 // back to back; a writer fills a block to about 64 KiB.
 //
-// Type numbers 2 and up are reserved for future blocks (a process-table
-// snapshot, say); old readers skip them after checking their CRC.
+// Snapshot payload (block type 2, at most once, right after the meta
+// block): events in the wire format, like an events block, that describe
+// the processes alive when the capture began (as successful execve exit
+// events) and their open files (as openat exit events). They are state,
+// not activity: Next skips them; Snapshot returns them. Readers that
+// predate the snapshot skip the block, as they skip every unknown type.
+//
+// Type numbers 3 and up are reserved; readers skip them after checking
+// their CRC.
 
 // ErrBadCapture wraps every error about a capture file's contents.
 var ErrBadCapture = errors.New("bad capture file")
@@ -71,8 +79,9 @@ const (
 	fileHeaderSize = 10
 	blockHdrSize   = 12
 
-	blockMeta   = 0
-	blockEvents = 1
+	blockMeta     = 0
+	blockEvents   = 1
+	blockSnapshot = 2
 
 	// targetBlock is where a writer closes an events block: large enough
 	// that the per-block cost vanishes, small enough that a damaged block
@@ -293,6 +302,31 @@ func (cw *CaptureWriter) write(p []byte) error {
 	return nil
 }
 
+// WriteSnapshot writes the snapshot block: events that describe the
+// processes alive as the capture begins (see the format above). Call it
+// once, before the first Write.
+func (cw *CaptureWriter) WriteSnapshot(evs []*Event) error {
+	switch {
+	case cw.closed:
+		return fmt.Errorf("capture snapshot: %w", ErrClosed)
+	case cw.err != nil:
+		return cw.err
+	case cw.events > 0 || len(cw.buf) > blockHdrSize || cw.blocks != 1:
+		return errors.New("capture snapshot: written after events; it must come first")
+	}
+	var payload []byte
+	for _, e := range evs {
+		payload = append(payload, e.Raw...)
+	}
+	if len(payload) > MaxCaptureBlock {
+		return fmt.Errorf("capture snapshot: %d bytes, more than the %d-byte block limit", len(payload), MaxCaptureBlock)
+	}
+	blk := make([]byte, blockHdrSize, blockHdrSize+len(payload))
+	blk = append(blk, payload...)
+	putBlockHeader(blk, blockSnapshot, payload)
+	return cw.write(blk)
+}
+
 // Write adds a copy of e's bytes to the capture; e may be reused at once.
 func (cw *CaptureWriter) Write(e *Event) error {
 	if cw.closed {
@@ -393,6 +427,9 @@ type CaptureReader struct {
 	events uint64
 	err    error // sticky: io.EOF or the first error
 	closed bool
+	// started is set by the first Next (or Snapshot): a snapshot can only
+	// be read before the events.
+	started bool
 }
 
 // OpenCapture opens the capture file at path and reads its header.
@@ -562,6 +599,7 @@ func (cr *CaptureReader) Next() (*Event, error) {
 	if cr.err != nil {
 		return nil, cr.err
 	}
+	cr.started = true
 	for cr.pos >= len(cr.buf) {
 		cr.pos = 0
 		typ, err := cr.readBlock()
@@ -585,6 +623,53 @@ func (cr *CaptureReader) Next() (*Event, error) {
 	cr.ev.CPU = -1
 	cr.events++
 	return &cr.ev, nil
+}
+
+// Snapshot returns the capture's snapshot events (copies the caller
+// keeps), or none when the capture has no snapshot. Call it before the
+// first Next: the snapshot is the block that follows the meta block.
+func (cr *CaptureReader) Snapshot() ([]*Event, error) {
+	if cr.closed {
+		return nil, ErrClosed
+	}
+	if cr.started {
+		return nil, errors.New("capture snapshot: read after the events; call Snapshot before Next")
+	}
+	cr.started = true
+	if cr.err != nil {
+		return nil, nil
+	}
+	typ, err := cr.readBlock()
+	if err != nil {
+		cr.buf = cr.buf[:0]
+		cr.err = err
+		if err == io.EOF {
+			return nil, nil
+		}
+		return nil, err
+	}
+	if typ != blockSnapshot {
+		// The first events block (or one Next skips): leave it to Next.
+		if typ != blockEvents {
+			cr.buf = cr.buf[:0]
+		}
+		cr.pos = 0
+		return nil, nil
+	}
+	var evs []*Event
+	for pos := 0; pos < len(cr.buf); {
+		var e Event
+		if err := e.Decode(cr.buf[pos:]); err != nil {
+			cr.buf = cr.buf[:0]
+			return nil, fmt.Errorf("%w: %s: snapshot event %d at offset %d: %w; the snapshot is unusable, the events after it are still read",
+				ErrBadCapture, cr.name, len(evs), cr.blockOff+blockHdrSize+int64(pos), err)
+		}
+		e.CPU = -1
+		pos += len(e.Raw)
+		evs = append(evs, e.Copy())
+	}
+	cr.buf = cr.buf[:0]
+	return evs, nil
 }
 
 // Stats returns the number of events read; a capture has no drops.

@@ -577,3 +577,93 @@ func BenchmarkCaptureNext(b *testing.B) {
 		}
 	}
 }
+
+// A snapshot written first comes back from Snapshot, is not among the
+// events Next returns, and readers that do not ask for it lose nothing.
+func TestCaptureSnapshot(t *testing.T) {
+	all := testEvents(t, 40)
+	snap, evs := all[:6], all[6:]
+	asEvents := func(raws [][]byte) []*Event {
+		var out []*Event
+		for _, r := range raws {
+			var e Event
+			if err := e.Decode(r); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, e.Copy())
+		}
+		return out
+	}
+	var buf bytes.Buffer
+	w, err := NewCaptureWriter(&buf, testMeta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WriteSnapshot(asEvents(snap)); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range asEvents(evs) {
+		if err := w.Write(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.WriteSnapshot(nil); err == nil {
+		t.Fatal("a second snapshot, after events, was accepted")
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	data := buf.Bytes()
+
+	r, err := NewCaptureReader(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := r.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raws [][]byte
+	for _, e := range got {
+		raws = append(raws, e.Raw)
+	}
+	sameEvents(t, raws, snap)
+	rest, err := readAllFrom(r)
+	if err != io.EOF {
+		t.Fatalf("read: %v", err)
+	}
+	sameEvents(t, rest, evs)
+	if _, err := r.Snapshot(); err == nil {
+		t.Fatal("Snapshot after Next gave no error")
+	}
+
+	// Without Snapshot, Next skips it.
+	plain, err := readAll(t, data)
+	if err != io.EOF {
+		t.Fatalf("read: %v", err)
+	}
+	sameEvents(t, plain, evs)
+
+	// A capture without a snapshot: Snapshot returns nothing, and the
+	// first events block is still read.
+	r, err = NewCaptureReader(bytes.NewReader(writeCapture(t, evs)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := r.Snapshot(); err != nil || len(got) != 0 {
+		t.Fatalf("Snapshot of a capture without one: %d events, %v", len(got), err)
+	}
+	rest, _ = readAllFrom(r)
+	sameEvents(t, rest, evs)
+}
+
+func readAllFrom(r *CaptureReader) ([][]byte, error) {
+	var out [][]byte
+	for {
+		e, err := r.Next()
+		if err != nil {
+			return out, err
+		}
+		out = append(out, bytes.Clone(e.Raw))
+	}
+}

@@ -186,6 +186,15 @@ func (e *Engine) Process(ev *driver.Event) int {
 	return n
 }
 
+// Restore applies a capture's snapshot (driver.CaptureReader.Snapshot):
+// the processes and files that existed before the capture began. Rules do
+// not see these events: they are state, not activity.
+func (e *Engine) Restore(evs []*driver.Event) {
+	for _, ev := range evs {
+		e.threads.Update(ev)
+	}
+}
+
 // Stats returns the engine's counters.
 func (e *Engine) Stats() Stats {
 	s := e.stats

@@ -97,6 +97,12 @@ func captureCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			// The processes already running, so that a replay knows them
+			// (their names, command lines, parents, open files).
+			if err := w.WriteSnapshot(s.threads.Snapshot(0)); err != nil {
+				w.Close()
+				return err
+			}
 			err = s.run(w.Write, w.Flush)
 			if cerr := w.Close(); cerr != nil && err == nil {
 				err = cerr
@@ -167,6 +173,14 @@ func (s *stream) openCapture(c *cli.Context, path string) error {
 	// The capture's processes lived on another host or at another time:
 	// this host's /proc knows nothing of them.
 	s.src, s.clock, s.tab, s.threads = r, meta.Clock(), tab, state.NewThreads("")
+	// Its snapshot names the processes that ran before it began.
+	snap, err := r.Snapshot()
+	if err != nil {
+		logrus.Warnf("%v", err)
+	}
+	for _, e := range snap {
+		s.threads.Update(e)
+	}
 	return nil
 }
 

@@ -240,6 +240,12 @@ func replayAction(c *cli.Context) error {
 		d.finish(nil)
 		return err
 	}
+	snap, err := r.Snapshot()
+	if err != nil {
+		// The events are still good: replay them without the snapshot.
+		logrus.Warnf("%v", err)
+	}
+	eng.Restore(snap)
 	ctx, cancel := signalContext(c.Duration("duration"))
 	defer cancel()
 	runErr := eng.Run(ctx, r)

@@ -260,7 +260,18 @@ func (t *Threads) Update(e *driver.Event) *Thread {
 // which says all there is to know about it: what its fork event would
 // have said had it not been missed (a forking parent the driver ignores, a
 // capture begun after the fork, no /proc to ask).
+//
+// An event of an unknown thread of a known process (started before the
+// table could see it: a capture's snapshot knows processes, not their
+// threads) makes a thread of that process.
 func (t *Threads) adopt(e *driver.Event) *Thread {
+	if p := t.procs[e.PID]; p != nil && e.PID != 0 && e.Type != driver.EvProcExit {
+		th := &Thread{TID: e.TID, PID: e.PID, PPID: p.PPID, Comm: p.Comm, Proc: p}
+		if !t.add(th) {
+			return nil
+		}
+		return th
+	}
 	if e.Type != driver.EvExecve && e.Type != driver.EvExecveat {
 		return nil
 	}
