@@ -105,6 +105,8 @@ func FuzzCaptureReader(f *testing.F) {
 	f.Add(writeCapture(f, seeds))
 	f.Add(writeCapture(f, nil))
 	f.Add(appendBlock(writeCapture(f, seeds[:2]), 5, 0, []byte("future")))
+	f.Add(appendBlock(writeCapture(f, nil), blockSnapshot, 0, bytes.Join(seeds[:3], nil)))
+	f.Add(append(appendBlock(writeCapture(f, nil), blockSnapshot, 0, bytes.Join(seeds[:3], nil)), 0))
 	f.Add(appendBlock(writeCapture(f, nil), blockEvents, 0, append(bytes.Clone(seeds[0]), 1, 2, 3)))
 	f.Add([]byte("VIGILCAP\x01\x00"))
 	f.Add([]byte("VIGILCAP"))
@@ -143,6 +145,17 @@ func readCaptureFuzz(t *testing.T, data []byte, tab *SyscallTable) {
 	}
 	defer cr.Close()
 	_ = cr.Meta()
+	// Inputs with an odd length read the snapshot first: both paths into
+	// the first blocks get fuzzed.
+	if len(data)%2 == 1 {
+		snap, err := cr.Snapshot()
+		if err != nil && !errors.Is(err, ErrBadCapture) {
+			t.Fatalf("snapshot error does not wrap ErrBadCapture: %v", err)
+		}
+		for _, e := range snap {
+			_ = AppendParamsJSON(nil, e, tab)
+		}
+	}
 	var buf []byte
 	for n := 0; ; n++ {
 		e, err := cr.Next()
