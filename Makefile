@@ -82,10 +82,15 @@ bpf:
 	$(GO) generate ./driver/...
 	BPF_CLANG=$(BPF_CLANG) BPF_STRIP=$(BPF_STRIP) $(GO) generate ./bpf/
 
-# Run each fuzzer for FUZZTIME; new crashers land in testdata/fuzz.
+# Run every fuzzer for FUZZTIME each; new crashers land in testdata/fuzz.
+# (go test -fuzz takes one target of one package at a time.)
+FUZZERS := $(shell grep -rl --include='*_test.go' '^func Fuzz' . | xargs grep -H '^func Fuzz' | sed -E 's|^\./(.*)/[^/]*:func (Fuzz[A-Za-z0-9_]*).*|\1:\2|' | sort -u)
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./driver/
-	$(GO) test -run '^$$' -fuzz '^FuzzCaptureReader$$' -fuzztime $(FUZZTIME) ./driver/
+	@set -e; for f in $(FUZZERS); do \
+		pkg=$${f%%:*}; fn=$${f##*:}; \
+		echo "fuzz ./$$pkg $$fn ($(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) ./$$pkg/; \
+	done
 
 deps:
 	scripts/deps test
