@@ -372,6 +372,37 @@ const tcpListen = 0x0A
 // parseNetInet adds the sockets of a /proc/net/{tcp,tcp6,udp,udp6} file
 // to idx and returns how many lines it could not read.
 func parseNetInet(b []byte, v6 bool, proto string, idx *sockIndex) (bad int) {
+	return netRows(b, 10, func(f [][]byte) bool {
+		local, ok1 := parseHexAddrPort(f[1], v6)
+		peer, ok2 := parseHexAddrPort(f[2], v6)
+		st, err1 := strconv.ParseUint(string(f[3]), 16, 8)
+		ino, err2 := strconv.ParseUint(string(f[9]), 10, 64)
+		if !ok1 || !ok2 || err1 != nil || err2 != nil {
+			return false
+		}
+		si := sockInfo{typ: FDIPv4, domain: afInet, proto: proto, local: local, peer: peer}
+		if v6 {
+			si.typ, si.domain = FDIPv6, afInet6
+		}
+		si.sockType = sockStream
+		if proto == "udp" {
+			si.sockType = sockDgram
+		}
+		if proto == "tcp" && st == tcpListen {
+			si.listening = true
+			idx.listen[listenKey{proto, local.Port()}] = true
+		}
+		if ino != 0 { // time-wait and such have no inode
+			idx.m[ino] = si
+		}
+		return true
+	})
+}
+
+// netRows calls row with the fields of each line of a /proc/net table
+// after its header; lines with fewer than min fields, and lines row turns
+// down, count as bad.
+func netRows(b []byte, min int, row func(f [][]byte) bool) (bad int) {
 	first := true
 	for len(b) > 0 {
 		line := b
@@ -388,32 +419,8 @@ func parseNetInet(b []byte, v6 bool, proto string, idx *sockIndex) (bad int) {
 		if len(f) == 0 {
 			continue
 		}
-		if len(f) < 10 {
+		if len(f) < min || !row(f) {
 			bad++
-			continue
-		}
-		local, ok1 := parseHexAddrPort(f[1], v6)
-		peer, ok2 := parseHexAddrPort(f[2], v6)
-		st, err1 := strconv.ParseUint(string(f[3]), 16, 8)
-		ino, err2 := strconv.ParseUint(string(f[9]), 10, 64)
-		if !ok1 || !ok2 || err1 != nil || err2 != nil {
-			bad++
-			continue
-		}
-		si := sockInfo{typ: FDIPv4, domain: afInet, proto: proto, local: local, peer: peer}
-		if v6 {
-			si.typ, si.domain = FDIPv6, afInet6
-		}
-		si.sockType = sockStream
-		if proto == "udp" {
-			si.sockType = sockDgram
-		}
-		if proto == "tcp" && st == tcpListen {
-			si.listening = true
-			idx.listen[listenKey{proto, local.Port()}] = true
-		}
-		if ino != 0 { // time-wait and such have no inode
-			idx.m[ino] = si
 		}
 	}
 	return bad
@@ -459,73 +466,33 @@ const unixListening = 0x10000
 // parseNetUnix adds the sockets of /proc/net/unix to idx:
 // "Num RefCount Protocol Flags Type St Inode [Path]".
 func parseNetUnix(b []byte, idx *sockIndex) (bad int) {
-	first := true
-	for len(b) > 0 {
-		line := b
-		if i := bytes.IndexByte(b, '\n'); i >= 0 {
-			line, b = b[:i], b[i+1:]
-		} else {
-			b = nil
-		}
-		if first {
-			first = false
-			continue
-		}
-		f := bytes.Fields(line)
-		if len(f) == 0 {
-			continue
-		}
-		if len(f) < 7 {
-			bad++
-			continue
-		}
+	return netRows(b, 7, func(f [][]byte) bool {
 		flags, err1 := strconv.ParseUint(string(f[3]), 16, 32)
 		typ, err2 := strconv.ParseUint(string(f[4]), 16, 32)
 		ino, err3 := strconv.ParseUint(string(f[6]), 10, 64)
 		if err1 != nil || err2 != nil || err3 != nil {
-			bad++
-			continue
+			return false
 		}
 		si := sockInfo{typ: FDUnix, domain: afUnix, sockType: uint32(typ), listening: flags&unixListening != 0}
 		if len(f) > 7 {
 			si.path = string(f[7])
 		}
 		idx.m[ino] = si
-	}
-	return bad
+		return true
+	})
 }
 
 // parseNetlink adds the sockets of /proc/net/netlink to idx:
 // "sk Eth Pid Groups Rmem Wmem Dump Locks Drops Inode".
 func parseNetlink(b []byte, idx *sockIndex) (bad int) {
-	first := true
-	for len(b) > 0 {
-		line := b
-		if i := bytes.IndexByte(b, '\n'); i >= 0 {
-			line, b = b[:i], b[i+1:]
-		} else {
-			b = nil
-		}
-		if first {
-			first = false
-			continue
-		}
-		f := bytes.Fields(line)
-		if len(f) == 0 {
-			continue
-		}
-		if len(f) < 10 {
-			bad++
-			continue
-		}
+	return netRows(b, 10, func(f [][]byte) bool {
 		ino, err := strconv.ParseUint(string(f[9]), 10, 64)
 		if err != nil {
-			bad++
-			continue
+			return false
 		}
 		idx.m[ino] = sockInfo{typ: FDNetlink, domain: afNetlink, sockType: sockRaw}
-	}
-	return bad
+		return true
+	})
 }
 
 // applySock fills a seeded socket fd from what its namespace's tables say.
