@@ -174,18 +174,8 @@ func (n *cmpNode) test(c *fields.Ctx, v *fields.Value) bool {
 		return n.testString(v.S)
 	case n.t.Numeric():
 		switch n.op {
-		case opEq:
-			return v.N == n.n
-		case opNe:
-			return v.N != n.n
-		case opLt:
-			return v.N < n.n
-		case opLe:
-			return v.N <= n.n
-		case opGt:
-			return v.N > n.n
-		case opGe:
-			return v.N >= n.n
+		case opEq, opNe, opLt, opLe, opGt, opGe:
+			return compareNum(n.op, v.N, n.n)
 		case opIn, opIntersects:
 			_, ok := n.nset[v.N]
 			return ok
@@ -299,20 +289,7 @@ func (n *cmpNode) testVal(c *fields.Ctx, v *fields.Value) bool {
 			return strings.HasSuffix(v.S, r.S)
 		}
 	case n.t.Numeric():
-		switch n.op {
-		case opEq:
-			return v.N == r.N
-		case opNe:
-			return v.N != r.N
-		case opLt:
-			return v.N < r.N
-		case opLe:
-			return v.N <= r.N
-		case opGt:
-			return v.N > r.N
-		case opGe:
-			return v.N >= r.N
-		}
+		return compareNum(n.op, v.N, r.N)
 	case n.t == fields.Bool:
 		return (v.B == r.B) == (n.op == opEq)
 	case n.t == fields.IPAddr || n.t == fields.IPNet:
@@ -677,4 +654,24 @@ func (cc *compiler) list(n *cmpNode, e *rules.CompareExpr, lv *rules.ListValue) 
 		}
 	}
 	return ok
+}
+
+// compareNum applies an ordering operator to two numbers; false for any
+// other operator.
+func compareNum(op opcode, a, b int64) bool {
+	switch op {
+	case opEq:
+		return a == b
+	case opNe:
+		return a != b
+	case opLt:
+		return a < b
+	case opLe:
+		return a <= b
+	case opGt:
+		return a > b
+	case opGe:
+		return a >= b
+	}
+	return false
 }
