@@ -53,11 +53,16 @@ func TestGetReadsProcOnMiss(t *testing.T) {
 	}
 }
 
+// waitComm waits until process pid has exec'd comm, its arguments in
+// place: the kernel renames the task before it sets up the new image's
+// argv, so /proc shows the new comm with an empty cmdline for a moment.
 func waitComm(t *testing.T, pid uint32, comm string) {
 	t.Helper()
+	dir := "/proc/" + strconv.Itoa(int(pid))
 	for i := 0; i < 200; i++ {
-		b, _ := os.ReadFile("/proc/" + strconv.Itoa(int(pid)) + "/comm")
-		if strings.TrimSpace(string(b)) == comm {
+		b, _ := os.ReadFile(dir + "/comm")
+		args, _ := os.ReadFile(dir + "/cmdline")
+		if strings.TrimSpace(string(b)) == comm && len(args) > 0 {
 			return
 		}
 		time.Sleep(10 * time.Millisecond)
