@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"strings"
@@ -132,6 +133,32 @@ func Run(ctx context.Context, kernels []Kernel, opts Options) ([]Row, error) {
 	return out, nil
 }
 
+// kernelWarning matches the first line of what a kernel prints when
+// something went wrong that it survived: a WARN_ON, a BUG, KASAN and
+// UBSAN reports, lockdep's findings, a sleep in atomic context, RCU stalls.
+var kernelWarning = regexp.MustCompile(`WARNING: CPU: \d+|BUG: |KASAN: |UBSAN: |possible circular locking dependency|` +
+	`inconsistent lock state|possible recursive locking|sleeping function called from invalid context|` +
+	`rcu_sched self-detected stall|rcu: INFO: .* detected stalls|general protection fault|Oops: `)
+
+// KernelWarnings returns the console lines (at most a few) where the kernel
+// reported a problem.
+func KernelWarnings(console string) []string {
+	b, err := os.ReadFile(console)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if kernelWarning.MatchString(line) {
+			out = append(out, strings.TrimSpace(line))
+			if len(out) == 3 {
+				break
+			}
+		}
+	}
+	return out
+}
+
 // withParity adds the parity check when both drivers run: the module and
 // the probe must then also agree with each other, event for event.
 func withParity(drivers []string) []string {
@@ -194,6 +221,9 @@ func runKernel(ctx context.Context, k Kernel, initrd string, opts Options) []Row
 		_ = os.Rename(boot.Console, kept)
 		retried = append(retried, fmt.Sprintf("boot %d: %v (console: %s)", attempt+1, boot.Err, kept))
 	}
+	// A kernel that warned (lockdep, KASAN, a sleep in atomic context) is
+	// a failure of whatever ran in it, even when every check passed.
+	warned := KernelWarnings(boot.Console)
 	var rows []Row
 	for _, d := range opts.Drivers {
 		row := Row{Kernel: k.Name, Suite: k.Suite, Driver: d, BootMS: boot.Elapsed.Milliseconds(),
@@ -216,6 +246,10 @@ func runKernel(ctx context.Context, k Kernel, initrd string, opts Options) []Row
 			row.Error = boot.Err.Error()
 		default:
 			row.Error = "the agent did not report on this driver"
+		}
+		if len(warned) > 0 {
+			row.Pass = false
+			row.Error = strings.TrimPrefix(row.Error+"; the kernel warned: "+strings.Join(warned, " | "), "; ")
 		}
 		if !row.Pass {
 			row.ConsoleTail = ConsoleTail(boot.Console, consoleTailLines)

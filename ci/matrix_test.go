@@ -207,3 +207,25 @@ func TestMarkdownBenchTable(t *testing.T) {
 		t.Fatalf("bench row printed more than once:\n%s", md)
 	}
 }
+
+func TestKernelWarnings(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "console.log")
+	clean := "[    1.0] Run /init as init process\n[    2.0] vigil: loaded\nvigil-agent: bpf: pass=true\n"
+	if err := os.WriteFile(path, []byte(clean), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if w := KernelWarnings(path); len(w) != 0 {
+		t.Fatalf("a clean console gave warnings: %q", w)
+	}
+	dirty := clean + "[    3.1] BUG: sleeping function called from invalid context at mm/slab.h:123\n" +
+		"[    3.2] ======================================================\n" +
+		"[    3.3] WARNING: possible circular locking dependency detected\n" +
+		"[    3.4] BUG: KASAN: slab-out-of-bounds in vigil_fill+0x12/0x40 [vigil]\n"
+	if err := os.WriteFile(path, []byte(dirty), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w := KernelWarnings(path)
+	if len(w) != 3 || !strings.Contains(w[0], "sleeping function") || !strings.Contains(w[2], "KASAN") {
+		t.Fatalf("warnings = %q", w)
+	}
+}

@@ -6,6 +6,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/vigil-dev/vigil/internal/testenv"
+	"github.com/vigil-dev/vigil/kernels"
 )
 
 // The tests run the real binary, as users do.
@@ -361,5 +363,29 @@ func TestRulesValidate(t *testing.T) {
 	}
 	if !strings.Contains(r.stdout, "ERROR: "+bad+":3: r") || !strings.Contains(r.stdout, "ok: "+bad+":8: fine") {
 		t.Errorf("per-rule status:\n%s", r.stdout)
+	}
+}
+
+// The release in a real Debian kernel image's boot header, and a clear
+// error for a file that is not one.
+func TestBzImageRelease(t *testing.T) {
+	ctx := context.Background()
+	cat, err := kernels.NewDebian(kernels.Options{})
+	if err != nil {
+		testenv.Unavailable(t, fmt.Sprintf("the Debian catalogue: %v", err))
+	}
+	target, err := cat.Latest(ctx, "bookworm", "cloud-amd64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := cat.Fetch(ctx, target, kernels.PartImage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := bzImageRelease(f.Kernel); err != nil || got != target.Release {
+		t.Errorf("%s: release %q, %v; want %q", f.Kernel, got, err, target.Release)
+	}
+	if _, err := bzImageRelease(vigilBin); err == nil || !strings.Contains(err.Error(), "not an x86 bzImage") {
+		t.Errorf("vigil's own binary as a kernel image: %v", err)
 	}
 }

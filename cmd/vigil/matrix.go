@@ -4,7 +4,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -39,6 +42,8 @@ func matrixCommand() *cli.Command {
 				&cli.StringFlag{Name: "modules", Usage: "a mirror `DIR` (vigil driver build --out): load and unload each kernel's module from it in the VM (driver \"module\")"},
 				&cli.IntFlag{Name: "retries", Value: 1, Usage: "boot a kernel again when its VM panicked or hung before reporting (the row says so)"},
 				&cli.StringFlag{Name: "agent", Usage: "statically linked vigil to boot as /init (default: this binary)"},
+				&cli.StringFlag{Name: "image", Usage: "boot this kernel `IMAGE` (a bzImage you built, e.g. scripts/debug-kernel's) instead of catalogue kernels"},
+				&cli.StringSliceFlag{Name: "module", Usage: "with --image: a module `FILE` built for that kernel (repeatable)"},
 			),
 			Action: runMatrix,
 		}},
@@ -48,6 +53,12 @@ func matrixCommand() *cli.Command {
 func runMatrix(c *cli.Context) error {
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if c.String("image") != "" {
+		return runLocalKernel(ctx, c)
+	}
+	if len(c.StringSlice("module")) > 0 {
+		return errors.New("--module goes with --image; for catalogue kernels pass a mirror with --modules")
+	}
 	cat, err := newCatalogue(c)
 	if err != nil {
 		return err
@@ -102,6 +113,64 @@ func runMatrix(c *cli.Context) error {
 			}
 		}
 	}
+	return runKernels(ctx, c, ks, drivers, agent)
+}
+
+// runLocalKernel boots one kernel image given on the command line, with
+// the modules given for it.
+func runLocalKernel(ctx context.Context, c *cli.Context) error {
+	image := c.String("image")
+	if _, err := os.Stat(image); err != nil {
+		return fmt.Errorf("--image: %w", err)
+	}
+	if c.IsSet("kernels") || c.IsSet("modules") {
+		return errors.New("--image boots one kernel of your own: --kernels and --modules do not go with it (use --module)")
+	}
+	agent := c.String("agent")
+	if agent == "" {
+		var err error
+		if agent, err = os.Executable(); err != nil {
+			return err
+		}
+	}
+	release, err := bzImageRelease(image)
+	if err != nil {
+		return fmt.Errorf("--image %s: %w", image, err)
+	}
+	k := ci.Kernel{Name: "local/" + release, Suite: "local",
+		Image: func(context.Context) (string, error) { return image, nil }}
+	for _, m := range c.StringSlice("module") {
+		if _, err := os.Stat(m); err != nil {
+			return fmt.Errorf("--module: %w", err)
+		}
+		k.Modules = append(k.Modules, m)
+	}
+	return runKernels(ctx, c, []ci.Kernel{k}, splitList(c.StringSlice("drivers")), agent)
+}
+
+// bzImageRelease reads the kernel release out of an x86 bzImage: the
+// boot header's kernel_version field (offset 0x20e) points, less 0x200, at
+// "release (builder) #1 ...".
+func bzImageRelease(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	if len(b) < 0x210 || string(b[0x202:0x206]) != "HdrS" {
+		return "", errors.New("not an x86 bzImage (no HdrS boot header)")
+	}
+	off := int(binary.LittleEndian.Uint16(b[0x20e:])) + 0x200
+	if off >= len(b) {
+		return "", errors.New("the boot header's version offset is past the end of the file")
+	}
+	v := b[off:min(off+256, len(b))]
+	if i := bytes.IndexAny(v, " \x00"); i > 0 {
+		return string(v[:i]), nil
+	}
+	return "", errors.New("no kernel release in the boot header")
+}
+
+func runKernels(ctx context.Context, c *cli.Context, ks []ci.Kernel, drivers []string, agent string) error {
 	out := c.String("out")
 	logrus.WithField("kernels", len(ks)).Info("matrix: starting")
 	rows, err := ci.Run(ctx, ks, ci.Options{
