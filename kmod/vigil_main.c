@@ -289,6 +289,12 @@ static void probe_exec(void *data, struct task_struct *p, pid_t old_pid,
 	struct vigil_builder b;
 	struct vigil_cpu *c;
 
+	/*
+	 * A thread other than the leader that execs takes the leader's tid:
+	 * its execveat mark moves with it, or its exit would read execve.
+	 */
+	if (old_pid != current->pid && execveat_take(old_pid))
+		execveat_mark(current->pid);
 	if (!wanted())
 		return;
 	preempt_disable();

@@ -615,8 +615,20 @@ SEC("tp_btf/sched_process_exec")
 int BPF_PROG(vigil_proc_exec, struct task_struct *p, pid_t old_pid,
 	     struct linux_binprm *bprm)
 {
+	__u32 tid = bpf_get_current_pid_tgid();
+	__u32 old = old_pid;
 	struct builder b;
 
+	/*
+	 * A thread other than the leader that execs takes the leader's tid:
+	 * its execveat mark moves with it, or its exit would read execve.
+	 */
+	if (old != tid && bpf_map_lookup_elem(&execveat_tids, &old)) {
+		__u8 one = 1;
+
+		bpf_map_delete_elem(&execveat_tids, &old);
+		bpf_map_update_elem(&execveat_tids, &tid, &one, BPF_ANY);
+	}
 	if (!lifecycle_wanted() ||
 	    begin(&b, SLOT_EXEC, VIGIL_EVT_PROC_EXEC, VIGIL_NP_PROC_EXEC))
 		return 0;
