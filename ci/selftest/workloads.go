@@ -196,7 +196,35 @@ func ptraceWorkload(string) error {
 	return unix.PtraceDetach(sleeper.Process.Pid)
 }
 
-func memfdWorkload(string) error {
+// memfdWorkload execs a copy of itself from a memfd, from a thread other
+// than the process's leader: the exec'ing thread then takes the leader's
+// tid, which drivers that remember execveat by tid must follow.
+func memfdWorkload(dir string) error {
+	return onOtherThread(func() error { return memfdExec(dir) })
+}
+
+// onOtherThread runs fn locked to an OS thread that is not the leader.
+func onOtherThread(fn func() error) error {
+	res := make(chan error)
+	hold := make(chan struct{})
+	defer close(hold)
+	var try func()
+	try = func() {
+		runtime.LockOSThread()
+		if unix.Gettid() == unix.Getpid() {
+			// Keep the leader busy with this goroutine, so that the next
+			// one runs on another thread.
+			go try()
+			<-hold
+			return
+		}
+		res <- fn()
+	}
+	go try()
+	return <-res
+}
+
+func memfdExec(string) error {
 	fd, err := unix.MemfdCreate("vigil-fileless", 0)
 	if err != nil {
 		return fmt.Errorf("memfd_create: %w", err)
