@@ -11,7 +11,7 @@ BPF_CLANG ?= clang-19
 BPF_STRIP ?= llvm-strip-19
 FUZZTIME  ?= 30s
 
-.PHONY: all build run test matrix mirror kmod bench bpf fuzz deps clean
+.PHONY: all build run test matrix debug-matrix mirror kmod bench bpf fuzz deps clean
 
 all: build
 
@@ -40,6 +40,14 @@ matrix:
 	scripts/deps test
 	$(MAKE) build
 	$(SUDO) ./$(BIN) matrix run --out out/matrix $(if $(wildcard out/mirror/index.json),--drivers bpf$(COMMA)kmod --modules out/mirror,--drivers bpf)
+
+# The matrix on a debug kernel (KASAN, lockdep, DEBUG_ATOMIC_SLEEP) built
+# from Debian's linux-source by scripts/debug-kernel (once; cached): both
+# drivers, their parity, and no kernel warning. Not in CI: the first build
+# takes most of an hour on two CPUs.
+debug-matrix:
+	$(MAKE) build
+	dir=$$(scripts/debug-kernel) && $(SUDO) ./$(BIN) matrix run --image $$dir/arch/x86/boot/bzImage --module $$dir/vigil.ko --drivers bpf,kmod --timeout 20m --out out/debug-matrix
 
 # Modules for every kernel of kernels/matrix.yaml, each built in a container
 # of its kernel's suite and compiler, into out/mirror with a signed index
