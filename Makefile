@@ -47,7 +47,9 @@ matrix:
 # takes most of an hour on two CPUs.
 debug-matrix:
 	$(MAKE) build
-	dir=$$(scripts/debug-kernel) && $(SUDO) ./$(BIN) matrix run --image $$dir/arch/x86/boot/bzImage --module $$dir/vigil.ko --drivers bpf,kmod --timeout 20m --out out/debug-matrix
+	dir=$$(scripts/debug-kernel) && $(SUDO) ./$(BIN) matrix run --image $$dir/arch/x86/boot/bzImage --module $$dir/vigil.ko \
+		$(if $(wildcard out/mirror/*/*/*.ko),--foreign $(firstword $(wildcard out/mirror/*/*/*.ko))) \
+		--drivers bpf,kmod --timeout 20m --out out/debug-matrix
 
 # Modules for every kernel of kernels/matrix.yaml, each built in a container
 # of its kernel's suite and compiler, into out/mirror with a signed index

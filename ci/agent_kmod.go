@@ -253,9 +253,13 @@ func checkKmodOverflow(ko string, cfg driver.Config) (int, error) {
 				calls++
 			}
 		}
+		// Every call is delivered, or lost and counted: on a slow kernel
+		// (KASAN under TCG) even the paced workload can outrun the reader
+		// of a 32 KiB ring, but never silently.
 		after, _ := src.Stats()
-		if calls != 1000 {
-			return n + len(evs), fmt.Errorf("after the overflow (%d drops): %d of 1000 getppid events, %d more drops", flooded.Drops-before.Drops, calls, after.Drops-flooded.Drops)
+		lost := after.Drops - flooded.Drops
+		if calls == 0 || uint64(calls)+lost < 1000 {
+			return n + len(evs), fmt.Errorf("after the overflow (%d drops): %d of 1000 getppid events, %d more drops", flooded.Drops-before.Drops, calls, lost)
 		}
 		return n + len(evs), nil
 	})

@@ -88,23 +88,34 @@ func lost(s Source) uint64 {
 	return st.Drops + st.Missed
 }
 
-// collectTree reads src until the process root has exited, keeping the
-// events of root and of every process it forked.
+// collectTree reads src until the process root has exited and the events
+// of its processes stop coming, keeping the events of root and of every
+// process it forked.
 func collectTree(src Source, root uint32) ([]*driver.Event, error) {
 	tree := map[uint32]bool{root: true}
 	var evs []*driver.Event
-	deadline := time.Now().Add(30 * time.Second)
-	var drainUntil time.Time
+	deadline := time.Now().Add(60 * time.Second)
+	exited := false
+	// lastSeen is when an event of the tree last arrived: after root's
+	// exit, a reader may still be behind on other CPUs' buffers (much
+	// behind, on a KASAN kernel under TCG).
+	var lastSeen time.Time
 	for {
 		now := time.Now()
 		if now.After(deadline) {
-			return evs, fmt.Errorf("pid %d: no proc_exit event within 30s (%d events seen)", root, len(evs))
+			if exited {
+				return evs, nil
+			}
+			return evs, fmt.Errorf("pid %d: no proc_exit event within 60s (%d events seen)", root, len(evs))
 		}
-		if !drainUntil.IsZero() && now.After(drainUntil) {
+		if exited && now.Sub(lastSeen) > 500*time.Millisecond {
 			return evs, nil
 		}
 		e, err := src.Next()
 		if errors.Is(err, driver.ErrTimeout) {
+			if exited {
+				return evs, nil // the buffers are empty
+			}
 			continue
 		}
 		if err != nil {
@@ -113,13 +124,13 @@ func collectTree(src Source, root uint32) ([]*driver.Event, error) {
 		if !tree[e.PID] {
 			continue
 		}
+		lastSeen = time.Now()
 		if e.Type == driver.EvProcFork {
 			tree[uint32(e.Int(1))] = true
 		}
 		evs = append(evs, e.Copy())
-		if e.Type == driver.EvProcExit && e.TID == root && drainUntil.IsZero() {
-			// Events of other CPUs may still be on their way.
-			drainUntil = time.Now().Add(500 * time.Millisecond)
+		if e.Type == driver.EvProcExit && e.TID == root {
+			exited = true
 		}
 	}
 }

@@ -44,6 +44,7 @@ func matrixCommand() *cli.Command {
 				&cli.StringFlag{Name: "agent", Usage: "statically linked vigil to boot as /init (default: this binary)"},
 				&cli.StringFlag{Name: "image", Usage: "boot this kernel `IMAGE` (a bzImage you built, e.g. scripts/debug-kernel's) instead of catalogue kernels"},
 				&cli.StringSliceFlag{Name: "module", Usage: "with --image: a module `FILE` built for that kernel (repeatable)"},
+				&cli.StringFlag{Name: "foreign", Usage: "with --image: a module `FILE` built for another kernel, which the loader must refuse (driver kmod)"},
 			),
 			Action: runMatrix,
 		}},
@@ -56,8 +57,8 @@ func runMatrix(c *cli.Context) error {
 	if c.String("image") != "" {
 		return runLocalKernel(ctx, c)
 	}
-	if len(c.StringSlice("module")) > 0 {
-		return errors.New("--module goes with --image; for catalogue kernels pass a mirror with --modules")
+	if len(c.StringSlice("module")) > 0 || c.String("foreign") != "" {
+		return errors.New("--module and --foreign go with --image; for catalogue kernels pass a mirror with --modules")
 	}
 	cat, err := newCatalogue(c)
 	if err != nil {
@@ -144,6 +145,12 @@ func runLocalKernel(ctx context.Context, c *cli.Context) error {
 			return fmt.Errorf("--module: %w", err)
 		}
 		k.Modules = append(k.Modules, m)
+	}
+	if f := c.String("foreign"); f != "" {
+		if _, err := os.Stat(f); err != nil {
+			return fmt.Errorf("--foreign: %w", err)
+		}
+		k.Foreign = f
 	}
 	return runKernels(ctx, c, []ci.Kernel{k}, splitList(c.StringSlice("drivers")), agent)
 }
