@@ -67,6 +67,9 @@ type process struct {
 	exited  chan struct{}
 	waitErr error
 	stop    func() bool // unregisters the kill on abort
+	// killed is set when vigil killed the program (Close's deadline, or
+	// the dispatcher aborting its outputs, whichever came first).
+	killed atomic.Bool
 
 	written int64
 	// ends are the offsets just past each whole line written that may
@@ -238,6 +241,7 @@ func (p *ProgramSink) spawn(ctx context.Context) (*process, error) {
 }
 
 func (pr *process) killGroup() {
+	pr.killed.Store(true)
 	_ = syscall.Kill(-pr.cmd.Process.Pid, syscall.SIGKILL)
 }
 
@@ -339,16 +343,14 @@ func (p *ProgramSink) Close(ctx context.Context) error {
 		return nil
 	}
 	pr.w.Close()
-	killed := false
 	select {
 	case <-pr.exited:
 	case <-ctx.Done():
 		pr.killGroup()
-		killed = true
 		<-pr.exited
 	}
 	lost, err := p.reap()
-	if killed {
+	if pr.killed.Load() {
 		return fmt.Errorf("program did not exit after its input closed; killed it (%d alerts unread)", lost)
 	}
 	if lost > 0 {
