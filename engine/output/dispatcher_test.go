@@ -60,6 +60,14 @@ func quietLogHook() (logrus.FieldLogger, *logtest.Hook) {
 	return logtest.NewNullLogger()
 }
 
+// wholeLines counts the complete lines of a file another process may be
+// writing at this moment: for polling, where a line half written is not
+// yet an error.
+func wholeLines(path string) int {
+	b, _ := os.ReadFile(path)
+	return bytes.Count(b, []byte("\n"))
+}
+
 func readLines(t *testing.T, path string) []string {
 	t.Helper()
 	b, err := os.ReadFile(path)

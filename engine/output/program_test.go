@@ -104,7 +104,7 @@ func TestProgramRestartsAfterExit(t *testing.T) {
 	for i := range n {
 		a := alertN(i)
 		d.Send(&a)
-		waitFor(t, fmt.Sprintf("alert %d in the file", i), func() bool { return len(readLines(t, path)) == i+1 })
+		waitFor(t, fmt.Sprintf("alert %d in the file", i), func() bool { return wholeLines(path) == i+1 })
 		waitFor(t, "head to exit", func() bool { return !p.Running() })
 	}
 	st := closeOK(t, d)[0]
@@ -216,7 +216,7 @@ func TestProgramLostCountIsExact(t *testing.T) {
 		d.Send(&a)
 	}
 	waitFor(t, "all alerts written", func() bool { return d.Stats()[0].Sent == n })
-	waitFor(t, "the program to read its share", func() bool { return len(readLines(t, path)) == read })
+	waitFor(t, "the program to read its share", func() bool { return wholeLines(path) == read })
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	st, err := d.Close(ctx)
