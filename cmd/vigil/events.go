@@ -25,6 +25,7 @@ import (
 	"github.com/vigil-dev/vigil/bpf"
 	"github.com/vigil-dev/vigil/driver"
 	"github.com/vigil-dev/vigil/engine/state"
+	"github.com/vigil-dev/vigil/internal/editdist"
 )
 
 // streamFlags select and bound a stream of events; events and capture share
@@ -427,7 +428,7 @@ func listTypes(w io.Writer) error {
 func suggest(name string, known []string) string {
 	best, bestD := "", 3 // suggest only close matches
 	for _, k := range known {
-		if d := editDistance(name, k); d < bestD {
+		if d := editdist.Distance(name, k); d < bestD {
 			best, bestD = k, d
 		}
 	}
@@ -435,26 +436,6 @@ func suggest(name string, known []string) string {
 		return ""
 	}
 	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // parseSize reads a byte count: 65536, 64KiB, 8MiB, 1GiB (K/M/G alone too).

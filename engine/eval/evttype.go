@@ -10,6 +10,7 @@ import (
 
 	"github.com/vigil-dev/vigil/driver"
 	"github.com/vigil-dev/vigil/engine/rules"
+	"github.com/vigil-dev/vigil/internal/editdist"
 )
 
 // The event-type index. A key is an EventType for events of their own, or
@@ -142,31 +143,11 @@ func (nm *names) suggest(name string) string {
 	}
 	best, bestD := "", 3
 	for _, n := range all {
-		if d := editDistance(name, n); d < bestD {
+		if d := editdist.Distance(name, n); d < bestD {
 			best, bestD = n, d
 		}
 	}
 	return best
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			c := prev[j-1]
-			if a[i-1] != b[j-1] {
-				c++
-			}
-			cur[j] = min(c, prev[j]+1, cur[j-1]+1)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // eventKeys works out which events a condition can match, as Falco does:

@@ -69,6 +69,7 @@ import (
 	"github.com/vigil-dev/vigil/driver"
 	"github.com/vigil-dev/vigil/engine/container"
 	"github.com/vigil-dev/vigil/engine/state"
+	"github.com/vigil-dev/vigil/internal/editdist"
 )
 
 // Type is the type of a field's value.
@@ -283,7 +284,7 @@ func unknown(name string) error {
 func Suggest(name string) string {
 	best, bestD := "", 1<<30
 	for n := range registry {
-		d := distance(name, n)
+		d := editdist.Distance(name, n)
 		if d < bestD || (d == bestD && n < best) {
 			best, bestD = n, d
 		}
@@ -297,27 +298,6 @@ func Suggest(name string) string {
 	}
 	// A known class with an unknown member: suggest by member name.
 	return ""
-}
-
-// distance is the Levenshtein distance of a and b.
-func distance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			c := prev[j-1]
-			if a[i-1] != b[j-1] {
-				c++
-			}
-			cur[j] = min(c, prev[j]+1, cur[j-1]+1)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // UserDB resolves user and group ids to accounts.
