@@ -94,12 +94,8 @@ type procStatus struct {
 func parseProcStatus(b []byte) (procStatus, error) {
 	var s procStatus
 	for len(b) > 0 {
-		line := b
-		if i := bytes.IndexByte(b, '\n'); i >= 0 {
-			line, b = b[:i], b[i+1:]
-		} else {
-			b = nil
-		}
+		line, rest, _ := bytes.Cut(b, []byte{'\n'})
+		b = rest
 		colon := bytes.IndexByte(line, ':')
 		if colon < 0 {
 			continue
@@ -187,12 +183,8 @@ func parseCgroup(b []byte) (string, error) {
 	var unified, v1, first []byte
 	haveUnified := false
 	for len(b) > 0 {
-		line := b
-		if i := bytes.IndexByte(b, '\n'); i >= 0 {
-			line, b = b[:i], b[i+1:]
-		} else {
-			b = nil
-		}
+		line, rest, _ := bytes.Cut(b, []byte{'\n'})
+		b = rest
 		// hierarchy-id:controllers:path; the path may hold ':'.
 		c1 := bytes.IndexByte(line, ':')
 		if c1 < 0 {
@@ -258,12 +250,8 @@ func parseLoginUID(b []byte) (uint32, error) {
 // parseFDInfoFlags reads the octal "flags:" line of /proc/<pid>/fdinfo/<fd>.
 func parseFDInfoFlags(b []byte) (uint32, error) {
 	for len(b) > 0 {
-		line := b
-		if i := bytes.IndexByte(b, '\n'); i >= 0 {
-			line, b = b[:i], b[i+1:]
-		} else {
-			b = nil
-		}
+		line, rest, _ := bytes.Cut(b, []byte{'\n'})
+		b = rest
 		if v, ok := bytes.CutPrefix(line, []byte("flags:")); ok {
 			f, err := strconv.ParseUint(string(bytes.TrimSpace(v)), 8, 32)
 			if err != nil {
@@ -405,12 +393,8 @@ func parseNetInet(b []byte, v6 bool, proto string, idx *sockIndex) (bad int) {
 func netRows(b []byte, min int, row func(f [][]byte) bool) (bad int) {
 	first := true
 	for len(b) > 0 {
-		line := b
-		if i := bytes.IndexByte(b, '\n'); i >= 0 {
-			line, b = b[:i], b[i+1:]
-		} else {
-			b = nil
-		}
+		line, rest, _ := bytes.Cut(b, []byte{'\n'})
+		b = rest
 		if first { // the header
 			first = false
 			continue

@@ -183,12 +183,8 @@ func parseGroup(b []byte) (m map[uint32]Group, bad int) {
 // NIS lines ("+", "-name") are not accounts of this root and are skipped.
 func forLines(b []byte, fn func([]byte)) {
 	for len(b) > 0 {
-		line := b
-		if i := bytes.IndexByte(b, '\n'); i >= 0 {
-			line, b = b[:i], b[i+1:]
-		} else {
-			b = nil
-		}
+		line, rest, _ := bytes.Cut(b, []byte{'\n'})
+		b = rest
 		line = bytes.TrimSuffix(line, []byte("\r"))
 		if t := bytes.TrimSpace(line); len(t) == 0 || t[0] == '#' || t[0] == '+' || t[0] == '-' {
 			continue
