@@ -146,14 +146,7 @@ func loopNs() (float64, error) {
 // withDrain runs fn while a goroutine consumes src, as a real reader
 // would, and returns fn's figure with the number of events read and lost.
 func withDrain(src driver.Source, fn func() (float64, error)) (float64, uint64, uint64, error) {
-	lost := func() uint64 {
-		st, err := src.Stats()
-		if err != nil {
-			return 0
-		}
-		return st.Drops + st.Missed
-	}
-	lost0 := lost()
+	lost0 := selftest.Lost(src)
 	// finishing: the workload is done; read until the buffers are empty
 	// (Next times out), so that nothing still queued counts as missing.
 	var finishing atomic.Bool
@@ -190,7 +183,7 @@ func withDrain(src driver.Source, fn func() (float64, error)) (float64, uint64, 
 	v, err := fn()
 	finishing.Store(true)
 	wg.Wait()
-	return v, n, lost() - lost0, errors.Join(err, rerr)
+	return v, n, selftest.Lost(src) - lost0, errors.Join(err, rerr)
 }
 
 func median(xs []float64) float64 {

@@ -56,19 +56,12 @@ type Check struct {
 // kernel skip the same probe for other tasks there), the missing event may
 // be among them: the check runs once more, and the error, if any, says so.
 func (c Check) Exec(env *Env) (Outcome, error) {
-	lost := func() uint64 {
-		st, err := env.Src.Stats()
-		if err != nil {
-			return 0
-		}
-		return st.Drops + st.Missed
-	}
-	before := lost()
+	before := Lost(env.Src)
 	out, err := c.Run(env)
 	if err == nil {
 		return out, nil
 	}
-	n := lost() - before
+	n := Lost(env.Src) - before
 	if n == 0 {
 		return out, err
 	}

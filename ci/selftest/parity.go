@@ -42,7 +42,7 @@ type ParityResult struct {
 // events.
 func Parity(a, b Source, aName, bName, workload, dir string) (ParityResult, error) {
 	res := ParityResult{Workload: workload}
-	lostA0, lostB0 := lost(a), lost(b)
+	lostA0, lostB0 := Lost(a), Lost(b)
 	cmd, out, err := StartWorkload(workload, dir)
 	if err != nil {
 		return res, err
@@ -70,7 +70,7 @@ func Parity(a, b Source, aName, bName, workload, dir string) (ParityResult, erro
 	if err != nil {
 		return res, err
 	}
-	budget := [2]uint64{lost(a) - lostA0, lost(b) - lostB0}
+	budget := [2]uint64{Lost(a) - lostA0, Lost(b) - lostB0}
 	res.Tolerated, err = compareThreads(byThread(evA), byThread(evB), aName, bName, tab, budget)
 	if err != nil {
 		return res, fmt.Errorf("%s: %w", workload, err)
@@ -78,9 +78,9 @@ func Parity(a, b Source, aName, bName, workload, dir string) (ParityResult, erro
 	return res, nil
 }
 
-// lost is what a driver counted as lost so far: events dropped for want of
+// Lost is what a driver counted as lost so far: events dropped for want of
 // buffer space, and probe runs the kernel skipped.
-func lost(s Source) uint64 {
+func Lost(s driver.Source) uint64 {
 	st, err := s.Stats()
 	if err != nil {
 		return 0
