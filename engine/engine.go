@@ -130,32 +130,30 @@ func containerKey(cgroup string) string {
 	return string(rt) + ":" + id
 }
 
-// containerOf returns the container metadata of a process.
+// containerOf returns the container metadata of a process (nil: an
+// unknown thread, taken for the host's).
 func (e *Engine) containerOf(p *state.Process) *container.Info {
 	r := e.cfg.Containers
-	if p == nil || r == nil {
-		if p != nil && p.ContainerID != "" {
-			// No resolver (a capture): the id is known, nothing else.
-			info := e.known[p.ContainerID]
-			if info == nil {
-				if len(e.known) > 4096 {
-					clear(e.known)
-				}
-				info = idOnly(p.ContainerID)
-				e.known[p.ContainerID] = info
-			}
-			return info
-		}
+	if p == nil || p.ContainerID == "" {
 		if r == nil {
 			return hostOnly
 		}
 		return r.Lookup(container.Host, "")
 	}
-	if p.ContainerID == "" {
-		return r.Lookup(container.Host, "")
+	if r != nil {
+		rt, id, _ := strings.Cut(p.ContainerID, ":")
+		return r.Lookup(container.Runtime(rt), id)
 	}
-	rt, id, _ := strings.Cut(p.ContainerID, ":")
-	return r.Lookup(container.Runtime(rt), id)
+	// No resolver (a capture): the id is known, nothing else.
+	info := e.known[p.ContainerID]
+	if info == nil {
+		if len(e.known) > 4096 {
+			clear(e.known)
+		}
+		info = idOnly(p.ContainerID)
+		e.known[p.ContainerID] = info
+	}
+	return info
 }
 
 var hostOnly = &container.Info{ID: "host", FullID: "host", Name: "host", Runtime: container.Host, Status: container.Ready}
@@ -174,13 +172,11 @@ func (e *Engine) Process(ev *driver.Event) int {
 	th := e.threads.Update(ev)
 	c := &e.ctx
 	c.Reset()
-	c.Event, c.Thread, c.Num = ev, th, e.stats.Events
-	c.Container = nil
+	var p *state.Process
 	if th != nil {
-		c.Container = e.containerOf(th.Proc)
-	} else {
-		c.Container = e.containerOf(nil)
+		p = th.Proc
 	}
+	c.Event, c.Thread, c.Num, c.Container = ev, th, e.stats.Events, e.containerOf(p)
 	n := e.cfg.Program.Eval(c, e.cfg.Emit)
 	e.stats.Alerts += uint64(n)
 	return n
