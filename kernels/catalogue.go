@@ -214,6 +214,10 @@ func (c *Catalogue) get(ctx context.Context, url string) (io.ReadCloser, error) 
 	}
 	resp, err := c.client.Do(req)
 	if err != nil {
+		if ctx.Err() != nil {
+			// Interrupted or out of time: the mirror is not to blame.
+			return nil, fmt.Errorf("GET %s: %w", url, ctx.Err())
+		}
 		return nil, fmt.Errorf("GET %s: %w (is the mirror reachable? set %s or --mirror to another one)", url, err, EnvMirror)
 	}
 	if resp.StatusCode != http.StatusOK {

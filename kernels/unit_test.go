@@ -5,13 +5,17 @@ package kernels
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 func writeFile(t *testing.T, path, data string) {
@@ -338,5 +342,38 @@ func TestAptValidUntilOff(t *testing.T) {
 	write("99strict", "Acquire::Check-Valid-Until \"true\";\n")
 	if off, _ := aptValidUntilOff(root); off {
 		t.Fatal("99strict turns the check on again, but it stays off")
+	}
+}
+
+// An interrupted fetch names the interruption, not the mirror: a mirror
+// that was answering is not to blame for a run someone stopped.
+func TestInterruptedFetchDoesNotBlameTheMirror(t *testing.T) {
+	stall := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-stall }))
+	defer srv.Close()
+	defer close(stall)
+	cat, err := NewDebian(Options{Mirror: srv.URL, CacheDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(200*time.Millisecond, cancel)
+	_, err = cat.Latest(ctx, "bookworm", "cloud-amd64")
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err %v, want context.Canceled", err)
+	}
+	if strings.Contains(err.Error(), "reachable") || strings.Contains(err.Error(), EnvMirror) {
+		t.Errorf("an interrupted run blames the mirror: %v", err)
+	}
+
+	// A mirror that refuses connections is still named as the cause.
+	dead := httptest.NewServer(http.NotFoundHandler())
+	dead.Close()
+	cat, err = NewDebian(Options{Mirror: dead.URL, CacheDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err = cat.Latest(context.Background(), "bookworm", "cloud-amd64"); err == nil || !strings.Contains(err.Error(), "reachable") {
+		t.Errorf("an unreachable mirror: %v, want the hint to check it", err)
 	}
 }
