@@ -35,14 +35,16 @@ func detectFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: "enable-tag", Usage: "run only rules with one of these tags"},
 		&cli.StringSliceFlag{Name: "disable-tag", Usage: "do not run rules with any of these tags"},
 		&cli.BoolFlag{Name: "all-matches", Usage: "an alert for every matching rule, not only the first"},
-		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "alert format on stdout, file and program outputs: text or json"},
-		&cli.BoolFlag{Name: "no-stdout", Usage: "do not write alerts to stdout"},
-		&cli.StringFlag{Name: "output-file", Usage: "append alerts to `FILE`"},
-		&cli.StringFlag{Name: "http-url", Usage: "POST each alert as JSON to `URL` (Falcosidekick-compatible)"},
-		&cli.StringSliceFlag{Name: "http-header", Usage: "extra `\"Name: value\"` header for --http-url (repeatable)"},
-		&cli.StringFlag{Name: "output-program", Usage: "write each alert as a line to the stdin of `COMMAND` (run with sh -c)"},
-		&cli.BoolFlag{Name: "output-program-keep-alive", Usage: "run --output-program once and keep it running, instead of once per alert"},
-		&cli.IntFlag{Name: "output-queue-size", Usage: "alerts each output holds before it drops (0: the default)"},
+		// The output flags' names are output's, which its errors name.
+		&cli.StringFlag{Name: output.FlagFormat, Aliases: []string{"o"}, Value: "text", Usage: "alert format on stdout, file and program outputs: text or json"},
+		&cli.BoolFlag{Name: output.FlagNoStdout, Usage: "do not write alerts to stdout"},
+		&cli.StringFlag{Name: output.FlagFile, Usage: "append alerts to `FILE`"},
+		&cli.StringFlag{Name: output.FlagHTTPURL, Usage: "POST each alert as JSON to `URL` (Falcosidekick-compatible)"},
+		&cli.StringSliceFlag{Name: output.FlagHTTPHeader, Usage: "extra `\"Name: value\"` header for --" + output.FlagHTTPURL + " (repeatable)"},
+		&cli.DurationFlag{Name: output.FlagHTTPTimeout, Value: output.DefaultHTTPTimeout, Usage: "give up on one POST to --" + output.FlagHTTPURL + " after this long"},
+		&cli.StringFlag{Name: output.FlagProgram, Usage: "write each alert as a line to the stdin of `COMMAND` (run with sh -c)"},
+		&cli.BoolFlag{Name: output.FlagProgramKeepAlive, Usage: "run --" + output.FlagProgram + " once and keep it running, instead of once per alert"},
+		&cli.IntFlag{Name: output.FlagQueueSize, Usage: "alerts each output holds before it drops (0: the default)"},
 		&cli.DurationFlag{Name: "duration", Usage: "stop after this long (0: until interrupted)"},
 	}
 }
@@ -117,10 +119,10 @@ func newDetector(c *cli.Context, tab *driver.SyscallTable) (*detector, error) {
 		return nil, errors.New("no rule runs: check --rules, --min-priority and the tag flags")
 	}
 	out, err := output.New(output.Config{
-		Format: c.String("output"), Stdout: !c.Bool("no-stdout"), File: c.String("output-file"), FileKeepAlive: true,
-		HTTPURL: c.String("http-url"), HTTPHeaders: c.StringSlice("http-header"),
-		Program: c.String("output-program"), ProgramKeepAlive: c.Bool("output-program-keep-alive"),
-		QueueSize: c.Int("output-queue-size"), Version: version,
+		Format: c.String(output.FlagFormat), Stdout: !c.Bool(output.FlagNoStdout), File: c.String(output.FlagFile), FileKeepAlive: true,
+		HTTPURL: c.String(output.FlagHTTPURL), HTTPHeaders: c.StringSlice(output.FlagHTTPHeader), HTTPTimeout: c.Duration(output.FlagHTTPTimeout),
+		Program: c.String(output.FlagProgram), ProgramKeepAlive: c.Bool(output.FlagProgramKeepAlive),
+		QueueSize: c.Int(output.FlagQueueSize), Version: version,
 	})
 	if err != nil {
 		return nil, err

@@ -9,10 +9,15 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 )
+
+// flagRE finds the flags a message names.
+var flagRE = regexp.MustCompile(`--[a-z][a-z0-9-]*`)
 
 func TestConfigErrors(t *testing.T) {
 	dir := t.TempDir()
@@ -22,19 +27,19 @@ func TestConfigErrors(t *testing.T) {
 		flag string
 		says []string
 	}{
-		{"format", Config{Stdout: true, Format: "yaml"}, "--output-format", []string{`"yaml"`, `"text" or "json"`}},
-		{"scheme", Config{HTTPURL: "ftp://host/x"}, "--output-http-url", []string{`"ftp"`, "http://host:port/path"}},
-		{"no scheme", Config{HTTPURL: "localhost:2801"}, "--output-http-url", []string{"not http or https"}},
-		{"no host", Config{HTTPURL: "http:///path"}, "--output-http-url", []string{"no host"}},
-		{"bad url", Config{HTTPURL: "http://[::1"}, "--output-http-url", []string{"http://host:port/path"}},
+		{"format", Config{Stdout: true, Format: "yaml"}, "--output", []string{`"yaml"`, `"text" or "json"`}},
+		{"scheme", Config{HTTPURL: "ftp://host/x"}, "--http-url", []string{`"ftp"`, "http://host:port/path"}},
+		{"no scheme", Config{HTTPURL: "localhost:2801"}, "--http-url", []string{"not http or https"}},
+		{"no host", Config{HTTPURL: "http:///path"}, "--http-url", []string{"no host"}},
+		{"bad url", Config{HTTPURL: "http://[::1"}, "--http-url", []string{"http://host:port/path"}},
 		{"program", Config{Program: "   "}, "--output-program", []string{"empty command", "reads alerts on stdin"}},
 		{"file dir", Config{File: filepath.Join(dir, "nope", "a.txt")}, "--output-file", []string{"nope/a.txt", "no such file or directory", "directory that exists"}},
 		{"queue", Config{Stdout: true, QueueSize: -1}, "--output-queue-size", []string{"-1", "0 for 1024"}},
-		{"timeout", Config{HTTPURL: "http://127.0.0.1:1/", HTTPTimeout: -time.Second}, "--output-http-timeout", []string{"5s"}},
-		{"header", Config{HTTPURL: "http://127.0.0.1:1/", HTTPHeaders: []string{"no colon"}}, "--output-http-header", []string{`"Name: value"`}},
-		{"header name", Config{HTTPURL: "http://127.0.0.1:1/", HTTPHeaders: []string{"Bad Name: x"}}, "--output-http-header", []string{"Bad Name"}},
-		{"header alone", Config{Stdout: true, HTTPHeaders: []string{"A: b"}}, "--output-http-header", []string{"--output-http-url"}},
-		{"nothing", Config{}, "--output-stdout", []string{"no output", "--output-file"}},
+		{"timeout", Config{HTTPURL: "http://127.0.0.1:1/", HTTPTimeout: -time.Second}, "--http-timeout", []string{"5s"}},
+		{"header", Config{HTTPURL: "http://127.0.0.1:1/", HTTPHeaders: []string{"no colon"}}, "--http-header", []string{`"Name: value"`}},
+		{"header name", Config{HTTPURL: "http://127.0.0.1:1/", HTTPHeaders: []string{"Bad Name: x"}}, "--http-header", []string{"Bad Name"}},
+		{"header alone", Config{Stdout: true, HTTPHeaders: []string{"A: b"}}, "--http-header", []string{"--http-url"}},
+		{"nothing", Config{}, "--no-stdout", []string{"no output", "drop --no-stdout", "--output-file", "--http-url", "--output-program"}},
 	} {
 		d, err := New(c.cfg)
 		var ce *ConfigError
@@ -49,6 +54,13 @@ func TestConfigErrors(t *testing.T) {
 		for _, s := range c.says {
 			if !strings.Contains(msg, s) {
 				t.Errorf("%s: %q does not say %q", c.name, msg, s)
+			}
+		}
+		// cmd/vigil checks that FlagNames are its flags; every flag a
+		// message names must be one of them.
+		for _, f := range flagRE.FindAllString(msg, -1) {
+			if !slices.Contains(FlagNames(), strings.TrimPrefix(f, "--")) {
+				t.Errorf("%s: %q names %s, which is not in FlagNames", c.name, msg, f)
 			}
 		}
 	}
