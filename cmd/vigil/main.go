@@ -107,51 +107,95 @@ func setupLogging(c *cli.Context) error {
 }
 
 // flagsFirst lets flags follow a command's arguments, as in
-// `vigil replay FILE --rules R` (urfave/cli stops at the first argument):
-// for the commands that take files, flags are moved before the arguments.
+// `vigil kernels fetch TARGET --mirror URL` or `vigil replay FILE --rules R`:
+// urfave/cli v2 stops parsing flags at the first argument, and would take
+// the flags for more arguments. The flags of the command args name are
+// moved before its arguments; everything after "--" stays an argument.
 func flagsFirst(app *cli.App, args []string) []string {
-	if len(args) < 3 {
-		return args
-	}
-	i := slices.Index(args, "replay")
-	if i < 0 {
-		return args
-	}
+	// Find the command: the global flags (and their values), then the
+	// command and subcommand names.
+	flags, cmds := app.Flags, app.Commands
 	var cmd *cli.Command
-	for _, c := range app.Commands {
-		if c.Name == args[i] {
-			cmd = c
+	i := 1
+	for i < len(args) {
+		a := args[i]
+		if a == "--" {
+			return args
+		}
+		if isFlag(a) {
+			if takesValue(flags, a) {
+				i++
+			}
+			i++
+			continue
+		}
+		c := findCommand(cmds, a)
+		if c == nil {
+			break
+		}
+		cmd, flags, cmds = c, c.Flags, c.Subcommands
+		i++
+		if len(cmds) == 0 {
+			break
 		}
 	}
-	if cmd == nil {
+	if cmd == nil || len(cmd.Subcommands) > 0 || i >= len(args) {
 		return args
 	}
-	takesValue := map[string]bool{}
-	for _, f := range cmd.Flags {
-		_, isBool := f.(*cli.BoolFlag)
-		for _, n := range f.Names() {
-			takesValue[n] = !isBool
-		}
-	}
-	var flags, rest []string
-	tail := args[i+1:]
+	var moved, rest []string
+	tail := args[i:]
+	dashes := false
 	for j := 0; j < len(tail); j++ {
 		a := tail[j]
 		if a == "--" {
-			rest = append(rest, tail[j+1:]...)
+			rest, dashes = append(rest, tail[j+1:]...), true
 			break
 		}
-		if !strings.HasPrefix(a, "-") || a == "-" {
+		if !isFlag(a) {
 			rest = append(rest, a)
 			continue
 		}
-		flags = append(flags, a)
-		name := strings.TrimLeft(a, "-")
-		if !strings.Contains(name, "=") && takesValue[name] && j+1 < len(tail) {
+		moved = append(moved, a)
+		if takesValue(flags, a) && j+1 < len(tail) {
 			j++
-			flags = append(flags, tail[j])
+			moved = append(moved, tail[j])
 		}
 	}
-	out := append(slices.Clone(args[:i+1]), flags...)
+	out := append(slices.Clone(args[:i]), moved...)
+	if dashes {
+		// Keep "--" so that arguments after it that begin with "-" are
+		// not parsed as flags.
+		out = append(out, "--")
+	}
 	return append(out, rest...)
+}
+
+// isFlag reports whether a looks like a flag ("-" alone is an argument,
+// standard input by convention).
+func isFlag(a string) bool { return strings.HasPrefix(a, "-") && a != "-" }
+
+// takesValue reports whether the flag a (-name or --name, without "=value")
+// is one of flags that takes the next argument as its value. Unknown flags
+// take none: urfave/cli refuses them anyway.
+func takesValue(flags []cli.Flag, a string) bool {
+	name := strings.TrimLeft(a, "-")
+	if strings.Contains(name, "=") {
+		return false
+	}
+	for _, f := range flags {
+		if slices.Contains(f.Names(), name) {
+			tv, ok := f.(interface{ TakesValue() bool })
+			return ok && tv.TakesValue()
+		}
+	}
+	return false
+}
+
+func findCommand(cmds []*cli.Command, name string) *cli.Command {
+	for _, c := range cmds {
+		if c.HasName(name) {
+			return c
+		}
+	}
+	return nil
 }

@@ -131,40 +131,13 @@ func writeNew(path, content string, perm os.FileMode) error {
 	return nil
 }
 
-// trailingFlag takes --name VALUE or --name=VALUE out of args: urfave/cli
-// v2 stops parsing flags at the first argument, and "verify DIR --key K"
-// is the natural order.
-func trailingFlag(args []string, name string) (rest []string, value string, found bool, err error) {
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		switch {
-		case a == "--"+name || a == "-"+name:
-			if i+1 >= len(args) {
-				return nil, "", false, fmt.Errorf("flag needs an argument: %s", a)
-			}
-			value, found = args[i+1], true
-			i++
-		case strings.HasPrefix(a, "--"+name+"=") || strings.HasPrefix(a, "-"+name+"="):
-			value, found = a[strings.IndexByte(a, '=')+1:], true
-		default:
-			rest = append(rest, a)
-		}
-	}
-	return rest, value, found, nil
-}
-
 func mirrorVerify(c *cli.Context) error {
-	args, key, found, err := trailingFlag(c.Args().Slice(), "key")
+	// flagsFirst (main.go) lets --key follow DIR.
+	dir, err := oneDirArg(c)
 	if err != nil {
 		return err
 	}
-	if !found {
-		key = c.String("key")
-	}
-	if len(args) != 1 {
-		return fmt.Errorf("mirror verify takes one argument, the mirror directory (got %d)", len(args))
-	}
-	dir := args[0]
+	key := c.String("key")
 	if strings.TrimSpace(key) == "" {
 		return fmt.Errorf("mirror verify needs the public key: --key FILE|VALUE or $%s (the .pub from `vigil mirror keygen`)", mirrorPubKeyEnv)
 	}
