@@ -90,25 +90,49 @@ func NewImages(d *Docker, mirror, keyring, workDir string, log io.Writer) *Image
 // ImageInfo describes one builder image.
 type ImageInfo struct {
 	Tag     string
+	Suite   string // the Debian suite it holds, read from Tag
 	ID      string
 	Created time.Time
 	Size    int64
 }
 
-// List returns the builder images present, newest first.
-func (im *Images) List(ctx context.Context) ([]ImageInfo, error) {
+// List returns the builder images present, newest first: all of them, or
+// with a suite only that suite's (a backports suite's are its base
+// suite's, as RecipeFor makes them).
+func (im *Images) List(ctx context.Context, suite string) ([]ImageInfo, error) {
 	imgs, err := im.docker.cli.ImageList(ctx, image.ListOptions{Filters: filters.NewArgs(filters.Arg("reference", imageRepo))})
 	if err != nil {
 		return nil, fmt.Errorf("list builder images: %w", err)
 	}
+	want := ""
+	if suite != "" {
+		want = RecipeFor(suite, "").Suite
+	}
 	var out []ImageInfo
 	for _, i := range imgs {
 		for _, t := range i.RepoTags {
-			out = append(out, ImageInfo{Tag: t, ID: i.ID, Created: time.Unix(i.Created, 0), Size: i.Size})
+			info := ImageInfo{Tag: t, Suite: tagSuite(t), ID: i.ID, Created: time.Unix(i.Created, 0), Size: i.Size}
+			if want == "" || info.Suite == want {
+				out = append(out, info)
+			}
 		}
 	}
 	sort.Slice(out, func(a, b int) bool { return out[a].Created.After(out[b].Created) })
 	return out, nil
+}
+
+// tagSuite reads the suite out of a tag that Recipe.Tag made,
+// vigil-builder:<suite>-<compiler>-<hash>; "" for any other tag.
+func tagSuite(tag string) string {
+	i := strings.LastIndexByte(tag, ':')
+	if i < 0 || tag[:i] != imageRepo && !strings.HasSuffix(tag[:i], "/"+imageRepo) {
+		return ""
+	}
+	suite, _, ok := strings.Cut(tag[i+1:], "-")
+	if !ok {
+		return ""
+	}
+	return suite
 }
 
 // lookup returns the id of the image tagged tag, or "".

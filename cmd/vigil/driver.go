@@ -148,7 +148,7 @@ func builderCommand() *cli.Command {
 			Name:  "images",
 			Usage: "list the builder images; with --suite, make the one for that suite first",
 			Flags: append(catalogueFlags(),
-				&cli.StringFlag{Name: "suite", Usage: "make (or reuse) the image for this suite"},
+				&cli.StringFlag{Name: "suite", Usage: "make (or reuse) the image for this suite, and list only that suite's"},
 				&cli.StringFlag{Name: "compiler", Usage: "the gcc package of that suite's kernels (default: bullseye gcc-10, bookworm gcc-12, trixie gcc-14, sid gcc-16)"},
 			),
 			Action: func(c *cli.Context) error {
@@ -174,7 +174,7 @@ func builderCommand() *cli.Command {
 						return err
 					}
 				}
-				imgs, err := im.List(ctx)
+				imgs, err := im.List(ctx, c.String("suite"))
 				if err != nil {
 					return err
 				}
