@@ -29,7 +29,7 @@ func driverCommand() *cli.Command {
 			Name:  "build",
 			Usage: "build the module for each target in a container of the kernel's own suite and compiler, into a signed mirror",
 			Flags: append(catalogueFlags(),
-				&cli.StringSliceFlag{Name: "target", Aliases: []string{"t"}, Usage: "a kernel (suite/release, as `vigil kernels list` names them); repeatable"},
+				&cli.StringSliceFlag{Name: "target", Aliases: []string{"t"}, Usage: "a kernel `SUITE/RELEASE`, as vigil kernels list names it; repeatable"},
 				&cli.StringFlag{Name: "matrix", Usage: "build every kernel of this matrix file (kernels/matrix.yaml)"},
 				&cli.StringFlag{Name: "source", Value: "kmod", Usage: "module source `DIR` (with a Kbuild file)"},
 				&cli.StringFlag{Name: "module", Value: "vigil", Usage: "name of the .ko the source builds"},

@@ -33,7 +33,7 @@ func matrixCommand() *cli.Command {
 			Usage: "boot each kernel of the matrix with vigil as /init, run the selftest per driver, write matrix.md and matrix.json",
 			Flags: append(catalogueFlags(),
 				&cli.StringSliceFlag{Name: "kernels", Aliases: []string{"k"},
-					Usage: "kernels to boot (suite/release, as `vigil kernels list` names them); default: the matrix file's"},
+					Usage: "kernels to boot, `SUITE/RELEASE` as vigil kernels list names them; default: the matrix file's"},
 				&cli.StringFlag{Name: "matrix", Value: "kernels/matrix.yaml", Usage: "the matrix file, used when --kernels is not given (default: that file, or the built-in copy of it)"},
 				&cli.StringSliceFlag{Name: "drivers", Value: cli.NewStringSlice("bpf"), Usage: "drivers to check: bpf; kmod (needs --modules; with bpf adds parity: both drivers must report the same events); bench (per-syscall cost of kmod against bpf, needs --modules)"},
 				&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Value: "out/matrix", Usage: "output `DIR`: matrix.md, matrix.json, each VM's console"},
