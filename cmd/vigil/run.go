@@ -60,7 +60,8 @@ func runCommand() *cli.Command {
 		Flags: append(detectFlags(),
 			&cli.StringFlag{Name: "host-root", Value: "/", EnvVars: []string{"HOST_ROOT", "VIGIL_HOST_ROOT"},
 				Usage: "where the host's root is mounted (/host in a container): its /proc, /etc and container sockets"},
-			&cli.StringFlag{Name: "docker-socket", Usage: "Docker Engine socket (default: $DOCKER_HOST, else <host-root>/var/run/docker.sock)"},
+			&cli.StringFlag{Name: "docker-socket", Usage: "Docker Engine API: unix:///path, a socket path, or tcp://host:port " +
+				"(default: $DOCKER_HOST when it is unix://, else <host-root>/var/run/docker.sock)"},
 			&cli.StringFlag{Name: "buffer-size", Value: "8MiB", Usage: "ring buffer size per CPU (a power of two)"},
 			&cli.BoolFlag{Name: "all-syscalls", Usage: "capture every syscall, not only those the rules and state tracking need"},
 		),
@@ -168,6 +169,11 @@ func runAction(c *cli.Context) error {
 	size, err := parseSize(c.String("buffer-size"))
 	if err != nil {
 		return fmt.Errorf("--buffer-size: %w", err)
+	}
+	if s := c.String("docker-socket"); s != "" {
+		if _, err := container.ParseEndpoint(s); err != nil {
+			return fmt.Errorf("--docker-socket %q: %w", s, err)
+		}
 	}
 	tab, err := driver.NewSyscallTable(runtime.GOARCH)
 	if err != nil {

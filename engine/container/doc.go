@@ -53,7 +53,8 @@
 //
 // Docker metadata comes from the Docker Engine API (ContainerInspect) on
 // <HostRoot>/var/run/docker.sock, DOCKER_HOST when it names a unix socket,
-// or Config.DockerSocket. Podman's containers are asked on podman's
+// or Config.DockerSocket (unix:///path, a path or tcp://host:port, as
+// ParseEndpoint reads them). Podman's containers are asked on podman's
 // Docker-compatible socket, <HostRoot>/run/podman/podman.sock. containerd
 // and CRI-O have no client yet: their containers read Failed, and the
 // warning says metadata for that runtime is not supported yet.

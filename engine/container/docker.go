@@ -29,7 +29,8 @@ var errNotFound = errors.New("container not found")
 // Docker-compatible one.
 type engineAPI struct {
 	rt   Runtime
-	sock string
+	ep   Endpoint
+	sock string // ep as messages name it
 
 	mu     sync.Mutex
 	cli    *client.Client
@@ -42,8 +43,8 @@ type imageNames struct{ tags, digests []string }
 // the engine answers again when asked.
 const maxImages = 512
 
-func newEngineAPI(rt Runtime, sock string) *engineAPI {
-	return &engineAPI{rt: rt, sock: sock, images: make(map[string]imageNames)}
+func newEngineAPI(rt Runtime, ep Endpoint) *engineAPI {
+	return &engineAPI{rt: rt, ep: ep, sock: ep.String(), images: make(map[string]imageNames)}
 }
 
 func (d *engineAPI) client() (*client.Client, error) {
@@ -51,7 +52,7 @@ func (d *engineAPI) client() (*client.Client, error) {
 	defer d.mu.Unlock()
 	if d.cli == nil {
 		// The client connects on first use, not here.
-		cli, err := client.NewClientWithOpts(client.WithHost("unix://"+d.sock), client.WithAPIVersionNegotiation())
+		cli, err := client.NewClientWithOpts(client.WithHost(d.ep.Host()), client.WithAPIVersionNegotiation())
 		if err != nil {
 			return nil, fmt.Errorf("%s client for %s: %w", d.rt, d.sock, err)
 		}

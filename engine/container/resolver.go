@@ -21,9 +21,12 @@ type Config struct {
 	// HostRoot is where the host's root file system is seen: "/" (the
 	// default) on the host, "/host" in a container that mounts it there.
 	HostRoot string
-	// DockerSocket overrides the Docker Engine socket. Otherwise
+	// DockerSocket overrides the Docker Engine socket: unix:///path, a
+	// path or tcp://host:port (ParseEndpoint, which callers should check
+	// it with first: a value it refuses is tried as a path). Otherwise
 	// DOCKER_HOST is used when it names a unix socket (unix:///path, in
 	// vigil's own mount namespace), else <HostRoot>/var/run/docker.sock.
+	// NewResolver leaves it as Endpoint.String gives it.
 	DockerSocket string
 	// PodmanSocket overrides <HostRoot>/run/podman/podman.sock, podman's
 	// Docker-compatible API socket.
@@ -143,6 +146,12 @@ const apiErrorsToWarn = 3
 // NewResolver starts a resolver's workers; Close stops them.
 func NewResolver(cfg Config) *Resolver {
 	cfg.setDefaults()
+	dockerEP, err := ParseEndpoint(cfg.DockerSocket)
+	if err != nil {
+		// The warning will name the path that could not be used.
+		dockerEP = Endpoint{Network: "unix", Address: cfg.DockerSocket}
+	}
+	cfg.DockerSocket = dockerEP.String()
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &Resolver{
 		cfg:     cfg,
@@ -151,8 +160,8 @@ func NewResolver(cfg Config) *Resolver {
 		ctx:     ctx,
 		cancel:  cancel,
 		runtimes: map[Runtime]*runtimeState{
-			Docker:     {rt: Docker, api: newEngineAPI(Docker, cfg.DockerSocket)},
-			Podman:     {rt: Podman, api: newEngineAPI(Podman, cfg.PodmanSocket)},
+			Docker:     {rt: Docker, api: newEngineAPI(Docker, dockerEP)},
+			Podman:     {rt: Podman, api: newEngineAPI(Podman, Endpoint{Network: "unix", Address: cfg.PodmanSocket})},
 			Containerd: {rt: Containerd},
 			CRIO:       {rt: CRIO},
 		},
@@ -375,7 +384,7 @@ func (r *Resolver) resolve(e *entry) {
 			r.retryTime(e))
 		e.deadAt.CompareAndSwap(0, time.Now().UnixNano())
 	default:
-		w, transport := diagnose(e.rt, rs.api.sock, r.cfg.Timeout)
+		w, transport := diagnose(e.rt, rs.api.ep, r.cfg.Timeout)
 		if !transport && errors.Is(err, context.DeadlineExceeded) {
 			transport = true
 			w.Cause = fmt.Sprintf("the %s Engine at %s did not answer within %s", name, rs.api.sock, r.cfg.Timeout)

@@ -48,7 +48,11 @@ func engineName(rt Runtime) string {
 // at the socket file and connecting to it: the API client folds every
 // transport failure into one message and loses the errno. It returns false
 // when the socket accepts connections, so the trouble lies beyond it.
-func diagnose(rt Runtime, sock string, timeout time.Duration) (Warning, bool) {
+func diagnose(rt Runtime, ep Endpoint, timeout time.Duration) (Warning, bool) {
+	if ep.Network == "tcp" {
+		return diagnoseTCP(rt, ep, timeout)
+	}
+	sock := ep.Address
 	w := Warning{Runtime: string(rt), Socket: sock}
 	name := engineName(rt)
 	st, err := os.Stat(sock)
@@ -91,6 +95,32 @@ func diagnose(rt Runtime, sock string, timeout time.Duration) (Warning, bool) {
 	default:
 		w.Cause = fmt.Sprintf("cannot connect to the %s socket %s", name, sock)
 		w.Fix = fmt.Sprintf("check that %s runs and the socket is mounted", daemonName(rt))
+	}
+	return w, true
+}
+
+// diagnoseTCP is diagnose for an Engine API on a TCP address: there is no
+// file to look at, only the connection.
+func diagnoseTCP(rt Runtime, ep Endpoint, timeout time.Duration) (Warning, bool) {
+	w := Warning{Runtime: string(rt), Socket: ep.String()}
+	name := engineName(rt)
+	c, err := net.DialTimeout("tcp", ep.Address, timeout)
+	if err == nil {
+		c.Close()
+		return w, false
+	}
+	w.Err = err.Error()
+	var ne net.Error
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		w.Cause = fmt.Sprintf("connection refused: nothing listens on %s", ep)
+		w.Fix = fmt.Sprintf("start %s with -H %s, or give the address it listens on", daemonName(rt), ep)
+	case errors.As(err, &ne) && ne.Timeout():
+		w.Cause = fmt.Sprintf("%s did not accept a connection within %s", ep, timeout)
+		w.Fix = "check the address and that no firewall drops the connection"
+	default:
+		w.Cause = fmt.Sprintf("cannot connect to the %s Engine at %s", name, ep)
+		w.Fix = "check the address, and that the host name resolves"
 	}
 	return w, true
 }
