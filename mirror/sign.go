@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -169,10 +170,13 @@ type VerifyError struct {
 func (e *VerifyError) Error() string { return strings.Join(e.Problems, "\n") }
 
 // Verify checks the signature of <root>/index.json with pub, then every
-// entry: the file exists inside root, and its size and sha256 match. A bad
-// or missing signature is returned at once (wrapping ErrBadSignature or
-// ErrNoSignature) since an unauthenticated index says nothing; otherwise
-// every artifact problem is collected into a *VerifyError.
+// entry: the file exists inside root, and its size and sha256 match; and
+// that root holds no file the index does not list (beside index.json and
+// its signature), since a loader or a person may take any file served from
+// a mirror for a vouched-for one. A bad or missing signature is returned at
+// once (wrapping ErrBadSignature or ErrNoSignature) since an
+// unauthenticated index says nothing; otherwise every problem is collected
+// into a *VerifyError.
 func Verify(root string, pub ed25519.PublicKey) error {
 	_, err := VerifyIndex(root, pub)
 	return err
@@ -226,6 +230,7 @@ func VerifyIndex(root string, pub ed25519.PublicKey) (*Index, error) {
 			problems = append(problems, p)
 		}
 	}
+	problems = append(problems, unlisted(r, seen)...)
 	if problems != nil {
 		return ix, &VerifyError{Problems: problems}
 	}
@@ -266,3 +271,35 @@ func checkEntry(r *os.Root, e Entry, seen map[string]bool) string {
 	}
 	return ""
 }
+
+// unlisted returns a problem for each file under r that is neither index.json,
+// its signature, nor listed (a name in listed). Directories are not files:
+// the artifacts' own, or empty ones a build left.
+func unlisted(r *os.Root, listed map[string]bool) []string {
+	var problems []string
+	fs.WalkDir(r.FS(), ".", func(name string, d fs.DirEntry, err error) error {
+		switch {
+		case err != nil:
+			problems = append(problems, fmt.Sprintf("%s: cannot look for files the index does not list: %v", name, err))
+		case d.IsDir() || name == IndexFile || name == SignatureFile || listed[name]:
+		default:
+			problems = append(problems, name+": not listed in the index, "+unlistedFix(name))
+		}
+		return nil
+	})
+	return problems
+}
+
+// unlistedFix says what to do about a file the index does not list.
+func unlistedFix(name string) string {
+	base := path.Base(name)
+	switch {
+	// WriteSigned's temporary files, and Builder's staging directories.
+	case strings.HasPrefix(name, ".staging-") || strings.HasPrefix(base, ".index.json."):
+		return "left by an interrupted `vigil driver build`: remove it"
+	case strings.HasSuffix(base, ".key"):
+		return "and a key file: a mirror is served to everyone, so move a signing key out of it (and make a new one if it was served)"
+	}
+	return "so nothing vouches for it: remove it (`vigil driver build` lists and signs what it adds)"
+}
+

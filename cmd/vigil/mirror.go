@@ -42,7 +42,7 @@ func mirrorCommand() *cli.Command {
 			},
 			{
 				Name:      "verify",
-				Usage:     "check index.json's signature and every artifact's size and sha256",
+				Usage:     "check index.json's signature, every artifact's size and sha256, and that DIR holds no file the index does not list",
 				ArgsUsage: "DIR",
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "key", EnvVars: []string{mirrorPubKeyEnv},
@@ -149,8 +149,8 @@ func mirrorVerify(c *cli.Context) error {
 	var ve *mirror.VerifyError
 	switch {
 	case errors.As(err, &ve):
-		return cli.Exit(fmt.Sprintf("mirror %s: %d of %d artifacts failed verification:\n  %s",
-			dir, len(ve.Problems), len(ix.Entries), strings.Join(ve.Problems, "\n  ")), 1)
+		return cli.Exit(fmt.Sprintf("mirror %s does not verify (%d artifacts listed, %d problems):\n  %s",
+			dir, len(ix.Entries), len(ve.Problems), strings.Join(ve.Problems, "\n  ")), 1)
 	case err != nil:
 		return cli.Exit(err.Error(), 1)
 	}
