@@ -26,7 +26,7 @@ import (
 func TestGetReadsProcOnMiss(t *testing.T) {
 	cmd := exec.Command("sleep", "10")
 	if err := cmd.Start(); err != nil {
-		t.Skipf("no sleep binary: %v", err)
+		testenv.Unavailable(t, "cannot start sleep (coreutils): "+err.Error())
 	}
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
 	tab := NewThreads("/proc")
@@ -691,7 +691,7 @@ func TestParentAndReparenting(t *testing.T) {
 	in, _ := sh.StdinPipe()
 	out, _ := sh.StdoutPipe()
 	if err := sh.Start(); err != nil {
-		t.Skipf("no sh: %v", err)
+		testenv.Unavailable(t, "cannot start sh: "+err.Error())
 	}
 	line, err := bufio.NewReader(out).ReadString('\n')
 	if err != nil {
@@ -735,7 +735,7 @@ func TestParentAndReparenting(t *testing.T) {
 func TestPurgeRemovesThreadsGoneFromProc(t *testing.T) {
 	cmd := exec.Command("sleep", "30")
 	if err := cmd.Start(); err != nil {
-		t.Skipf("no sleep: %v", err)
+		testenv.Unavailable(t, "cannot start sleep (coreutils): "+err.Error())
 	}
 	tab := NewThreads("/proc")
 	pid := uint32(cmd.Process.Pid)
