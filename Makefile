@@ -39,7 +39,7 @@ COMMA := ,
 matrix:
 	scripts/deps test
 	$(MAKE) build
-	$(SUDO) ./$(BIN) matrix run --out out/matrix $(if $(wildcard out/mirror/index.json),--drivers bpf$(COMMA)kmod --modules out/mirror,--drivers bpf)
+	$(SUDO) ./$(BIN) matrix run --out out/matrix $(if $(wildcard out/mirror/index.json),--drivers bpf$(COMMA)kmod --modules out/mirror --key out/mirror-key.pub,--drivers bpf)
 
 # The matrix on a debug kernel (KASAN, lockdep, DEBUG_ATOMIC_SLEEP) built
 # from Debian's linux-source by scripts/debug-kernel (once; cached): both
@@ -83,7 +83,7 @@ bench:
 	$(SUDO) $(GO) test -run '^$$' -bench BenchmarkRulesets -benchtime=1x ./engine/
 	$(GO) test -run '^$$' -bench . -benchmem ./engine/eval/ ./engine/state/ ./engine/output/
 	$(MAKE) build
-	$(if $(wildcard out/mirror/index.json),$(SUDO) ./$(BIN) matrix run --drivers bench --modules out/mirror --out out/bench,@echo "bench: no out/mirror; run make mirror first for the module against the probe")
+	$(if $(wildcard out/mirror/index.json),$(SUDO) ./$(BIN) matrix run --drivers bench --modules out/mirror --key out/mirror-key.pub --out out/bench,@echo "bench: no out/mirror; run make mirror first for the module against the probe")
 
 # Regenerate the probe's object and bindings (committed, so that `go build`
 # needs no clang) and the schema header.

@@ -39,7 +39,8 @@ func matrixCommand() *cli.Command {
 				&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Value: "out/matrix", Usage: "output `DIR`: matrix.md, matrix.json, each VM's console"},
 				&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Usage: "VMs at once (0: one per CPU)"},
 				&cli.DurationFlag{Name: "timeout", Value: ci.DefaultTimeout, Usage: "cut a VM off after this long"},
-				&cli.StringFlag{Name: "modules", Usage: "a mirror `DIR` (vigil driver build --out): load and unload each kernel's module from it in the VM (driver \"module\")"},
+				&cli.StringFlag{Name: "modules", Usage: "a mirror `DIR` (vigil driver build --out), verified with --key: load and unload each kernel's module from it in the VM (driver \"module\")"},
+				publicKeyFlag("with --modules: "),
 				&cli.IntFlag{Name: "retries", Value: 1, Usage: "boot a kernel again when its VM panicked or hung before reporting (the row says so)"},
 				&cli.StringFlag{Name: "agent", Usage: "statically linked vigil to boot as /init (default: this binary)"},
 				&cli.StringFlag{Name: "image", Usage: "boot this kernel `IMAGE` (a bzImage you built, e.g. scripts/debug-kernel's) instead of catalogue kernels"},
@@ -59,6 +60,15 @@ func runMatrix(c *cli.Context) error {
 	}
 	if len(c.StringSlice("module")) > 0 || c.String("foreign") != "" {
 		return errors.New("--module and --foreign go with --image; for catalogue kernels pass a mirror with --modules")
+	}
+	// The modules are loaded as root in every VM: check them before
+	// anything is downloaded or booted.
+	var ix *mirror.Index
+	if c.String("modules") != "" {
+		var err error
+		if ix, err = verifiedMirror(c); err != nil {
+			return err
+		}
 	}
 	cat, err := newCatalogue(c)
 	if err != nil {
@@ -85,11 +95,7 @@ func runMatrix(c *cli.Context) error {
 		}
 	}
 	drivers := splitList(c.StringSlice("drivers"))
-	var ix *mirror.Index
-	if dir := c.String("modules"); dir != "" {
-		if ix, err = mirror.LoadIndex(dir); err != nil {
-			return err
-		}
+	if ix != nil {
 		if !slices.Contains(drivers, "module") && !slices.Equal(drivers, []string{"bench"}) {
 			drivers = append(drivers, "module")
 		}
@@ -115,6 +121,29 @@ func runMatrix(c *cli.Context) error {
 		}
 	}
 	return runKernels(ctx, c, ks, drivers, agent)
+}
+
+// verifiedMirror reads the index of the mirror --modules names once its
+// signature verifies with --key and every file checks out
+// (mirror.VerifyIndex: entries named with ".." or an absolute path, files
+// that differ from the index, files it does not list); the matrix then
+// joins entry names to the mirror's path.
+func verifiedMirror(c *cli.Context) (*mirror.Index, error) {
+	dir := c.String("modules")
+	pub, err := publicKey(c, "--modules "+dir)
+	if err != nil {
+		return nil, err
+	}
+	ix, err := mirror.VerifyIndex(dir, pub)
+	var ve *mirror.VerifyError
+	switch {
+	case errors.As(err, &ve):
+		return nil, fmt.Errorf("--modules %s does not verify, so none of its modules is used (`vigil mirror verify %s --key KEY` says the same):\n  %s",
+			dir, dir, strings.Join(ve.Problems, "\n  "))
+	case err != nil:
+		return nil, fmt.Errorf("--modules %s: %w", dir, err)
+	}
+	return ix, nil
 }
 
 // runLocalKernel boots one kernel image given on the command line, with

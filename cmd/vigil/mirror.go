@@ -44,10 +44,7 @@ func mirrorCommand() *cli.Command {
 				Name:      "verify",
 				Usage:     "check index.json's signature, every artifact's size and sha256, and that DIR holds no file the index does not list",
 				ArgsUsage: "DIR",
-				Flags: []cli.Flag{
-					&cli.StringFlag{Name: "key", EnvVars: []string{mirrorPubKeyEnv},
-						Usage: "public key: a .pub file or the " + mirror.PublicKeyPrefix + "… value (may also follow DIR)"},
-				},
+				Flags:     []cli.Flag{publicKeyFlag("")},
 				Action: mirrorVerify,
 			},
 			{
@@ -77,6 +74,23 @@ func signingKey(c *cli.Context) (ed25519.PrivateKey, error) {
 		}
 	}
 	return mirror.LoadPrivateKey(file, mirrorKeyEnv)
+}
+
+// publicKeyFlag is the flag publicKey reads; commands that read a mirror
+// add it. when says when the command needs it.
+func publicKeyFlag(when string) cli.Flag {
+	return &cli.StringFlag{Name: "key", EnvVars: []string{mirrorPubKeyEnv},
+		Usage: when + "the mirror's public key: a .pub file (from vigil mirror keygen) or the " + mirror.PublicKeyPrefix + "… value"}
+}
+
+// publicKey loads the key of publicKeyFlag; what names the command in the
+// error when there is none.
+func publicKey(c *cli.Context, what string) (ed25519.PublicKey, error) {
+	key := c.String("key")
+	if strings.TrimSpace(key) == "" {
+		return nil, fmt.Errorf("%s needs the mirror's public key: --key FILE|VALUE or $%s (the .pub from `vigil mirror keygen`)", what, mirrorPubKeyEnv)
+	}
+	return mirror.LoadPublicKey(key)
 }
 
 func oneDirArg(c *cli.Context) (string, error) {
@@ -137,11 +151,7 @@ func mirrorVerify(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	key := c.String("key")
-	if strings.TrimSpace(key) == "" {
-		return fmt.Errorf("mirror verify needs the public key: --key FILE|VALUE or $%s (the .pub from `vigil mirror keygen`)", mirrorPubKeyEnv)
-	}
-	pub, err := mirror.LoadPublicKey(key)
+	pub, err := publicKey(c, "mirror verify")
 	if err != nil {
 		return err
 	}
