@@ -52,6 +52,9 @@ type Options struct {
 	// as such in the row, never hidden.
 	Retries  int
 	Progress io.Writer // one line per kernel started and finished; nil: none
+	// Accel is AccelAuto (the default: KVM once a probe boot proves it
+	// works, else TCG), AccelKVM or AccelTCG.
+	Accel string
 }
 
 // Row is one line of the matrix: one driver on one kernel.
@@ -67,6 +70,7 @@ type Row struct {
 	Error       string `json:"error"`
 	ConsoleTail string `json:"console_tail"`
 	BootMS      int64  `json:"boot_ms"` // the whole VM, boot to power-off
+	Accel       string `json:"accel"`   // the accelerator the VM ran under: kvm or tcg
 	// Retried says why the kernel was booted again, when it was.
 	Retried string        `json:"retried,omitempty"`
 	Checks  []CheckResult `json:"checks,omitempty"`
@@ -84,6 +88,7 @@ const consoleTailLines = 60
 // boot or pass gives failing rows; Run's error is only for a run that
 // could not start.
 func Run(ctx context.Context, kernels []Kernel, opts Options) ([]Row, error) {
+	var err error
 	if len(opts.Drivers) == 0 {
 		opts.Drivers = []string{"bpf"}
 	}
@@ -93,6 +98,9 @@ func Run(ctx context.Context, kernels []Kernel, opts Options) ([]Row, error) {
 		}
 	}
 	opts.Drivers = withParity(opts.Drivers)
+	if opts.Accel, err = ParseAccel(opts.Accel); err != nil {
+		return nil, err
+	}
 	if opts.Jobs <= 0 {
 		opts.Jobs = runtime.NumCPU()
 	}
@@ -106,7 +114,8 @@ func Run(ctx context.Context, kernels []Kernel, opts Options) ([]Row, error) {
 	if err := WriteInitramfs(initrd, opts.Agent); err != nil {
 		return nil, err
 	}
-	p := progress{w: opts.Progress, total: len(kernels)}
+	p := &progress{w: opts.Progress, total: len(kernels)}
+	accel := &accelChoice{want: opts.Accel, report: p.accel}
 	rows := make([][]Row, len(kernels))
 	jobs := make(chan int)
 	var wg sync.WaitGroup
@@ -116,7 +125,7 @@ func Run(ctx context.Context, kernels []Kernel, opts Options) ([]Row, error) {
 			defer wg.Done()
 			for i := range jobs {
 				p.start(kernels[i].Name)
-				rows[i] = runKernel(ctx, kernels[i], initrd, opts)
+				rows[i] = runKernel(ctx, kernels[i], initrd, accel, opts)
 				p.finish(kernels[i].Name, rows[i])
 			}
 		}()
@@ -169,7 +178,7 @@ func withParity(drivers []string) []string {
 }
 
 // runKernel fetches and boots one kernel and turns what came out into rows.
-func runKernel(ctx context.Context, k Kernel, initrd string, opts Options) []Row {
+func runKernel(ctx context.Context, k Kernel, initrd string, accel *accelChoice, opts Options) []Row {
 	fail := func(err error, tail string) []Row {
 		var rows []Row
 		for _, d := range opts.Drivers {
@@ -200,6 +209,7 @@ func runKernel(ctx context.Context, k Kernel, initrd string, opts Options) []Row
 		}
 	}
 	vm := VM{
+		Accel:   accel.get(ctx, image),
 		Kernel:  image,
 		Initrd:  initrd,
 		Params:  strings.TrimSpace("vigil.drivers=" + strings.Join(opts.Drivers, ",") + " " + k.Params),
@@ -227,7 +237,7 @@ func runKernel(ctx context.Context, k Kernel, initrd string, opts Options) []Row
 	var rows []Row
 	for _, d := range opts.Drivers {
 		row := Row{Kernel: k.Name, Suite: k.Suite, Driver: d, BootMS: boot.Elapsed.Milliseconds(),
-			Retried: strings.Join(retried, "; ")}
+			Accel: vm.Accel, Retried: strings.Join(retried, "; ")}
 		var res *AgentResult
 		for i := range boot.Results {
 			if boot.Results[i].Driver == d {
@@ -259,6 +269,26 @@ func runKernel(ctx context.Context, k Kernel, initrd string, opts Options) []Row
 	return rows
 }
 
+// accelChoice resolves the accelerator once per run, with the first
+// kernel image a worker has: every VM of the run then uses the same one.
+type accelChoice struct {
+	want   string
+	report func(accel, why string)
+	mu     sync.Mutex
+	chosen string
+}
+
+func (a *accelChoice) get(ctx context.Context, image string) string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.chosen == "" {
+		accel, why := ChooseAccel(ctx, a.want, image)
+		a.chosen = accel
+		a.report(accel, why)
+	}
+	return a.chosen
+}
+
 // progress prints a line per kernel started and finished.
 type progress struct {
 	mu          sync.Mutex
@@ -273,6 +303,15 @@ func (p *progress) start(name string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	fmt.Fprintf(p.w, "matrix: boot %s\n", name)
+}
+
+func (p *progress) accel(accel, why string) {
+	if p.w == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintf(p.w, "matrix: accelerator %s: %s\n", accel, why)
 }
 
 func (p *progress) finish(name string, rows []Row) {
@@ -324,8 +363,8 @@ func WriteReports(dir string, rows []Row) error {
 // lines below it.
 func Markdown(rows []Row) string {
 	var sb strings.Builder
-	sb.WriteString("| kernel | suite | driver | result | events | drops | load ms | VM s |\n")
-	sb.WriteString("|---|---|---|---|---:|---:|---:|---:|\n")
+	sb.WriteString("| kernel | suite | driver | result | events | drops | load ms | VM s | accel |\n")
+	sb.WriteString("|---|---|---|---|---:|---:|---:|---:|---|\n")
 	passed := 0
 	for _, r := range rows {
 		res := "**FAIL**"
@@ -336,8 +375,12 @@ func Markdown(rows []Row) string {
 		if r.Retried != "" {
 			res += " (retried)"
 		}
-		fmt.Fprintf(&sb, "| %s | %s | %s | %s | %d | %d | %d | %.1f |\n",
-			r.Kernel, r.Suite, r.Driver, res, r.Events, r.Drops, r.LoadMS, float64(r.BootMS)/1000)
+		accel := r.Accel
+		if accel == "" {
+			accel = "-" // the kernel never booted
+		}
+		fmt.Fprintf(&sb, "| %s | %s | %s | %s | %d | %d | %d | %.1f | %s |\n",
+			r.Kernel, r.Suite, r.Driver, res, r.Events, r.Drops, r.LoadMS, float64(r.BootMS)/1000, accel)
 	}
 	fmt.Fprintf(&sb, "\n%d of %d passed.\n", passed, len(rows))
 	sb.WriteString(benchTable(rows))

@@ -72,7 +72,7 @@ func TestMatrix(t *testing.T) {
 			return "", errors.New("no such kernel in the catalogue")
 		}},
 	}
-	out := t.TempDir()
+	out := keptOnFailure(t)
 	start := time.Now()
 	rows, err := Run(context.Background(), ks, Options{Out: out, Agent: agent, Timeout: time.Minute, Jobs: 2, Retries: 1})
 	if err != nil {
@@ -83,6 +83,11 @@ func TestMatrix(t *testing.T) {
 		t.Fatalf("%d rows for %d kernels with one driver", len(rows), len(ks))
 	}
 	good := rows[0]
+	// Whatever /dev/kvm does on this machine (absent, working, or opening
+	// but hanging its guests), the run picked an accelerator that boots.
+	if good.Accel != AccelKVM && good.Accel != AccelTCG {
+		t.Errorf("%s ran under accelerator %q, want kvm or tcg", good.Kernel, good.Accel)
+	}
 	if !good.Pass || good.Driver != "bpf" || good.Error != "" || good.Retried != "" {
 		t.Errorf("%s: pass=%v driver=%s error=%q\n%s", good.Kernel, good.Pass, good.Driver, good.Error, good.ConsoleTail)
 	}
@@ -144,6 +149,25 @@ func TestMatrix(t *testing.T) {
 	if !strings.Contains(string(md), "| "+name+" | bookworm | bpf | pass |") || !strings.Contains(string(md), "1 of 4 passed") {
 		t.Errorf("matrix.md:\n%s", md)
 	}
+}
+
+// keptOnFailure is a directory for a test's VMs that outlives a failed
+// test: its failure messages name console logs, which must still be there
+// to read.
+func keptOnFailure(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "vigil-"+strings.ReplaceAll(t.Name(), "/", "_")+"-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("consoles and reports kept in %s", dir)
+			return
+		}
+		os.RemoveAll(dir)
+	})
+	return dir
 }
 
 func TestInitramfsRefusesDynamicAgent(t *testing.T) {

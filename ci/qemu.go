@@ -5,7 +5,6 @@ package ci
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -25,14 +24,9 @@ type VM struct {
 	CPUs    int    // 0: 2 (the probe's per-CPU buffers need more than one to be tested)
 	Timeout time.Duration
 	Dir     string // where console.log and result.log go
+	Accel   string // AccelKVM or AccelTCG (empty: TCG); ChooseAccel picks one
 }
 
-// TCG runs single-threaded: with one host thread per vCPU, code the kernel
-// patches while another vCPU runs it (text_poke_bp, as attaching a probe
-// enables tracepoints) was seen stale now and then, an "Oops: int3" in two
-// of six boots. The matrix runs one VM per host core anyway, so little
-// throughput is lost.
-//
 // qemuCPU is every feature TCG emulates but CMPXCHG16B: Debian 6.12
 // kernels' SLUB fast path uses it, and QEMU 7.2's TCG intermittently
 // corrupts the flags around it (a double fault in kmem_cache_alloc in about
@@ -89,7 +83,7 @@ func (v VM) Run(ctx context.Context) (*Boot, error) {
 	// instead of at the timeout.
 	args := []string{
 		"-nodefaults", "-no-user-config", "-no-reboot", "-display", "none",
-		"-accel", "kvm", "-accel", "tcg,thread=single", // KVM where there is one
+		"-accel", accelArg(v.Accel),
 		"-cpu", qemuCPU, "-m", fmt.Sprint(mem), "-smp", fmt.Sprint(cpus),
 		"-kernel", v.Kernel, "-initrd", v.Initrd,
 		"-append", strings.TrimSpace("console=ttyS0 panic=-1 oops=panic " + v.Params),
@@ -98,13 +92,17 @@ func (v VM) Run(ctx context.Context) (*Boot, error) {
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	cmd := exec.CommandContext(cctx, qemu, args...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	stderr := &stderrWatch{stop: cancel}
+	cmd.Stderr = stderr
 	start := time.Now()
 	runErr := cmd.Run()
 	b := &Boot{Elapsed: time.Since(start), Console: console}
 	b.Results, b.Done = readResults(result)
 	switch {
+	case stderr.kvmFailed():
+		// QEMU pauses a guest KVM cannot run rather than exiting; the
+		// watch stopped it at once instead of at the timeout.
+		b.Err = fmt.Errorf("KVM could not run the guest (%s); use --accel tcg", stderr.firstLine())
 	case cctx.Err() == context.DeadlineExceeded:
 		b.TimedOut = true
 		b.Err = fmt.Errorf("cut off after %s: the kernel hung, or ran too slowly; see its console", timeout)

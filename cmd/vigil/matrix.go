@@ -42,6 +42,8 @@ func matrixCommand() *cli.Command {
 				&cli.StringFlag{Name: "modules", Usage: "a mirror `DIR` (vigil driver build --out), verified with --key: load and unload each kernel's module from it in the VM (driver \"module\")"},
 				publicKeyFlag("with --modules: "),
 				&cli.IntFlag{Name: "retries", Value: 1, Usage: "boot a kernel again when its VM panicked or hung before reporting (the row says so)"},
+				&cli.StringFlag{Name: "accel", Value: ci.AccelAuto, EnvVars: []string{"VIGIL_QEMU_ACCEL"},
+					Usage: "QEMU accelerator: auto (KVM once a short probe boot proves it runs a kernel, else TCG; a /dev/kvm that opens may still hang its guests), kvm or tcg"},
 				&cli.StringFlag{Name: "agent", Usage: "statically linked vigil to boot as /init (default: this binary)"},
 				&cli.StringFlag{Name: "image", Usage: "boot this kernel `IMAGE` (a bzImage you built, e.g. scripts/debug-kernel's) instead of catalogue kernels"},
 				&cli.StringSliceFlag{Name: "module", Usage: "with --image: a module `FILE` built for that kernel (repeatable)"},
@@ -217,6 +219,7 @@ func runKernels(ctx context.Context, c *cli.Context, ks []ci.Kernel, drivers []s
 		Timeout:  c.Duration("timeout"),
 		Retries:  c.Int("retries"),
 		Progress: os.Stderr,
+		Accel:    c.String("accel"),
 	})
 	if err != nil {
 		return err
