@@ -74,6 +74,14 @@ type CheckResult struct {
 	Note string `json:"note,omitempty"`
 }
 
+// IsAgent tells whether this process is the matrix's in-VM agent: the
+// kernel started it as /init (argv[0] "/init", pid 1), or AgentEnv asks
+// for the agent outside a VM. A container's entrypoint is pid 1 as well,
+// under its own name, and must run its command instead.
+func IsAgent(argv0 string, pid int) bool {
+	return (pid == 1 && argv0 == "/init") || os.Getenv(AgentEnv) != ""
+}
+
 // AgentMain runs the in-VM agent and returns the process's exit code (as
 // pid 1 it powers the VM off instead of returning).
 func AgentMain() int {

@@ -30,8 +30,10 @@ func main() {
 	// The selftest's workloads are this binary run again (in the QEMU
 	// matrix there is no other binary).
 	selftest.RunChild()
-	// The QEMU matrix boots this same binary as the guest's /init.
-	if os.Getpid() == 1 || os.Getenv(ci.AgentEnv) != "" {
+	// The QEMU matrix boots this same binary as the guest's /init. Being
+	// pid 1 is not enough: in a container vigil is pid 1 too, and must run
+	// the command it was given.
+	if ci.IsAgent(os.Args[0], os.Getpid()) {
 		os.Exit(ci.AgentMain())
 	}
 	app := newApp()
