@@ -106,7 +106,14 @@ func (c *Ctx) findFD() *state.FD {
 		if !e.Has(int(src.aux)) {
 			return nil
 		}
-		c.tmpFD = state.FD{Num: r, Type: state.FDFile, Name: bstr(e.Bytes(int(src.aux)))}
+		// The state table cleans the paths it keeps; this one must read
+		// the same (/etc/../etc/shadow is /etc/shadow to etc_dir).
+		start := len(c.fdBuf)
+		c.fdBuf = appendCleanPath(c.fdBuf, e.Bytes(int(src.aux)))
+		c.tmpFD = state.FD{Num: r, Type: state.FDFile, Name: bstr(c.fdBuf[start:])}
+		if c.Thread != nil {
+			c.tmpFD.NameRaw = bstr(c.Thread.OpenRaw())
+		}
 		if src.flags >= 0 {
 			c.tmpFD.Flags = uint32(e.Uint(int(src.flags)))
 		} else {
@@ -153,6 +160,44 @@ func (c *Ctx) findFD() *state.FD {
 		return c.fdFromTuple(num, e.Param(int(src.aux)), src.kind == fdAccept)
 	}
 	return nil
+}
+
+// appendCleanPath appends p with "." and ".." resolved and repeated
+// slashes folded, as filepath.Clean does, without allocating. A relative
+// path (one the driver could not resolve) is appended as it is.
+func appendCleanPath(dst, p []byte) []byte {
+	if len(p) == 0 || p[0] != '/' {
+		return append(dst, p...)
+	}
+	root := len(dst)
+	dst = append(dst, '/')
+	for len(p) > 0 {
+		var comp []byte
+		for len(p) > 0 && p[0] == '/' {
+			p = p[1:]
+		}
+		i := 0
+		for i < len(p) && p[i] != '/' {
+			i++
+		}
+		comp, p = p[:i], p[i:]
+		switch string(comp) {
+		case "", ".":
+		case "..":
+			// Back to the previous '/', never above the root.
+			j := len(dst) - 1
+			for j > root && dst[j] != '/' {
+				j--
+			}
+			dst = dst[:max(j, root+1)]
+		default:
+			if len(dst) > root+1 {
+				dst = append(dst, '/')
+			}
+			dst = append(dst, comp...)
+		}
+	}
+	return dst
 }
 
 // fdFromTuple builds the fd of an accept or connect the table has not got
@@ -332,8 +377,8 @@ func init() {
 		fdField("fd.name", String, "full path of a file, or the connection tuple of a socket", func(c *Ctx, fd *state.FD, v *Value) bool {
 			return nonEmpty(v, fd.Name)
 		}),
-		fdField("fd.nameraw", String, "the fd's name as the driver gave it", func(c *Ctx, fd *state.FD, v *Value) bool {
-			return nonEmpty(v, fd.Name)
+		fdField("fd.nameraw", String, "path of a file fd as the program passed it to open, openat, openat2 or creat: not made absolute nor cleaned (../ kept)", func(c *Ctx, fd *state.FD, v *Value) bool {
+			return nonEmpty(v, fd.NameRaw)
 		}),
 		fdField("fd.directory", String, "directory of a file fd", func(c *Ctx, fd *state.FD, v *Value) bool {
 			if !filePath(fd) || fd.Name == "" {
@@ -415,12 +460,12 @@ func init() {
 		naName("fd.sip.name", "domain name of the server IP"),
 		naName("fd.lip.name", "domain name of the local IP"),
 		naName("fd.rip.name", "domain name of the remote IP"),
-		pathField("fs.path.name", 0, "path a file syscall operates on"),
-		pathField("fs.path.nameraw", 0, "path a file syscall operates on, as given"),
-		pathField("fs.path.source", 1, "source path of rename, link and symlink (for symlink: the link's target)"),
-		pathField("fs.path.sourceraw", 1, "source path of rename, link and symlink, as given"),
-		pathField("fs.path.target", 2, "target path of rename, link and symlink (for symlink: the new link)"),
-		pathField("fs.path.targetraw", 2, "target path of rename, link and symlink, as given"),
+		pathField("fs.path.name", 0, false, "path a file syscall operates on"),
+		pathField("fs.path.nameraw", 0, true, "path a file syscall operates on, as given (for the open family: as the program passed it)"),
+		pathField("fs.path.source", 1, false, "source path of rename, link and symlink (for symlink: the link's target)"),
+		pathField("fs.path.sourceraw", 1, true, "source path of rename, link and symlink, as given"),
+		pathField("fs.path.target", 2, false, "target path of rename, link and symlink (for symlink: the new link)"),
+		pathField("fs.path.targetraw", 2, true, "target path of rename, link and symlink, as given"),
 	)
 }
 
@@ -448,11 +493,14 @@ var fsPaths = func() (t [driver.EvTypeMax][3]int8) {
 	return t
 }()
 
-func pathField(name string, which int, desc string) *Field {
+func pathField(name string, which int, raw bool, desc string) *Field {
 	return &Field{Name: name, Type: String, Desc: desc, ext: func(c *Ctx, _ *Bound, v *Value) bool {
 		t := c.Event.Type
 		if t >= driver.EvTypeMax || fsPaths[t][which] < 0 {
 			return false
+		}
+		if raw && c.Thread != nil && c.Thread.OpenRaw() != nil {
+			return nonEmpty(v, bstr(c.Thread.OpenRaw()))
 		}
 		b := c.Event.Bytes(int(fsPaths[t][which]))
 		return b != nil && nonEmpty(v, bstr(b))

@@ -50,7 +50,12 @@
 //     fd.cip.name, fd.sip.name, fd.lip.name, fd.rip.name (no DNS cache),
 //     proc.exe_ino.ctime/mtime/ctime_duration_proc_start, container.start_ts.
 //     fd.name_changed, evt.is_open_exec and the container health-check probes
-//     are always false. fd.nameraw is the path as the driver resolved it.
+//     are always false.
+//   - fd.nameraw (and fs.path.nameraw of the open family) is the path as
+//     the program passed it, from the open family's entry event; without
+//     that event (lost, or a capture's snapshot) it is the exit event's
+//     path before cleaning ("../" kept). Repeated slashes are folded, as
+//     Falco does. fds seeded from /proc have none: not available.
 //   - evt.arg.NAME and evt.arg[N] render the parameter as text, with
 //     Falco's symbolic names where rules rely on them (open flags O_*,
 //     socket domain AF_*, ptrace request PTRACE_*, exec flags EXE_*);

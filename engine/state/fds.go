@@ -26,6 +26,48 @@ var openParams = func() (m [driver.EvTypeMax]openIdx) {
 	return m
 }()
 
+// enterNameIdx is where each open-family entry event keeps the path.
+var enterNameIdx = func() (m [driver.EvTypeMax]int) {
+	for _, t := range []driver.EventType{driver.EvOpenE, driver.EvOpenatE, driver.EvOpenat2E, driver.EvCreatE} {
+		m[t] = t.ParamIndex("name")
+	}
+	return m
+}()
+
+// enterOf is the entry event of each open-family exit event.
+var enterOf = [driver.EvTypeMax]driver.EventType{
+	driver.EvOpen: driver.EvOpenE, driver.EvOpenat: driver.EvOpenatE,
+	driver.EvOpenat2: driver.EvOpenat2E, driver.EvCreat: driver.EvCreatE,
+}
+
+// rawOpenPath computes OpenRaw for an open-family exit event of th, and
+// consumes the entry event: a later exit whose entry was lost must not
+// take this one's path.
+func (th *Thread) rawOpenPath(e *driver.Event) []byte {
+	fromEntry := th.enterType != 0 && th.enterType == enterOf[e.Type]
+	th.enterType = 0
+	if !fromEntry {
+		th.enterName = append(th.enterName[:0], e.Bytes(openParams[e.Type].name)...)
+	}
+	if len(th.enterName) == 0 {
+		return nil
+	}
+	th.enterName = foldSlashes(th.enterName)
+	return th.enterName
+}
+
+// foldSlashes turns every run of '/' in p into one, in place.
+func foldSlashes(p []byte) []byte {
+	out, prev := p[:0], byte(0)
+	for _, c := range p {
+		if c != '/' || prev != '/' {
+			out = append(out, c)
+		}
+		prev = c
+	}
+	return out
+}
+
 // creatFlags are the open flags creat(2) implies.
 const creatFlags = unix.O_CREAT | unix.O_WRONLY | unix.O_TRUNC
 
@@ -33,8 +75,9 @@ const creatFlags = unix.O_CREAT | unix.O_WRONLY | unix.O_TRUNC
 // tuple (the local port is bound) although the handshake is not done.
 const einprogress = -int64(unix.EINPROGRESS)
 
-// applyFD applies an fd-changing exit event to p's table (and cwd).
-func applyFD(p *Process, e *driver.Event) {
+// applyFD applies an fd-changing exit event to p's table (and cwd); raw
+// is the path an open-family call was given (Thread.OpenRaw).
+func applyFD(p *Process, e *driver.Event, raw []byte) {
 	fds := p.FDs
 	if fds == nil {
 		fds = NewFDTable()
@@ -57,6 +100,7 @@ func applyFD(p *Process, e *driver.Event) {
 		}
 		fd := &FD{Num: res, Type: FDFile, Flags: flags, Dev: uint32(e.Uint(ix.dev)), Ino: e.Uint(ix.ino)}
 		fd.Name = absPath(p, dirfd, e.Bytes(ix.name))
+		fd.NameRaw = string(raw)
 		if flags&unix.O_DIRECTORY != 0 {
 			fd.Type = FDDirectory
 		}

@@ -82,12 +82,16 @@ const (
 
 // FD is one open file descriptor.
 type FD struct {
-	Num   int64
-	Type  FDType
-	Name  string // path for files, "client:port->server:port" style tuple for sockets
-	Flags uint32 // open flags
-	Dev   uint32
-	Ino   uint64
+	Num  int64
+	Type FDType
+	Name string // path for files, "client:port->server:port" style tuple for sockets
+	// NameRaw is the path as the program passed it to the open-family
+	// call that made the fd (Thread.OpenRaw); "" for fds made otherwise
+	// or seeded from /proc.
+	NameRaw string
+	Flags   uint32 // open flags
+	Dev     uint32
+	Ino     uint64
 
 	// For sockets: the local and remote ends (zero when not connected).
 	// Proto is "tcp", "udp", "raw" or "".

@@ -47,7 +47,25 @@ type Thread struct {
 	// clone exit event that follows refers to (its res is the child's pid
 	// in our namespace, which may not be the host's).
 	lastChild uint32
+
+	// enterType and enterName are the thread's last open-family entry
+	// event and its path exactly as the program passed it, held until the
+	// exit event: the exit event's path is already resolved against the
+	// dirfd or cwd, so only the entry event has the raw one.
+	enterType driver.EventType
+	enterName []byte
+	// openRaw is the raw path of the open-family exit event being applied
+	// (see OpenRaw); nil for any other event.
+	openRaw []byte
 }
+
+// OpenRaw returns, while the thread's current event is an open-family exit
+// event, the path as the program passed it (Falco's fd.nameraw): from the
+// entry event, or, when that was not seen, the exit event's path before
+// cleaning ("." and ".." kept). Repeated slashes are folded, as Falco
+// does. nil for other events. The bytes are the thread's, valid until its
+// next event.
+func (th *Thread) OpenRaw() []byte { return th.openRaw }
 
 // DefaultMaxThreads bounds a table made by NewThreads: well above any real
 // host's thread count (pid_max is at most 4M, and rarely above 32K), low
@@ -285,8 +303,17 @@ func (t *Threads) adopt(e *driver.Event) *Thread {
 	return th
 }
 
-// apply makes the changes a syscall exit event of th brings.
+// apply makes the changes a syscall event of th brings.
 func (t *Threads) apply(th *Thread, e *driver.Event) {
+	th.openRaw = nil
+	switch e.Type {
+	case driver.EvOpenE, driver.EvOpenatE, driver.EvOpenat2E, driver.EvCreatE:
+		th.enterType = e.Type
+		th.enterName = append(th.enterName[:0], e.Bytes(enterNameIdx[e.Type])...)
+		return
+	case driver.EvOpen, driver.EvOpenat, driver.EvOpenat2, driver.EvCreat:
+		th.openRaw = th.rawOpenPath(e)
+	}
 	switch e.Type {
 	case driver.EvExecve, driver.EvExecveat:
 		if res, _ := e.Res(); res == 0 {
@@ -301,7 +328,7 @@ func (t *Threads) apply(th *Thread, e *driver.Event) {
 		driver.EvSocket, driver.EvConnect, driver.EvAccept, driver.EvAccept4, driver.EvBind, driver.EvListen,
 		driver.EvDup, driver.EvDup2, driver.EvDup3, driver.EvClose, driver.EvPipe, driver.EvPipe2,
 		driver.EvChdir, driver.EvFchdir:
-		applyFD(th.Proc, e)
+		applyFD(th.Proc, e, th.openRaw)
 	}
 }
 

@@ -840,3 +840,61 @@ func TestExecAdoptsUnknownProcess(t *testing.T) {
 		t.Fatal("the adopted process does not track its fds")
 	}
 }
+
+// fd.nameraw: the path as the program passed it comes from the open
+// family's entry event (the exit event's path is already resolved against
+// the cwd); without the entry event, the exit event's path before cleaning.
+func TestOpenRawPath(t *testing.T) {
+	tab := NewThreads("")
+	th := newProc(t, tab, 1, 100, "cat")
+	up := func(typ driver.EventType, params ...any) { t.Helper(); tab.Update(event(t, typ, 100, 100, params...)) }
+	up(driver.EvChdir, 0, "/home/u")
+
+	up(driver.EvOpenatE, unix.AT_FDCWD, "../..//etc/passwd", unix.O_RDONLY, 0)
+	if th.OpenRaw() != nil {
+		t.Errorf("OpenRaw on an entry event = %q, want nil", th.OpenRaw())
+	}
+	up(driver.EvOpenat, 3, unix.AT_FDCWD, "/home/u/../../etc/passwd", unix.O_RDONLY, 0, 0, 0)
+	if got := string(th.OpenRaw()); got != "../../etc/passwd" {
+		t.Errorf("OpenRaw on the exit event = %q, want ../../etc/passwd (slashes folded)", got)
+	}
+	if fd := th.Proc.FDs.Get(3); fd == nil || fd.Name != "/etc/passwd" || fd.NameRaw != "../../etc/passwd" {
+		t.Fatalf("fd 3 = %+v, want Name /etc/passwd and NameRaw ../../etc/passwd", fd)
+	}
+	// The next event of the thread no longer has an open's raw path.
+	up(driver.EvClose, 0, 3)
+	if th.OpenRaw() != nil {
+		t.Errorf("OpenRaw after close = %q, want nil", th.OpenRaw())
+	}
+
+	// A failed open keeps the raw path for the event (Falco's
+	// open_file_failed still names the file).
+	up(driver.EvOpenE, "./x/../../../etc/shadow", unix.O_RDONLY, 0)
+	up(driver.EvOpen, -int(unix.EACCES), "/home/u/x/../../../etc/shadow", unix.O_RDONLY, 0, absent, absent)
+	if got := string(th.OpenRaw()); got != "./x/../../../etc/shadow" {
+		t.Errorf("OpenRaw of a failed open = %q", got)
+	}
+
+	// The exit whose entry was lost does not take the previous entry's
+	// path: it falls back to its own, uncleaned.
+	up(driver.EvCreatE, "a/../b", 0o600)
+	up(driver.EvCreat, 4, "/home/u/a/../b", 0o600, 0, 0)
+	up(driver.EvOpenat, 5, unix.AT_FDCWD, "/home/u/c/../d", unix.O_RDONLY, 0, 0, 0)
+	if fd := th.Proc.FDs.Get(4); fd == nil || fd.NameRaw != "a/../b" {
+		t.Errorf("creat fd = %+v, want NameRaw a/../b", fd)
+	}
+	if fd := th.Proc.FDs.Get(5); fd == nil || fd.NameRaw != "/home/u/c/../d" || fd.Name != "/home/u/d" {
+		t.Errorf("openat without its entry event = %+v, want NameRaw /home/u/c/../d", fd)
+	}
+	// An entry event of another call type is not taken either.
+	up(driver.EvOpenE, "/etc/hosts", unix.O_RDONLY, 0)
+	up(driver.EvOpenat2, 6, unix.AT_FDCWD, "/etc/../etc/group", unix.O_RDONLY, 0, 0, 0, 0)
+	if fd := th.Proc.FDs.Get(6); fd == nil || fd.NameRaw != "/etc/../etc/group" {
+		t.Errorf("openat2 after an open entry = %+v, want its own path", fd)
+	}
+	// dup keeps it.
+	up(driver.EvDup, 7, 4)
+	if fd := th.Proc.FDs.Get(7); fd == nil || fd.NameRaw != "a/../b" {
+		t.Errorf("dup of fd 4 = %+v", fd)
+	}
+}
