@@ -56,3 +56,25 @@ func TestDirectoryTraversalRuleSeesRawPath(t *testing.T) {
 		}
 	})
 }
+
+// Upstream's "Set Setuid or Setgid bit" matches evt.arg.mode against
+// Falco's names; the mode used to render as octal, so it never fired.
+func TestSetuidBitRuleSeesModeNames(t *testing.T) {
+	p := mustCompile(t, `evt.type in (chmod, fchmod, fchmodat) and (evt.arg.mode contains "S_ISUID" or evt.arg.mode contains "S_ISGID")`,
+		"mode=%evt.arg.mode raw=%evt.rawarg.mode")
+	r := newReplay()
+	r.spawn(t, 1, 60, "/usr/bin/chmod", []string{"chmod", "u+s", "/tmp/sh"}, "/tmp", 0)
+	as := alerts(p, r.event(t, driver.EvChmod, 60, 0, "/tmp/sh", 0o4755))
+	if len(as) != 1 {
+		t.Fatalf("chmod 4755: %d alerts, want 1", len(as))
+	}
+	if want := "mode=S_IXOTH|S_IROTH|S_IXGRP|S_IRGRP|S_IXUSR|S_IWUSR|S_IRUSR|S_ISUID raw=2541"; as[0].Output != want {
+		t.Errorf("output %q, want %q", as[0].Output, want)
+	}
+	if n := len(alerts(p, r.event(t, driver.EvFchmodat, 60, 0, unix.AT_FDCWD, "/tmp/f", 0o755))); n != 0 {
+		t.Errorf("chmod 755 raised %d alerts", n)
+	}
+	if n := len(alerts(p, r.event(t, driver.EvFchmod, 60, 0, 3, 0o2755))); n != 1 {
+		t.Errorf("fchmod 2755 raised %d alerts, want 1", n)
+	}
+}

@@ -315,24 +315,14 @@ func argText(c *Ctx, i int, v *Value) bool {
 func appendIntParam(c *Ctx, dst []byte, i int, p driver.Param) []byte {
 	e := c.Event
 	u := e.Uint(i)
-	switch {
-	case e.Type == driver.EvGeneric && p.Name == "id":
-		if c.Syscalls != nil {
-			if n := c.Syscalls.Name(uint16(u)); n != "" {
-				return append(dst, n...)
-			}
-		}
-	case p.Name == "flags" && openFlagsParam[e.Type] >= 0:
-		return appendOpenFlags(dst, u)
-	case p.Name == "exe_flags":
-		return appendFlags(dst, u, exeFlags)
-	case p.Name == "domain" && e.Type == driver.EvSocket:
-		if n, ok := socketFamilies[u]; ok {
+	if e.Type == driver.EvGeneric && p.Name == "id" && c.Syscalls != nil {
+		if n := c.Syscalls.Name(uint16(u)); n != "" {
 			return append(dst, n...)
 		}
-	case p.Name == "request" && e.Type == driver.EvPtrace:
-		if n, ok := ptraceRequests[u]; ok {
-			return append(dst, n...)
+	}
+	if r := argRenderers[e.Type][i]; r != nil {
+		if out, ok := r(c, dst, u); ok {
+			return out
 		}
 	}
 	switch p.Format {

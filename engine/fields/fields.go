@@ -56,11 +56,18 @@
 //     that event (lost, or a capture's snapshot) it is the exit event's
 //     path before cleaning ("../" kept). Repeated slashes are folded, as
 //     Falco does. fds seeded from /proc have none: not available.
-//   - evt.arg.NAME and evt.arg[N] render the parameter as text, with
-//     Falco's symbolic names where rules rely on them (open flags O_*,
-//     socket domain AF_*, ptrace request PTRACE_*, exec flags EXE_*);
-//     evt.rawarg.NAME is the raw value. A NAME no event has is a compile
-//     error; Falco's "flags" of execve/execveat is vigil's exe_flags.
+//   - evt.arg.NAME and evt.arg[N] render the parameter as text, with the
+//     symbolic names of Falco's flag tables, in their order, wherever
+//     Falco prints them (args.go): open flags (O_RDONLY|O_CLOEXEC), chmod
+//     modes (S_IXUSR|...|S_ISUID), clone/unshare/setns CLONE_*, mount,
+//     umount2, unlinkat, linkat, renameat2, memfd_create, openat2 resolve,
+//     dup3/pipe2 and finit_module flags, exec flags EXE_*, socket domain
+//     AF_*, ptrace request PTRACE_*, bpf command BPF_*, and the ids of the
+//     set*id calls as account names (<NA> unknown, <NONE> for -1). Bits
+//     without a name are left out; a value without any name prints as a
+//     number. evt.rawarg.NAME is the raw value. A NAME no event has is a
+//     compile error; Falco's "flags" of execve/execveat is vigil's
+//     exe_flags.
 package fields
 
 import (

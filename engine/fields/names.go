@@ -7,8 +7,6 @@ import (
 	"strconv"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/vigil-dev/vigil/driver"
 )
 
 // Symbolic names Falco prints for some parameters, which rules match with
@@ -45,71 +43,6 @@ func appendCaps(dst []byte, set uint64) []byte {
 		} else {
 			dst = strconv.AppendInt(append(dst, "CAP_"...), int64(i), 10)
 		}
-	}
-	return dst
-}
-
-type flagName struct {
-	bit  uint64
-	name string
-}
-
-// oLargefile is the x86-64 value the kernel adds to every 64-bit open
-// (golang.org/x/sys defines O_LARGEFILE as 0 there).
-const oLargefile = 0x8000
-
-var openFlags = []flagName{
-	{unix.O_CREAT, "O_CREAT"}, {unix.O_EXCL, "O_EXCL"}, {unix.O_NOCTTY, "O_NOCTTY"},
-	{unix.O_TRUNC, "O_TRUNC"}, {unix.O_APPEND, "O_APPEND"}, {unix.O_NONBLOCK, "O_NONBLOCK"},
-	{unix.O_DSYNC, "O_DSYNC"}, {unix.O_ASYNC, "O_ASYNC"}, {unix.O_DIRECT, "O_DIRECT"},
-	{oLargefile, "O_LARGEFILE"}, {unix.O_DIRECTORY, "O_DIRECTORY"}, {unix.O_NOFOLLOW, "O_NOFOLLOW"},
-	{unix.O_NOATIME, "O_NOATIME"}, {unix.O_CLOEXEC, "O_CLOEXEC"}, {unix.O_SYNC &^ unix.O_DSYNC, "O_SYNC"},
-	{unix.O_PATH, "O_PATH"}, {unix.O_TMPFILE &^ unix.O_DIRECTORY, "O_TMPFILE"},
-}
-
-// appendOpenFlags writes open(2) flags as Falco does: the access mode,
-// then each flag set, joined by '|'.
-func appendOpenFlags(dst []byte, f uint64) []byte {
-	switch f & unix.O_ACCMODE {
-	case unix.O_RDONLY:
-		dst = append(dst, "O_RDONLY"...)
-	case unix.O_WRONLY:
-		dst = append(dst, "O_WRONLY"...)
-	default:
-		dst = append(dst, "O_RDWR"...)
-	}
-	for _, fl := range openFlags {
-		if f&fl.bit == fl.bit {
-			dst = append(append(dst, '|'), fl.name...)
-		}
-	}
-	return dst
-}
-
-var exeFlags = []flagName{
-	{driver.ExeMemfd, "EXE_FROM_MEMFD"}, {driver.ExeUpperLayer, "EXE_UPPER_LAYER"},
-}
-
-func appendFlags(dst []byte, f uint64, names []flagName) []byte {
-	if f == 0 {
-		return append(dst, '0')
-	}
-	first := true
-	for _, fl := range names {
-		if f&fl.bit == fl.bit {
-			if !first {
-				dst = append(dst, '|')
-			}
-			first = false
-			dst = append(dst, fl.name...)
-			f &^= fl.bit
-		}
-	}
-	if f != 0 {
-		if !first {
-			dst = append(dst, '|')
-		}
-		dst = strconv.AppendUint(append(dst, "0x"...), f, 16)
 	}
 	return dst
 }
