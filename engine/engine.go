@@ -105,6 +105,7 @@ func New(cfg Config) (*Engine, error) {
 	}
 	e.ctx = fields.Ctx{
 		Parent:   e.threads.Parent,
+		Env:      e.threads.Env,
 		Syscalls: cfg.Syscalls,
 		Clock:    cfg.Clock,
 		Hostname: cfg.Hostname,

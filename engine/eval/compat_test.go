@@ -4,11 +4,18 @@
 package eval
 
 import (
+	"os"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/vigil-dev/vigil/driver"
+	"github.com/vigil-dev/vigil/engine/fields"
+	"github.com/vigil-dev/vigil/engine/output"
+	"github.com/vigil-dev/vigil/engine/rules"
+	"github.com/vigil-dev/vigil/engine/state"
+	"github.com/vigil-dev/vigil/internal/testenv"
 )
 
 // Upstream's "Directory traversal monitored file read" fires on a path
@@ -76,5 +83,122 @@ func TestSetuidBitRuleSeesModeNames(t *testing.T) {
 	}
 	if n := len(alerts(p, r.event(t, driver.EvFchmod, 60, 0, 3, 0o2755))); n != 1 {
 		t.Errorf("fchmod 2755 raised %d alerts, want 1", n)
+	}
+}
+
+// upstreamFiles are the upstream rulesets in the order users load them
+// (vigil run --rules stable --rules incubating --rules sandbox --rules
+// deprecated).
+var upstreamFiles = []string{
+	"../../../shared/fixtures/falco-rules/falco_rules.yaml",
+	"../../../shared/fixtures/falco-rules/falco-incubating_rules.yaml",
+	"../../../shared/fixtures/falco-rules/falco-sandbox_rules.yaml",
+	"../../../shared/fixtures/falco-rules/falco-deprecated_rules.yaml",
+}
+
+func loadAllUpstream(t testing.TB) *rules.Set {
+	t.Helper()
+	for _, f := range upstreamFiles {
+		if _, err := os.Stat(f); err != nil {
+			testenv.Unavailable(t, "upstream Falco rules fixture missing (expected beside the repository in ../shared/fixtures/falco-rules): "+err.Error())
+		}
+	}
+	set, err := rules.LoadFiles(upstreamFiles...)
+	if err != nil {
+		t.Fatalf("load the four upstream rulesets: %v", err)
+	}
+	return set
+}
+
+// The four upstream rulesets, loaded together in order as vigil run does,
+// compile without an error: all 97 rules (3 of them used to fail, on
+// proc.env and evt.buffer).
+func TestUpstreamRulesetsCompileTogether(t *testing.T) {
+	set := loadAllUpstream(t)
+	p, err := Compile(set, Options{})
+	if err != nil {
+		t.Fatalf("compile: %v", err)
+	}
+	for _, w := range p.Warnings() {
+		t.Logf("warning: %v", w)
+	}
+	if got, want := len(p.Rules()), len(set.Rules()); got != want || got != 25+31+37+4 {
+		t.Errorf("compiled %d rules of %d, want all 97", got, want)
+	}
+}
+
+// proc.env (upstream incubating's HTTP_PROXY and GLIBC_TUNABLES rules)
+// reads the process's environment; proc.env[NAME] one variable.
+func TestProcEnvRules(t *testing.T) {
+	p, err := Compile(loadAllUpstream(t), Options{AllMatches: true})
+	if err != nil {
+		t.Fatalf("compile: %v", err)
+	}
+	env := map[uint32][]string{}
+	exec := func(t *testing.T, comm, exe string, vars ...string) *fields.Ctx {
+		w := newWorld(t)
+		c := w.execve(t, w.child(200, 300, comm, exe))
+		env[300] = vars
+		c.Env = func(p *state.Process) ([]string, bool) { e, ok := env[p.PID]; return e, ok }
+		return c
+	}
+	fired := func(c *fields.Ctx, rule string) *output.Alert {
+		for _, a := range alerts(p, c) {
+			if a.Rule == rule {
+				return a
+			}
+		}
+		return nil
+	}
+	const proxy = "Program run with disallowed http proxy env"
+	c := exec(t, "curl", "/usr/bin/curl", "HOME=/root", "HTTP_PROXY=http://evil.example:8080")
+	a := fired(c, proxy)
+	if a == nil {
+		t.Fatalf("curl with HTTP_PROXY did not raise %q", proxy)
+	}
+	if got := a.OutputFields["proc.env"]; got != "HOME=/root HTTP_PROXY=http://evil.example:8080" {
+		t.Errorf("proc.env = %#v", got)
+	}
+	if fired(exec(t, "curl", "/usr/bin/curl", "HOME=/root"), proxy) != nil {
+		t.Errorf("curl without HTTP_PROXY raised %q", proxy)
+	}
+	const tunables = "Potential Local Privilege Escalation via Environment Variables Misuse"
+	if fired(exec(t, "su", "/usr/bin/su", "GLIBC_TUNABLES=glibc.tune.x=1"), tunables) == nil {
+		t.Errorf("GLIBC_TUNABLES did not raise %q", tunables)
+	}
+	// Without an environment (a capture, an exited process): the field is
+	// not available and the rule does not fire.
+	c = exec(t, "curl", "/usr/bin/curl")
+	delete(env, 300)
+	if fired(c, proxy) != nil {
+		t.Errorf("a process without a known environment raised %q", proxy)
+	}
+
+	one := mustCompile(t, `proc.env[HTTP_PROXY] = "http://evil.example:8080" and proc.env[NOPE] = ""`, "%proc.env[HTTP_PROXY]")
+	as := alerts(one, exec(t, "wget", "/usr/bin/wget", "HTTP_PROXY= http://evil.example:8080 "))
+	if len(as) != 1 || as[0].Output != "http://evil.example:8080" {
+		t.Errorf("proc.env[HTTP_PROXY]: %v", as)
+	}
+}
+
+// evt.buffer compiles (upstream sandbox's log4shell rule uses it) but
+// vigil's drivers capture no I/O data: a warning says the comparison is
+// always false, and it is, as Falco treats a field that does not extract.
+func TestEvtBufferCompilesNeverMatches(t *testing.T) {
+	p := mustCompile(t, "evt.type = connect and evt.buffer bcontains cafebabe", "buf=%evt.buffer")
+	w := p.Warnings()
+	if len(w) != 1 || !strings.Contains(w[0].Error(), "test.yaml:4:28:") ||
+		!strings.Contains(w[0].Msg, "'evt.buffer' is never available") || !strings.Contains(w[0].Msg, "always false") {
+		t.Errorf("warnings = %v, want one located at the condition saying evt.buffer is never available", w)
+	}
+	world := newWorld(t)
+	world.child(200, 300, "java", "/usr/bin/java")
+	if n := len(alerts(p, world.event(t, driver.EvConnect, 300, 0, 3, tuple("10.0.0.1:40000", "10.0.0.2:80")))); n != 0 {
+		t.Errorf("evt.buffer matched %d times", n)
+	}
+	neg := mustCompile(t, "evt.type = connect and not evt.buffer exists", "buf=%evt.buffer")
+	as := alerts(neg, world.event(t, driver.EvConnect, 300, 0, 3, tuple("10.0.0.1:40000", "10.0.0.2:80")))
+	if len(as) != 1 || as[0].Output != "buf=<NA>" {
+		t.Errorf("not evt.buffer exists: %v, want one alert printing buf=<NA>", as)
 	}
 }

@@ -302,8 +302,11 @@ func (n *cmpNode) testVal(c *fields.Ctx, v *fields.Value) bool {
 // errors located through errAt.
 type compiler struct {
 	errAt func(n rules.Node, hint, msg string)
-	tab   *names
-	// unknown counts unknown-field errors (skip-if-unknown-filter).
+	// warnAt reports what compiles but deserves attention.
+	warnAt func(n rules.Node, hint, msg string)
+	tab    *names
+	// unknown counts unknown-field errors (skip-if-unknown-filter), and
+	// fields vigil never has data for: to that rule, the same.
 	unknown, other int
 }
 
@@ -373,6 +376,19 @@ func (cc *compiler) bind(f *rules.Field) (*fields.Bound, fields.Transformer, fie
 		}
 		cc.errAt(f, fe.Hint, fe.Msg)
 		return nil, 0, 0, false
+	}
+	if b.Never != "" {
+		// A condition on a field that never has a value is silently
+		// false (or true under not): say so.
+		if b.Reject {
+			cc.unknown++
+			cc.errAt(f, "remove the comparison, or keep the field in the rule's output only, where it prints <NA>",
+				fmt.Sprintf("field '%s' cannot be used in a condition: %s, so it is never available", f.Name, b.Never))
+			return nil, 0, 0, false
+		}
+		if cc.warnAt != nil {
+			cc.warnAt(f, "", fmt.Sprintf("field '%s' is never available (%s): this comparison is always false", f.Name, b.Never))
+		}
 	}
 	tr := fields.NoTransform
 	t := b.Type()

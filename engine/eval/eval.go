@@ -133,9 +133,11 @@ func Compile(set *rules.Set, opts Options) (*Program, error) {
 		if r.Cond == nil {
 			continue // the loader reported why
 		}
-		var rerrs rules.ErrorList
+		var rerrs, rwarns rules.ErrorList
 		cc := &compiler{tab: p.names, errAt: func(n rules.Node, hint, msg string) {
 			rerrs = append(rerrs, set.ErrorAt(r, n, hint, fmt.Sprintf("rule '%s': %s", r.Name, msg)))
+		}, warnAt: func(n rules.Node, hint, msg string) {
+			rwarns = append(rwarns, set.ErrorAt(r, n, hint, fmt.Sprintf("rule '%s': %s", r.Name, msg)))
 		}}
 		cr := &Rule{Name: r.Name, Priority: r.Priority, Tags: r.Tags, src: r}
 		cr.cond = cc.node(r.Cond)
@@ -156,6 +158,7 @@ func Compile(set *rules.Set, opts Options) (*Program, error) {
 			}
 			continue
 		}
+		p.warnings = append(p.warnings, rwarns...)
 		cr.out = tmpl
 		cr.keys = p.names.eventKeys(r.Cond)
 		full := allKeys().and(entryKeys.not())

@@ -51,6 +51,14 @@
 //     proc.exe_ino.ctime/mtime/ctime_duration_proc_start, container.start_ts.
 //     fd.name_changed, evt.is_open_exec and the container health-check probes
 //     are always false.
+//   - proc.env is the environment exec gave the process, read from
+//     /proc/<pid>/environ the first time a rule asks (the exec event
+//     does not carry it): not available from a capture file, or once the
+//     process has exited. proc.env[NAME] is one variable's value, ""
+//     when it is unset (as Falco).
+//   - evt.buffer is never available: vigil's drivers do not capture I/O
+//     data. It compiles (upstream rules use it), with a warning, and every
+//     comparison on it is false.
 //   - fd.nameraw (and fs.path.nameraw of the open family) is the path as
 //     the program passed it, from the open family's entry event; without
 //     that event (lost, or a capture's snapshot) it is the exit event's
@@ -154,6 +162,12 @@ type Field struct {
 	Multi bool
 	// FilterOnly fields cannot be printed in outputs (in their Multi form).
 	FilterOnly bool
+	// Never, when set, says why vigil never has a value for the field:
+	// it binds, and outputs print <NA>, but a condition on it could only
+	// ever be false (or true under not). The rule compiler rejects such
+	// a condition when Reject is set, and warns about it otherwise.
+	Never  string
+	Reject bool
 
 	ext   func(c *Ctx, b *Bound, v *Value) bool
 	multi func(c *Ctx, b *Bound, i int, v *Value) (ok, more bool)
@@ -336,6 +350,9 @@ type Ctx struct {
 	// Parent returns a process's parent, or nil (lookup by PPID in the
 	// thread table). nil: no ancestor fields.
 	Parent func(*state.Process) *state.Process
+	// Env returns a process's environment (state.Threads.Env). nil:
+	// proc.env is not available.
+	Env func(*state.Process) ([]string, bool)
 	// Syscalls names generic events; nil: they are named "syscall".
 	Syscalls *driver.SyscallTable
 	// Clock turns event timestamps into wall time.

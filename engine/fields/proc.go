@@ -233,6 +233,32 @@ func init() {
 		return true
 	})
 	add(
+		&Field{Name: "proc.env", Type: String, Arg: ArgKey,
+			Desc: "environment of the process as exec gave it, NAME=value pairs joined by spaces; proc.env[NAME]: the value of NAME " +
+				`("" when unset). Read from /proc/<pid>/environ: not available from a capture file or once the process has exited`,
+			ext: func(c *Ctx, b *Bound, v *Value) bool {
+				p := c.proc()
+				if p == nil || c.Env == nil {
+					return false
+				}
+				env, ok := c.Env(p)
+				if !ok {
+					return false
+				}
+				if b.HasArg {
+					v.S = state.EnvValue(env, b.Arg)
+					return true
+				}
+				start := len(c.buf)
+				for i, kv := range env {
+					if i > 0 {
+						c.buf = append(c.buf, ' ')
+					}
+					c.buf = append(c.buf, kv...)
+				}
+				v.S = c.str(start)
+				return true
+			}},
 		&Field{Name: "proc.sname", Type: String, Desc: "name of the session leader", ext: func(c *Ctx, _ *Bound, v *Value) bool {
 			p := c.proc()
 			if p == nil || p.VPID == 0 {

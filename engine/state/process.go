@@ -52,6 +52,11 @@ type Process struct {
 
 	FDs *FDTable
 
+	// Env is the environment exec gave the process, once Threads.Env has
+	// read it; envRead says it was tried, envOK that it succeeded.
+	Env            []string
+	envRead, envOK bool
+
 	// threads counts the table's threads that point here; the process
 	// leaves the table with its last thread.
 	threads int

@@ -529,6 +529,8 @@ func (t *Threads) exec(th *Thread, e *driver.Event) {
 		p.ExeIno = e.Uint(x.ino)
 	}
 	p.ExecTS = e.TS
+	// A new image, a new environment: read again when asked.
+	p.Env, p.envRead, p.envOK = nil, false, false
 	// exec unshares a shared fd table, then closes the O_CLOEXEC fds.
 	if p.FDs == nil {
 		p.FDs = NewFDTable()
