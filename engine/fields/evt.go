@@ -100,7 +100,7 @@ func init() {
 		}},
 		&Field{Name: "evt.buffer", Type: String, Never: "vigil's drivers do not capture the data of read, write, send or recv calls",
 			Desc: "data buffer of I/O events (read, recvfrom, ...): never available, vigil's drivers do not capture I/O data",
-			ext: func(*Ctx, *Bound, *Value) bool { return false }},
+			ext:  func(*Ctx, *Bound, *Value) bool { return false }},
 		&Field{Name: "evt.args", Type: String, Desc: "all parameters as text: name=value ...", ext: func(c *Ctx, _ *Bound, v *Value) bool {
 			start := len(c.buf)
 			c.buf = driver.AppendParamsText(c.buf, c.Event, c.Syscalls)
