@@ -11,6 +11,7 @@ import (
 	"hash/crc32"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -222,7 +223,8 @@ type CaptureWriter struct {
 	err    error // first write error: the file is unusable after it
 	closed bool
 
-	// Set by CreateCapture: the file Close closes and renames.
+	// Set by CreateCapture: the file Close closes, and renames from tmp to
+	// path unless tmp is "" (a device or FIFO, written directly).
 	f         *os.File
 	tmp, path string
 }
@@ -257,14 +259,42 @@ func NewCaptureWriter(w io.Writer, meta CaptureMeta) (*CaptureWriter, error) {
 	return cw, nil
 }
 
-// CreateCapture creates a capture file at path. It writes to path+".tmp"
-// and renames it to path on Close, so a capture that is interrupted (killed,
-// a full disk) never leaves a half file under the name readers look for;
-// the .tmp file of a killed capture is still readable up to its last block.
-// The file is created with mode 0600: events hold command lines and paths.
-// An existing .tmp file is refused rather than overwritten: it is either
-// another capture running or the only copy of an interrupted one.
+// CreateCapture creates a capture file at path, with mode 0600: events
+// hold command lines and paths.
+//
+// A regular file is written to path+".tmp" and renamed to path on Close, so
+// a capture that is interrupted (killed, a full disk) never leaves a half
+// file under the name readers look for; the .tmp file of a killed capture
+// is still readable up to its last block. An existing .tmp file is refused
+// rather than overwritten: it is either another capture running or the
+// only copy of an interrupted one.
+//
+// A path that exists and is not a regular file or a directory (/dev/null,
+// a FIFO, a terminal) is written to directly: renaming
+// over it would replace the device with a file. A symbolic link is
+// followed: the capture replaces the file it points to and the link stays.
+// A link to nothing is refused, as is a directory.
 func CreateCapture(path string, meta CaptureMeta) (*CaptureWriter, error) {
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		if dest, lerr := os.Readlink(path); lerr == nil {
+			return nil, fmt.Errorf("create capture %s: it is a symbolic link to %s, which does not exist: create that file, or capture to it directly",
+				path, dest)
+		}
+	case err != nil:
+		return nil, fmt.Errorf("create capture: %w", err)
+	case fi.IsDir():
+		return nil, fmt.Errorf("create capture %s: it is a directory: name a file in it, e.g. %s",
+			path, filepath.Join(path, "vigil.vcap"))
+	case !fi.Mode().IsRegular():
+		return openCaptureDirect(path, meta, fi.Mode())
+	default:
+		// Rename over the file the link points to, not over the link.
+		if path, err = filepath.EvalSymlinks(path); err != nil {
+			return nil, fmt.Errorf("create capture: %w", err)
+		}
+	}
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if errors.Is(err, os.ErrExist) {
@@ -282,6 +312,36 @@ func CreateCapture(path string, meta CaptureMeta) (*CaptureWriter, error) {
 	}
 	cw.f, cw.tmp, cw.path = f, tmp, path
 	return cw, nil
+}
+
+// openCaptureDirect writes a capture straight into the device or FIFO at
+// path. Opening a FIFO waits for its reader.
+func openCaptureDirect(path string, meta CaptureMeta, kind os.FileMode) (*CaptureWriter, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return nil, fmt.Errorf("create capture: %s is a %s, written to as it is: %w", path, fileKind(kind), err)
+	}
+	cw, err := NewCaptureWriter(f, meta)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("create capture %s: %w", path, err)
+	}
+	cw.f, cw.path = f, path
+	return cw, nil
+}
+
+func fileKind(m os.FileMode) string {
+	switch {
+	case m&os.ModeCharDevice != 0:
+		return "character device"
+	case m&os.ModeDevice != 0:
+		return "block device"
+	case m&os.ModeNamedPipe != 0:
+		return "FIFO"
+	case m&os.ModeSocket != 0:
+		return "socket"
+	}
+	return "special file"
 }
 
 func putBlockHeader(h []byte, typ uint16, payload []byte) {
@@ -377,7 +437,7 @@ func (cw *CaptureWriter) Events() uint64 { return cw.events }
 // Close flushes the buffered events. It does not close the writer given to
 // NewCaptureWriter; for a CreateCapture file it syncs and closes the file
 // and renames it to its final name, or, when anything failed, leaves the
-// .tmp file and says so.
+// .tmp file and says so. A device or FIFO is only closed.
 func (cw *CaptureWriter) Close() error {
 	if cw.closed {
 		return nil
@@ -385,6 +445,12 @@ func (cw *CaptureWriter) Close() error {
 	cw.closed = true
 	err := cw.Flush()
 	if cw.f == nil {
+		return err
+	}
+	if cw.tmp == "" {
+		if cerr := cw.f.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("close capture %s: %w", cw.path, cerr)
+		}
 		return err
 	}
 	if err == nil {

@@ -15,6 +15,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/vigil-dev/vigil/internal/testenv"
 )
 
 var testMeta = CaptureMeta{
@@ -665,5 +669,134 @@ func readAllFrom(r *CaptureReader) ([][]byte, error) {
 			return out, err
 		}
 		out = append(out, bytes.Clone(e.Raw))
+	}
+}
+
+// writeTestCapture writes evs to a capture created at path.
+func writeTestCapture(t *testing.T, path string, evs [][]byte) error {
+	t.Helper()
+	cw, err := CreateCapture(path, testMeta)
+	if err != nil {
+		return err
+	}
+	var e Event
+	for _, raw := range evs {
+		if err := e.Decode(raw); err != nil {
+			t.Fatal(err)
+		}
+		if err := cw.Write(&e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return cw.Close()
+}
+
+// A capture to a device is written into the device, which stays a device
+// (the rename of the .tmp file once replaced /dev/null with a file).
+func TestCreateCaptureCharDevice(t *testing.T) {
+	dir := t.TempDir()
+	null := filepath.Join(dir, "null")
+	if err := unix.Mknod(null, unix.S_IFCHR|0o666, int(unix.Mkdev(1, 3))); err != nil {
+		testenv.Unavailable(t, fmt.Sprintf("mknod a character device (needs root): %v", err))
+	}
+	var before, after unix.Stat_t
+	if err := unix.Lstat(null, &before); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeTestCapture(t, null, testEvents(t, 2000)); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Lstat(null, &after); err != nil {
+		t.Fatal(err)
+	}
+	if after.Mode&unix.S_IFMT != unix.S_IFCHR || after.Rdev != unix.Mkdev(1, 3) || after.Ino != before.Ino || after.Mode != before.Mode {
+		t.Fatalf("after the capture %s has mode %o, rdev %d:%d, inode %d; want the character device 1:3 it was (mode %o, inode %d)",
+			null, after.Mode, unix.Major(after.Rdev), unix.Minor(after.Rdev), after.Ino, before.Mode, before.Ino)
+	}
+	if _, err := os.Stat(null + ".tmp"); !os.IsNotExist(err) {
+		t.Errorf("a .tmp file was made beside the device: %v", err)
+	}
+}
+
+// A capture to a FIFO streams into it, whole, and the FIFO stays.
+func TestCreateCaptureFIFO(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "pipe")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	evs := testEvents(t, 2000)
+	got := make(chan []byte, 1)
+	go func() {
+		// Opening for reading waits for the writer, and the other way round.
+		b, err := os.ReadFile(fifo)
+		if err != nil {
+			t.Error(err)
+		}
+		got <- b
+	}()
+	if err := writeTestCapture(t, fifo, evs); err != nil {
+		t.Fatal(err)
+	}
+	var data []byte
+	select {
+	case data = <-got:
+	case <-time.After(10 * time.Second):
+		t.Fatal("nothing came through the FIFO in 10s: the capture went elsewhere")
+	}
+	read, err := readAll(t, data)
+	if err != io.EOF {
+		t.Fatalf("reading what came through the FIFO: %v", err)
+	}
+	sameEvents(t, read, evs)
+	if fi, err := os.Lstat(fifo); err != nil || fi.Mode().Type() != os.ModeNamedPipe {
+		t.Fatalf("after the capture %s is %v (%v), want the FIFO", fifo, fi.Mode(), err)
+	}
+}
+
+// A symbolic link is followed: the capture replaces the file it points to
+// and the link stays. A link to nothing and a directory are refused.
+func TestCreateCaptureSymlink(t *testing.T) {
+	dir := t.TempDir()
+	target, link := filepath.Join(dir, "real.vcap"), filepath.Join(dir, "link.vcap")
+	if err := os.WriteFile(target, []byte("an older capture"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("real.vcap", link); err != nil {
+		t.Fatal(err)
+	}
+	evs := testEvents(t, 100)
+	if err := writeTestCapture(t, link, evs); err != nil {
+		t.Fatal(err)
+	}
+	if dest, err := os.Readlink(link); err != nil || dest != "real.vcap" {
+		t.Fatalf("after the capture %s is no longer the link to real.vcap: %q, %v", link, dest, err)
+	}
+	data, err := os.ReadFile(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := readAll(t, data)
+	if err != io.EOF {
+		t.Fatalf("reading the link's target: %v", err)
+	}
+	sameEvents(t, got, evs)
+	if left, _ := filepath.Glob(filepath.Join(dir, "*.tmp")); len(left) > 0 {
+		t.Errorf("left behind: %v", left)
+	}
+
+	dangling := filepath.Join(dir, "dangling.vcap")
+	if err := os.Symlink("missing/x.vcap", dangling); err != nil {
+		t.Fatal(err)
+	}
+	err = writeTestCapture(t, dangling, evs)
+	if err == nil || !strings.Contains(err.Error(), "symbolic link to missing/x.vcap, which does not exist") {
+		t.Errorf("capture to a dangling link: %v", err)
+	}
+	err = writeTestCapture(t, dir, evs)
+	if err == nil || !strings.Contains(err.Error(), "is a directory") {
+		t.Errorf("capture to a directory: %v", err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "*.tmp")); len(left) > 0 {
+		t.Errorf("refused captures left %v", left)
 	}
 }

@@ -82,7 +82,8 @@ func captureCommand() *cli.Command {
 		Name:  "capture",
 		Usage: "write live events to a capture file (read it back with vigil events -r)",
 		Flags: append(streamFlags(),
-			&cli.StringFlag{Name: "write", Aliases: []string{"w"}, Required: true, Usage: "capture `FILE` to write"},
+			&cli.StringFlag{Name: "write", Aliases: []string{"w"}, Required: true,
+				Usage: "capture `FILE` to write: written as FILE.tmp, renamed to FILE at the end; a device or FIFO (/dev/null, a named pipe) is written to as it is, and a symbolic link is followed"},
 		),
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
