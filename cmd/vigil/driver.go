@@ -15,11 +15,12 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/vigil-dev/vigil/builder"
+	"github.com/vigil-dev/vigil/driver"
 	"github.com/vigil-dev/vigil/kernels"
 )
 
 // driverVersion names the module's directory in a mirror.
-const driverVersion = "0.1.0"
+const driverVersion = driver.DriverVersion
 
 func driverCommand() *cli.Command {
 	return &cli.Command{
