@@ -20,15 +20,6 @@ import (
 // ErrWrongKernel is returned for a module built for another kernel.
 var ErrWrongKernel = errors.New("module built for another kernel")
 
-// KernelRelease returns uname -r.
-func KernelRelease() (string, error) {
-	var u unix.Utsname
-	if err := unix.Uname(&u); err != nil {
-		return "", fmt.Errorf("uname: %w", err)
-	}
-	return unix.ByteSliceToString(u.Release[:]), nil
-}
-
 // CheckModule reads a module's vermagic and compares its release with the
 // running kernel's: the kernel would refuse a mismatch with a bare EINVAL
 // (or, without MODVERSIONS, might not), so the loader says why first.
