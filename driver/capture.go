@@ -259,8 +259,20 @@ func NewCaptureWriter(w io.Writer, meta CaptureMeta) (*CaptureWriter, error) {
 	return cw, nil
 }
 
-// CreateCapture creates a capture file at path, with mode 0600: events
-// hold command lines and paths.
+// DefaultCaptureMode is the permission of a capture file CreateCapture
+// writes: readable by every user, so that reading a capture needs no root
+// (see README). Events hold every process's command lines and paths: pass
+// 0600 to CreateCaptureMode to keep a capture to its owner.
+const DefaultCaptureMode os.FileMode = 0o644
+
+// CreateCapture creates a capture file at path with DefaultCaptureMode; see
+// CreateCaptureMode.
+func CreateCapture(path string, meta CaptureMeta) (*CaptureWriter, error) {
+	return CreateCaptureMode(path, meta, DefaultCaptureMode)
+}
+
+// CreateCaptureMode creates a capture file at path with permission mode
+// (exactly: the umask does not apply).
 //
 // A regular file is written to path+".tmp" and renamed to path on Close, so
 // a capture that is interrupted (killed, a full disk) never leaves a half
@@ -270,11 +282,11 @@ func NewCaptureWriter(w io.Writer, meta CaptureMeta) (*CaptureWriter, error) {
 // only copy of an interrupted one.
 //
 // A path that exists and is not a regular file or a directory (/dev/null,
-// a FIFO, a terminal) is written to directly: renaming
+// a FIFO, a terminal) is written to directly, mode untouched: renaming
 // over it would replace the device with a file. A symbolic link is
 // followed: the capture replaces the file it points to and the link stays.
 // A link to nothing is refused, as is a directory.
-func CreateCapture(path string, meta CaptureMeta) (*CaptureWriter, error) {
+func CreateCaptureMode(path string, meta CaptureMeta, mode os.FileMode) (*CaptureWriter, error) {
 	fi, err := os.Stat(path)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
@@ -296,7 +308,7 @@ func CreateCapture(path string, meta CaptureMeta) (*CaptureWriter, error) {
 		}
 	}
 	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode.Perm())
 	if errors.Is(err, os.ErrExist) {
 		return nil, fmt.Errorf("create capture %s: %s already exists: another capture to %s is running, or one was interrupted "+
 			"(read it with `vigil events -r %s`); remove or rename it, then capture again", path, tmp, path, tmp)
@@ -304,7 +316,12 @@ func CreateCapture(path string, meta CaptureMeta) (*CaptureWriter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create capture: %w", err)
 	}
-	cw, err := NewCaptureWriter(f, meta)
+	cw, err := func() (*CaptureWriter, error) {
+		if err := f.Chmod(mode.Perm()); err != nil {
+			return nil, fmt.Errorf("set mode %04o: %w", mode.Perm(), err)
+		}
+		return NewCaptureWriter(f, meta)
+	}()
 	if err != nil {
 		f.Close()
 		os.Remove(tmp)

@@ -418,7 +418,7 @@ func TestCreateCapture(t *testing.T) {
 	if _, err := os.Stat(path); !os.IsNotExist(err) {
 		t.Fatalf("final name exists before Close: %v", err)
 	}
-	if fi, err := os.Stat(path + ".tmp"); err != nil || fi.Mode().Perm() != 0o600 {
+	if fi, err := os.Stat(path + ".tmp"); err != nil || fi.Mode().Perm() != DefaultCaptureMode {
 		t.Fatalf("tmp file: %v %v", fi, err)
 	}
 	if err := cw.Close(); err != nil {
@@ -672,10 +672,10 @@ func readAllFrom(r *CaptureReader) ([][]byte, error) {
 	}
 }
 
-// writeTestCapture writes evs to a capture created at path.
-func writeTestCapture(t *testing.T, path string, evs [][]byte) error {
+// writeTestCapture writes evs to a capture created at path with mode.
+func writeTestCapture(t *testing.T, path string, mode os.FileMode, evs [][]byte) error {
 	t.Helper()
-	cw, err := CreateCapture(path, testMeta)
+	cw, err := CreateCaptureMode(path, testMeta, mode)
 	if err != nil {
 		return err
 	}
@@ -703,7 +703,7 @@ func TestCreateCaptureCharDevice(t *testing.T) {
 	if err := unix.Lstat(null, &before); err != nil {
 		t.Fatal(err)
 	}
-	if err := writeTestCapture(t, null, testEvents(t, 2000)); err != nil {
+	if err := writeTestCapture(t, null, 0o600, testEvents(t, 2000)); err != nil {
 		t.Fatal(err)
 	}
 	if err := unix.Lstat(null, &after); err != nil {
@@ -734,7 +734,7 @@ func TestCreateCaptureFIFO(t *testing.T) {
 		}
 		got <- b
 	}()
-	if err := writeTestCapture(t, fifo, evs); err != nil {
+	if err := writeTestCapture(t, fifo, DefaultCaptureMode, evs); err != nil {
 		t.Fatal(err)
 	}
 	var data []byte
@@ -765,7 +765,7 @@ func TestCreateCaptureSymlink(t *testing.T) {
 		t.Fatal(err)
 	}
 	evs := testEvents(t, 100)
-	if err := writeTestCapture(t, link, evs); err != nil {
+	if err := writeTestCapture(t, link, DefaultCaptureMode, evs); err != nil {
 		t.Fatal(err)
 	}
 	if dest, err := os.Readlink(link); err != nil || dest != "real.vcap" {
@@ -788,15 +788,43 @@ func TestCreateCaptureSymlink(t *testing.T) {
 	if err := os.Symlink("missing/x.vcap", dangling); err != nil {
 		t.Fatal(err)
 	}
-	err = writeTestCapture(t, dangling, evs)
+	err = writeTestCapture(t, dangling, DefaultCaptureMode, evs)
 	if err == nil || !strings.Contains(err.Error(), "symbolic link to missing/x.vcap, which does not exist") {
 		t.Errorf("capture to a dangling link: %v", err)
 	}
-	err = writeTestCapture(t, dir, evs)
+	err = writeTestCapture(t, dir, DefaultCaptureMode, evs)
 	if err == nil || !strings.Contains(err.Error(), "is a directory") {
 		t.Errorf("capture to a directory: %v", err)
 	}
 	if left, _ := filepath.Glob(filepath.Join(dir, "*.tmp")); len(left) > 0 {
 		t.Errorf("refused captures left %v", left)
+	}
+}
+
+// A capture gets exactly the mode asked for, whatever the umask: by
+// default one that users without root can read.
+func TestCreateCaptureMode(t *testing.T) {
+	old := unix.Umask(0o077)
+	defer unix.Umask(old)
+	dir := t.TempDir()
+	for _, mode := range []os.FileMode{DefaultCaptureMode, 0o600, 0o640} {
+		path := filepath.Join(dir, fmt.Sprintf("%04o.vcap", mode))
+		if err := writeTestCapture(t, path, mode, testEvents(t, 10)); err != nil {
+			t.Fatal(err)
+		}
+		if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != mode {
+			t.Errorf("capture with mode %04o: %v, %v", mode, fi.Mode(), err)
+		}
+	}
+	path := filepath.Join(dir, "default.vcap")
+	cw, err := CreateCapture(path, testMeta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm()&0o044 != 0o044 {
+		t.Errorf("CreateCapture under umask 077: %v, %v; want group and others to read it", fi.Mode(), err)
 	}
 }

@@ -84,10 +84,16 @@ func captureCommand() *cli.Command {
 		Flags: append(streamFlags(),
 			&cli.StringFlag{Name: "write", Aliases: []string{"w"}, Required: true,
 				Usage: "capture `FILE` to write: written as FILE.tmp, renamed to FILE at the end; a device or FIFO (/dev/null, a named pipe) is written to as it is, and a symbolic link is followed"},
+			&cli.StringFlag{Name: "file-mode", Value: "0644",
+				Usage: "permissions of FILE, in octal, exactly (the umask does not apply): the default lets users without root read it; 0600 keeps it to its owner (events show every process's command lines and paths). A device or FIFO keeps its own"},
 		),
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
 				return fmt.Errorf("unexpected argument %q: capture takes only flags (see vigil capture --help)", c.Args().First())
+			}
+			mode, err := parseFileMode(c.String("file-mode"))
+			if err != nil {
+				return err
 			}
 			s, err := openStream(c, "")
 			if err != nil {
@@ -95,7 +101,7 @@ func captureCommand() *cli.Command {
 			}
 			defer s.src.Close()
 			path := c.String("write")
-			w, err := driver.CreateCapture(path, driver.NewCaptureMeta(s.clock))
+			w, err := driver.CreateCaptureMode(path, driver.NewCaptureMeta(s.clock), mode)
 			if err != nil {
 				return err
 			}
@@ -437,6 +443,15 @@ func suggest(name string, known []string) string {
 		return ""
 	}
 	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+// parseFileMode reads --file-mode: permission bits in octal, 0644 or 644.
+func parseFileMode(s string) (os.FileMode, error) {
+	m, err := strconv.ParseUint(s, 8, 32)
+	if err != nil || m > 0o777 {
+		return 0, fmt.Errorf("--file-mode %q: want permission bits in octal, 0000 to 0777, e.g. 0644 or 0600", s)
+	}
+	return os.FileMode(m), nil
 }
 
 // parseSize reads a byte count: 65536, 64KiB, 8MiB, 1GiB (K/M/G alone too).

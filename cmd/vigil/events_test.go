@@ -1,0 +1,61 @@
+// Copyright 2026 The vigil Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/vigil-dev/vigil/internal/testenv"
+)
+
+// A capture is readable by users without root unless asked otherwise, and
+// --file-mode is applied exactly, whatever the umask.
+func TestCaptureFileMode(t *testing.T) {
+	testenv.RequireProbe(t)
+	old := syscall.Umask(0o077)
+	defer syscall.Umask(old)
+	dir := t.TempDir()
+	for _, c := range []struct {
+		args []string
+		want os.FileMode
+	}{{nil, 0o644}, {[]string{"--file-mode", "0600"}, 0o600}, {[]string{"--file-mode", "640"}, 0o640}} {
+		file := filepath.Join(dir, strings.Join(append([]string{"x"}, c.args...), "")+".vcap")
+		r := run(t, append([]string{"capture", "-w", file, "--count", "1"}, c.args...)...)
+		if r.code != 0 {
+			t.Fatalf("capture %v: exit %d\n%s", c.args, r.code, r.stderr)
+		}
+		if fi, err := os.Stat(file); err != nil || fi.Mode().Perm() != c.want {
+			t.Errorf("capture %v: mode %v (%v), want %04o", c.args, fi.Mode(), err, c.want)
+		}
+	}
+}
+
+// Flags are checked before the probe loads: no root needed to be told.
+func TestCaptureFlagErrors(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "x.vcap")
+	for _, c := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"--file-mode", "0999"}, []string{`--file-mode "0999"`, "octal", "0600"}},
+		{[]string{"--file-mode", "01777"}, []string{`--file-mode "01777"`, "0000 to 0777"}},
+	} {
+		r := run(t, append([]string{"capture", "-w", file}, c.args...)...)
+		if r.code == 0 {
+			t.Errorf("capture %v succeeded", c.args)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(r.stderr, w) {
+				t.Errorf("capture %v: stderr lacks %q:\n%s", c.args, w, r.stderr)
+			}
+		}
+		if _, err := os.Stat(file); !os.IsNotExist(err) {
+			t.Errorf("capture %v wrote %s: %v", c.args, file, err)
+		}
+	}
+}
