@@ -23,6 +23,7 @@ import (
 
 	"github.com/vigil-dev/vigil/driver"
 	"github.com/vigil-dev/vigil/engine/container"
+	"github.com/vigil-dev/vigil/engine/dns"
 	"github.com/vigil-dev/vigil/engine/eval"
 	"github.com/vigil-dev/vigil/engine/fields"
 	"github.com/vigil-dev/vigil/engine/output"
@@ -72,6 +73,10 @@ type Engine struct {
 	// known holds containers known by id alone (no resolver), so that
 	// replaying a capture does not allocate one per event.
 	known map[string]*container.Info
+	// dns resolves the names the rules compare fd.*ip.name with; nil when
+	// they compare none, or the events are not live (a capture's
+	// addresses are not today's).
+	dns *dns.Cache
 }
 
 // purgeEvery is how often a live engine drops threads /proc no longer
@@ -109,6 +114,10 @@ func New(cfg Config) (*Engine, error) {
 		Syscalls: cfg.Syscalls,
 		Clock:    cfg.Clock,
 		Hostname: cfg.Hostname,
+	}
+	if names := cfg.Program.Domains(); len(names) > 0 && cfg.Live {
+		e.dns = dns.New(names)
+		e.ctx.DNS = e.dns
 	}
 	if cfg.Live {
 		users, err := state.NewUsers(cfg.HostRoot)
@@ -200,7 +209,14 @@ func (e *Engine) Stats() Stats {
 }
 
 // Run processes src until it ends (io.EOF), is closed, or ctx is done.
+// Meanwhile, the names the rules compare fd.*ip.name with are resolved in
+// the background.
 func (e *Engine) Run(ctx context.Context, src driver.Source) error {
+	if e.dns != nil {
+		dctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go e.dns.Run(dctx)
+	}
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil

@@ -4,7 +4,10 @@
 package eval
 
 import (
+	"maps"
+	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -200,5 +203,158 @@ func TestEvtBufferCompilesNeverMatches(t *testing.T) {
 	as := alerts(neg, world.event(t, driver.EvConnect, 300, 0, 3, tuple("10.0.0.1:40000", "10.0.0.2:80")))
 	if len(as) != 1 || as[0].Output != "buf=<NA>" {
 		t.Errorf("not evt.buffer exists: %v, want one alert printing buf=<NA>", as)
+	}
+}
+
+// evt.is_open_exec is Falco's: a call creating a file with an execute bit
+// in its mode. It used to be always false.
+func TestIsOpenExec(t *testing.T) {
+	p := mustCompile(t, "evt.is_open_exec = true", "x")
+	r := newReplay()
+	r.spawn(t, 1, 60, "/usr/bin/gcc", []string{"gcc", "-o", "a.out", "a.c"}, "/tmp", 1000)
+	cases := []struct {
+		name string
+		typ  driver.EventType
+		args []any
+		want bool
+	}{
+		{"O_CREAT 0755", driver.EvOpenat, []any{3, unix.AT_FDCWD, "/tmp/a.out", unix.O_WRONLY | unix.O_CREAT | unix.O_TRUNC, 0o755, 0, 0}, true},
+		{"O_CREAT 0644", driver.EvOpenat, []any{3, unix.AT_FDCWD, "/tmp/a.o", unix.O_WRONLY | unix.O_CREAT, 0o644, 0, 0}, false},
+		{"O_CREAT 0701 (others)", driver.EvOpen, []any{3, "/tmp/x", unix.O_RDWR | unix.O_CREAT, 0o601, 0, 0}, true},
+		{"no O_CREAT, mode ignored", driver.EvOpenat, []any{3, unix.AT_FDCWD, "/usr/bin/ls", unix.O_RDONLY, 0o755, 0, 0}, false},
+		{"O_TMPFILE 0700", driver.EvOpenat2, []any{3, unix.AT_FDCWD, "/tmp", unix.O_TMPFILE | unix.O_RDWR, 0o700, 0, 0, 0}, true},
+		{"creat 0700", driver.EvCreat, []any{3, "/tmp/run.sh", 0o700, 0, 0}, true},
+		{"creat 0600", driver.EvCreat, []any{3, "/tmp/data", 0o600, 0, 0}, false},
+		{"chmod", driver.EvChmod, []any{0, "/tmp/a.out", 0o755}, false},
+	}
+	for _, tc := range cases {
+		if got := len(alerts(p, r.event(t, tc.typ, 60, tc.args...))) == 1; got != tc.want {
+			t.Errorf("%s: evt.is_open_exec = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// fd.name_changed is true on the event that renames an fd the table knew:
+// a connect or bind giving a socket its address (upstream's outbound
+// macro). It used to be always false.
+func TestFDNameChanged(t *testing.T) {
+	p := mustCompile(t, "fd.name_changed = true", "%fd.name")
+	r := newReplay()
+	r.spawn(t, 1, 60, "/usr/bin/nc", []string{"nc", "10.0.0.2", "53"}, "/", 1000)
+	if n := len(alerts(p, r.event(t, driver.EvSocket, 60, 3, unix.AF_INET, unix.SOCK_DGRAM, 0))); n != 0 {
+		t.Errorf("socket: name_changed matched (a new fd is not renamed)")
+	}
+	as := alerts(p, r.event(t, driver.EvConnect, 60, 0, 3, tuple("10.0.0.1:40000", "10.0.0.2:53")))
+	if len(as) != 1 || as[0].Output != "10.0.0.1:40000->10.0.0.2:53" {
+		t.Errorf("connect of a known socket: %v, want one alert naming the new tuple", as)
+	}
+	if n := len(alerts(p, r.event(t, driver.EvConnect, 60, 0, 3, tuple("10.0.0.1:40000", "10.0.0.2:53")))); n != 0 {
+		t.Errorf("connect to the same address again: name_changed matched")
+	}
+	if n := len(alerts(p, r.event(t, driver.EvClose, 60, 0, 3))); n != 0 {
+		t.Errorf("close: name_changed matched")
+	}
+	// A socket the table never saw (opened before vigil): connect makes
+	// its fd, nothing is renamed.
+	if n := len(alerts(p, r.event(t, driver.EvConnect, 60, 0, 9, tuple("10.0.0.1:40001", "10.0.0.3:53")))); n != 0 {
+		t.Errorf("connect of an unknown fd: name_changed matched")
+	}
+	r.event(t, driver.EvSocket, 60, 4, unix.AF_INET, unix.SOCK_STREAM, 0)
+	if n := len(alerts(p, r.event(t, driver.EvBind, 60, 0, 4, sockaddr(t, "0.0.0.0:8080")))); n != 1 {
+		t.Errorf("bind of a known socket: %d alerts, want 1", n)
+	}
+}
+
+// Fields vigil never has data for are rejected in conditions but print
+// <NA> in outputs (upstream rules name them in outputs of enabled rules);
+// a rule that opts into skip-if-unknown-filter is skipped. fd.sip.name
+// without a resolved name prints <NA> too.
+func TestNeverAvailableFields(t *testing.T) {
+	p := mustCompile(t, "evt.type = connect", "sip=%fd.sip.name cip=%fd.cip.name probe=%proc.is_container_healthcheck")
+	w := newWorld(t)
+	w.child(200, 300, "curl", "/usr/bin/curl")
+	as := alerts(p, w.event(t, driver.EvConnect, 300, 0, 3, tuple("10.0.0.1:40000", "10.0.0.2:80")))
+	if len(as) != 1 || as[0].Output != "sip=<NA> cip=<NA> probe=<NA>" {
+		t.Errorf("outputs: %v", as)
+	}
+	y := "- rule: r\n  desc: d\n  condition: evt.type = connect and proc.is_container_healthcheck = false\n  output: o\n  priority: INFO\n  skip-if-unknown-filter: true\n"
+	set, err := rules.Load("skip.yaml", []byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog, err := Compile(set, Options{})
+	if err != nil || len(prog.Rules()) != 0 || len(prog.Warnings()) != 1 || !strings.Contains(prog.Warnings()[0].Msg, "skipped (skip-if-unknown-filter)") {
+		t.Errorf("skip-if-unknown-filter: err %v, rules %d, warnings %v", err, len(prog.Rules()), prog.Warnings())
+	}
+}
+
+// fakeDNS resolves names from a table.
+type fakeDNS map[string][]netip.Addr
+
+func (d fakeDNS) Has(name string, ip netip.Addr) bool { return slices.Contains(d[name], ip) }
+func (d fakeDNS) NameOf(ip netip.Addr) string {
+	for _, n := range slices.Sorted(maps.Keys(d)) {
+		if d.Has(n, ip) {
+			return n
+		}
+	}
+	return ""
+}
+
+// fd.sip.name and its kin work as Falco's DNS manager: stable's "Contact
+// K8S API Server From Container" fires on a connect to an address
+// kubernetes.default.svc.cluster.local resolves to. They used to be never
+// available, so the rule never fired.
+func TestDomainFields(t *testing.T) {
+	p := compileUpstream(t)
+	if got := p.Domains(); !slices.Equal(got, []string{"kubernetes.default.svc.cluster.local"}) {
+		t.Errorf("Domains = %v, want the name the k8s rule compares with", got)
+	}
+	const rule = "Contact K8S API Server From Container"
+	dns := fakeDNS{"kubernetes.default.svc.cluster.local": {netip.MustParseAddr("10.96.0.1")}}
+	connect := func(t *testing.T, to string) *fields.Ctx {
+		w, runc := containerWorld(t)
+		app := w.child(runc.PID, 1001, "kubectl", "/usr/bin/kubectl")
+		dst := netip.MustParseAddrPort(to)
+		app.FDs.Set(&state.FD{Num: 3, Type: state.FDIPv4, Proto: "tcp", Name: "172.17.0.2:40000->" + to,
+			LocalIP: []byte{172, 17, 0, 2}, LocalPort: 40000, PeerIP: dst.Addr().AsSlice(), PeerPort: dst.Port()})
+		c := w.event(t, driver.EvConnect, 1001, 0, 3, tuple("172.17.0.2:40000", to))
+		c.DNS = dns
+		return c
+	}
+	if as := alerts(p, connect(t, "10.96.0.1:443")); len(as) != 1 || as[0].Rule != rule {
+		t.Errorf("connect to the API server: %v, want %q", as, rule)
+	}
+	if as := alerts(p, connect(t, "10.96.0.2:443")); len(as) != 0 {
+		t.Errorf("connect elsewhere raised %q", as[0].Rule)
+	}
+
+	// =, != and in, and the output.
+	q := mustCompile(t, "evt.type = connect and fd.sip.name in (a.example, b.example) and fd.sip.name != c.example and not fd.cip.name = c.example",
+		"%fd.sip.name %fd.cip.name")
+	if got := q.Domains(); !slices.Equal(got, []string{"a.example", "b.example", "c.example"}) {
+		t.Errorf("Domains = %v", got)
+	}
+	w := newWorld(t)
+	w.child(200, 300, "curl", "/usr/bin/curl")
+	ctx := func(dns fakeDNS) *fields.Ctx {
+		c := w.event(t, driver.EvConnect, 300, 0, 3, tuple("192.168.1.5:40000", "203.0.113.9:443"))
+		c.DNS = dns
+		return c
+	}
+	server := netip.MustParseAddr("203.0.113.9")
+	if as := alerts(q, ctx(fakeDNS{"b.example": {server}})); len(as) != 1 || as[0].Output != "b.example <NA>" {
+		t.Errorf("server resolving from b.example: %v", as)
+	}
+	if as := alerts(q, ctx(fakeDNS{"b.example": {server}, "c.example": {server}})); len(as) != 0 {
+		t.Errorf("fd.sip.name != c.example matched an address c.example resolves to")
+	}
+	if as := alerts(q, ctx(nil)); len(as) != 0 {
+		t.Errorf("nothing resolved, yet the rule matched")
+	}
+	// Not an IP socket: every comparison is false, != included.
+	ne := mustCompile(t, "evt.type = open and fd.sip.name != c.example", "x")
+	if n := len(alerts(ne, w.openat(t, 300, 3, "/etc/hosts", unix.O_RDONLY))); n != 0 {
+		t.Errorf("fd.sip.name != on a file matched")
 	}
 }

@@ -300,8 +300,61 @@ func (n *cmpNode) testVal(c *fields.Ctx, v *fields.Value) bool {
 
 // compiler turns one rule's resolved condition into nodes, collecting
 // errors located through errAt.
+// domainNode compares a domain field (fd.sip.name...) with names: true
+// when the address resolves from one of them (negated for !=), false when
+// the event has no address, as Falco's.
+type domainNode struct {
+	f     *fields.Bound
+	names []string
+	neg   bool
+}
+
+func (n *domainNode) eval(c *fields.Ctx) bool {
+	m, ok := n.f.MatchDomain(c, n.names)
+	return ok && m != n.neg
+}
+
+// domain compiles a comparison of a domain field: =, != or in with names,
+// which the program then resolves (Program.Domains).
+func (cc *compiler) domain(e *rules.CompareExpr, b *fields.Bound, tr fields.Transformer, op opcode) node {
+	if tr != fields.NoTransform {
+		cc.fail(e.Field, "compare the field itself", "%s cannot take a transformer: it compares addresses, not text", e.Field.Name)
+		return nil
+	}
+	n := &domainNode{f: b, neg: op == opNe}
+	switch v := e.Value.(type) {
+	case *rules.Literal:
+		if op != opEq && op != opNe {
+			break
+		}
+		n.names = []string{v.Value}
+	case *rules.ListValue:
+		if op != opIn {
+			break
+		}
+		n.names = []string{} // an empty list is valid: it matches nothing
+		for _, it := range v.Items {
+			l, ok := it.(*rules.Literal)
+			if !ok {
+				cc.fail(it, "", "unexpected %s in list", it.String())
+				return nil
+			}
+			n.names = append(n.names, l.Value)
+		}
+	}
+	if n.names == nil {
+		cc.fail(e, "write "+e.Field.Name+" = NAME, != NAME or in (NAME, ...)",
+			"operator '%s' cannot be used with %s: a domain field compares with domain names by =, != and in", e.Op, e.Field.Name)
+		return nil
+	}
+	cc.domains = append(cc.domains, n.names...)
+	return n
+}
+
 type compiler struct {
-	errAt func(n rules.Node, hint, msg string)
+	// domains are the names domain fields are compared with.
+	domains []string
+	errAt   func(n rules.Node, hint, msg string)
 	// warnAt reports what compiles but deserves attention.
 	warnAt func(n rules.Node, hint, msg string)
 	tab    *names
@@ -420,6 +473,9 @@ func (cc *compiler) compare(e *rules.CompareExpr) node {
 	if !known {
 		cc.fail(e, "", "unknown operator '%s'", e.Op)
 		return nil
+	}
+	if b.IsDomain() && op != opExists {
+		return cc.domain(e, b, tr, op)
 	}
 	if !allows(t, e.Op) {
 		cc.fail(e, "operators for "+t.String()+" fields: "+strings.Join(opsFor(t), ", "),

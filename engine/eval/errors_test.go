@@ -38,6 +38,13 @@ func TestCompileErrors(t *testing.T) {
 		{"fd.name pmatch (/etc) and fd.num pmatch (1)", "x", "operator 'pmatch' cannot be used with fd.num", ""},
 		{"evt.type = open", "file=%fd.nmae", "test.yaml:1:3: output of rule 'test rule', at byte 6: unknown field 'fd.nmae'", "did you mean 'fd.name'?"},
 		{"evt.type = open", "p=%proc.aname", "field 'proc.aname' can only be used in conditions", "%proc.aname[1]"},
+		// Fields vigil never has data for would be silently false.
+		{"evt.type = connect and proc.is_container_healthcheck = true", "x", "test.yaml:4:28: rule 'test rule': field 'proc.is_container_healthcheck' cannot be used in a condition: vigil does not read containers' health-check and probe commands, so it is never available", "keep the field in the rule's output only, where it prints <NA>"},
+		{"proc.exe_ino.mtime > 0", "x", "field 'proc.exe_ino.mtime' cannot be used in a condition", "remove the comparison"},
+		// Domain fields compare with names, as Falco's.
+		{"fd.sip.name contains example", "x", "test.yaml:4:5: rule 'test rule': operator 'contains' cannot be used with fd.sip.name: a domain field compares with domain names by =, != and in", "fd.sip.name = NAME"},
+		{"tolower(fd.cip.name) = x", "x", "fd.cip.name cannot take a transformer", ""},
+		{"not container.start_ts exists", "x", "field 'container.start_ts' cannot be used in a condition", ""},
 	}
 	for _, tc := range cases {
 		_, err := compileRule(t, tc.cond, tc.out, Options{})

@@ -101,6 +101,7 @@ type Program struct {
 	byKey    [keySpace][]*Rule
 	warnings rules.ErrorList
 	syscalls []string
+	domains  []string
 	matchAll bool
 	names    *names
 }
@@ -175,6 +176,7 @@ func Compile(set *rules.Set, opts Options) (*Program, error) {
 		cr.Runs = r.Enabled && r.Priority <= minPrio && tagsAllow(r.Tags, opts.Tags, opts.DisableTags)
 		p.rules = append(p.rules, cr)
 		if cr.Runs {
+			p.domains = append(p.domains, cc.domains...)
 			need = need.or(cr.keys)
 			for k := 0; k < keySpace; k++ {
 				if cr.keys.has(k) {
@@ -233,6 +235,15 @@ func (p *Program) Warnings() rules.ErrorList { return slices.Clone(p.warnings) }
 // rules need, sorted: what the driver should capture (plus what state
 // tracking needs).
 func (p *Program) Syscalls() []string { return slices.Clone(p.syscalls) }
+
+// Domains returns the domain names the running rules compare
+// fd.*ip.name with, sorted and unique: what the engine resolves
+// (engine/dns).
+func (p *Program) Domains() []string {
+	d := slices.Clone(p.domains)
+	slices.Sort(d)
+	return slices.Compact(d)
+}
 
 // Unrestricted returns the names of the compiled rules without an event
 // type restriction.

@@ -151,7 +151,6 @@ func TestOperators(t *testing.T) {
 		{"either port", connect, "fd.port = 40000", true},
 		{"l4proto", connect, "fd.l4proto = tcp and fd.typechar = 4 and fd.sockfamily = ip", true},
 		{"connected", connect, "fd.connected = true and fd.is_server = false", true},
-		{"sip.name na", connect, "fd.sip.name exists", false},
 		{"exec flags", exec, "evt.arg.flags = 0", true},
 		{"exec args icontains", exec, "proc.args icontains SHADOW", true},
 	}

@@ -4,8 +4,11 @@
 package eval
 
 import (
+	"net/netip"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/vigil-dev/vigil/driver"
 	"github.com/vigil-dev/vigil/engine/fields"
@@ -31,7 +34,8 @@ func newReplay() *replay {
 
 // event applies one event of thread tid (a process leader) and returns
 // the Ctx the rules would see for it. Integers are sized by the schema;
-// string is a string, []string argv, nil an absent parameter.
+// string is a string, []string argv, []byte raw bytes (sockaddrs,
+// tuples), nil an absent parameter.
 func (r *replay) event(t testing.TB, typ driver.EventType, tid uint32, params ...any) *fields.Ctx {
 	t.Helper()
 	if n := len(typ.Info().Params); n != len(params) {
@@ -51,6 +55,8 @@ func (r *replay) event(t testing.TB, typ driver.EventType, tid uint32, params ..
 			r.b.Str(v)
 		case []string:
 			r.b.Raw([]byte(strings.Join(v, "\x00") + "\x00"))
+		case []byte:
+			r.b.Raw(v)
 		case nil:
 			r.b.Raw(nil)
 		default:
@@ -81,4 +87,16 @@ func (r *replay) spawn(t testing.TB, parent, pid uint32, exe string, argv []stri
 		}
 	}
 	return r.event(t, driver.EvExecve, pid, params...)
+}
+
+// sockaddr encodes a PTSockAddr of AF_INET (family, address, port).
+func sockaddr(t testing.TB, addr string) []byte {
+	t.Helper()
+	a := netip.MustParseAddrPort(addr)
+	if !a.Addr().Is4() {
+		t.Fatalf("sockaddr %s: IPv4 only", addr)
+	}
+	ip := a.Addr().As4()
+	b := append([]byte{unix.AF_INET}, ip[:]...)
+	return append(b, byte(a.Port()), byte(a.Port()>>8))
 }

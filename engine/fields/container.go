@@ -161,9 +161,7 @@ func init() {
 		metaFieldT("container.label", String, ArgKey, "a container label", func(c *Ctx, b *Bound, m *container.Info, v *Value) bool {
 			return nonEmpty(v, m.Labels[b.Arg])
 		}),
-		metaFieldT("container.start_ts", AbsTime, ArgNone, "container start time (not known to vigil: not available)", func(*Ctx, *Bound, *container.Info, *Value) bool {
-			return false
-		}),
+		never("container.start_ts", AbsTime, "container start time", "vigil's container metadata does not include it"),
 		metaField("k8s.ns.name", "Kubernetes namespace", str(func(m *container.Info) string { return m.PodNamespace })),
 		metaField("k8s.pod.name", "Kubernetes pod name", str(func(m *container.Info) string { return m.PodName })),
 		metaField("k8s.pod.uid", "Kubernetes pod uid", str(func(m *container.Info) string { return m.PodUID })),

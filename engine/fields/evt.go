@@ -94,10 +94,7 @@ func init() {
 		&Field{Name: "evt.is_open_create", Type: Bool, Desc: "open family event creating the file (O_CREAT)", ext: openIs(func(f uint64) bool {
 			return f&unix.O_CREAT != 0
 		})},
-		&Field{Name: "evt.is_open_exec", Type: Bool, Desc: "open for execution: vigil's drivers do not see FMODE_EXEC, always false", ext: func(c *Ctx, _ *Bound, v *Value) bool {
-			v.B = false
-			return true
-		}},
+		&Field{Name: "evt.is_open_exec", Type: Bool, Desc: "open family or creat event creating a file (O_CREAT, O_TMPFILE) with an execute bit in its mode", ext: isOpenExec},
 		&Field{Name: "evt.buffer", Type: String, Never: "vigil's drivers do not capture the data of read, write, send or recv calls",
 			Desc: "data buffer of I/O events (read, recvfrom, ...): never available, vigil's drivers do not capture I/O data",
 			ext:  func(*Ctx, *Bound, *Value) bool { return false }},
@@ -188,6 +185,45 @@ func openIs(test func(uint64) bool) func(c *Ctx, _ *Bound, v *Value) bool {
 		}
 		return true
 	}
+}
+
+// modeParam is the index of the mode parameter of each open-family and
+// creat event, -1 for other events.
+var modeParam = func() (t [driver.EvTypeMax]int8) {
+	for i := range t {
+		t[i] = -1
+	}
+	for _, et := range []driver.EventType{driver.EvOpen, driver.EvOpenat, driver.EvOpenat2, driver.EvCreat,
+		driver.EvOpenE, driver.EvOpenatE, driver.EvOpenat2E, driver.EvCreatE} {
+		t[et] = int8(et.ParamIndex("mode"))
+	}
+	return t
+}()
+
+// isOpenExec is Falco's evt.is_open_exec: a call that creates a file
+// (O_CREAT or O_TMPFILE; creat always does) with any execute bit in the
+// mode it asks for.
+func isOpenExec(c *Ctx, _ *Bound, v *Value) bool {
+	t := c.Event.Type
+	v.B = false
+	if t >= driver.EvTypeMax || modeParam[t] < 0 {
+		return true
+	}
+	if !isCreat(t) {
+		i := int(openFlagsParam[t])
+		if !c.Event.Has(i) {
+			return false
+		}
+		if c.Event.Uint(i)&(unix.O_CREAT|unix.O_TMPFILE&^unix.O_DIRECTORY) == 0 {
+			return true
+		}
+	}
+	i := int(modeParam[t])
+	if !c.Event.Has(i) {
+		return false
+	}
+	v.B = c.Event.Uint(i)&(unix.S_IXUSR|unix.S_IXGRP|unix.S_IXOTH) != 0
+	return true
 }
 
 // argAlias maps Falco's parameter names to vigil's where they differ.

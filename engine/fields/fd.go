@@ -349,13 +349,54 @@ func eitherField(name string, t Type, port bool, desc string) *Field {
 		}}
 }
 
+// domainField is fd.cip.name and its kin. vigil does not sniff DNS: as
+// Falco's DNS manager does, it resolves the names the rules compare these
+// fields with (Ctx.DNS), and an address has a name when one of those
+// resolved to it. A condition is compiled with MatchDomain; outputs print
+// the first such name, or <NA>.
+func domainField(name string, which end, side string) *Field {
+	ip := func(c *Ctx) (netip.Addr, bool) {
+		ip, _, ok := c.sockEnd(which)
+		return ip, ok
+	}
+	return &Field{Name: name, Type: String, domainIP: ip,
+		Desc: "domain name of the " + side + " IP: a name the rules compare it with (=, !=, in) that resolves to that address " +
+			"(the names are resolved every 30s while vigil runs live)",
+		ext: func(c *Ctx, _ *Bound, v *Value) bool {
+			a, ok := ip(c)
+			if !ok || c.DNS == nil {
+				return false
+			}
+			return nonEmpty(v, c.DNS.NameOf(a))
+		}}
+}
+
+// IsDomain reports whether b is a domain field (fd.sip.name and its kin),
+// which conditions compare through MatchDomain.
+func (b *Bound) IsDomain() bool { return b.domainIP != nil }
+
+// MatchDomain reports whether the address of domain field b resolves from
+// any of names; ok is false when the event has no such address (not an IP
+// socket), when every comparison is false, as Falco's.
+func (b *Bound) MatchDomain(c *Ctx, names []string) (match, ok bool) {
+	a, ok := b.domainIP(c)
+	if !ok {
+		return false, false
+	}
+	if c.DNS == nil {
+		return false, true
+	}
+	for _, n := range names {
+		if c.DNS.Has(n, a) {
+			return true, true
+		}
+	}
+	return false, true
+}
+
 func filePath(fd *state.FD) bool { return fd.Type == state.FDFile || fd.Type == state.FDDirectory }
 
 func init() {
-	naName := func(name, desc string) *Field {
-		return &Field{Name: name, Type: String, Desc: desc + " (vigil keeps no DNS cache: not available)",
-			ext: func(*Ctx, *Bound, *Value) bool { return false }}
-	}
 	add(
 		fdField("fd.num", Int64, "fd number (-1 for a failed open)", func(c *Ctx, fd *state.FD, v *Value) bool {
 			v.N = fd.Num
@@ -437,8 +478,8 @@ func init() {
 			v.B = ok && fd.PeerPort != 0
 			return isIP(fd)
 		}),
-		fdField("fd.name_changed", Bool, "the fd's name changed with this event (not tracked: false)", func(c *Ctx, fd *state.FD, v *Value) bool {
-			v.B = false
+		fdField("fd.name_changed", Bool, "the event changed the name of the fd (a connect or bind gave a socket its address)", func(c *Ctx, fd *state.FD, v *Value) bool {
+			v.B = fd != &c.tmpFD && c.Thread != nil && c.Thread.FDRenamed()
 			return true
 		}),
 		ipField("fd.cip", IPAddr, endClient, "client IP address"),
@@ -456,10 +497,10 @@ func init() {
 		eitherField("fd.ip", IPAddr, false, "IP address"),
 		eitherField("fd.net", IPNet, false, "IP address compared with networks"),
 		eitherField("fd.port", Port, true, "port"),
-		naName("fd.cip.name", "domain name of the client IP"),
-		naName("fd.sip.name", "domain name of the server IP"),
-		naName("fd.lip.name", "domain name of the local IP"),
-		naName("fd.rip.name", "domain name of the remote IP"),
+		domainField("fd.cip.name", endClient, "client"),
+		domainField("fd.sip.name", endServer, "server"),
+		domainField("fd.lip.name", endLocal, "local"),
+		domainField("fd.rip.name", endRemote, "remote"),
 		pathField("fs.path.name", 0, false, "path a file syscall operates on"),
 		pathField("fs.path.nameraw", 0, true, "path a file syscall operates on, as given (for the open family: as the program passed it)"),
 		pathField("fs.path.source", 1, false, "source path of rename, link and symlink (for symlink: the link's target)"),

@@ -46,11 +46,21 @@
 //     are "host", everything else is not available. A container whose
 //     metadata is Pending or Failed has container.id (and type when known)
 //     and nothing else. Empty metadata strings are not available.
-//   - Fields vigil has no data for compile but are never available:
-//     fd.cip.name, fd.sip.name, fd.lip.name, fd.rip.name (no DNS cache),
-//     proc.exe_ino.ctime/mtime/ctime_duration_proc_start, container.start_ts.
-//     fd.name_changed, evt.is_open_exec and the container health-check probes
-//     are always false.
+//   - fd.cip.name, fd.sip.name, fd.lip.name, fd.rip.name work as Falco's
+//     DNS manager: the names a condition compares them with (=, !=, in)
+//     are resolved in the background (engine/dns), and the comparison
+//     holds when the address is among a name's addresses; outputs print a
+//     name that resolved to the address, or <NA>.
+//   - Fields vigil has no data for (proc.exe_ino.ctime, .mtime,
+//     .ctime_duration_proc_start, container.start_ts, and the container
+//     health-check and probe flags) print <NA> in outputs, where upstream
+//     rules name them, but a condition on one is a compile error: it
+//     could only be silently false (Field.Never).
+//   - fd.name_changed is true when the event changed the name of an fd
+//     the table already had (a connect or bind gave a socket its
+//     address); evt.is_open_exec when an open family call or creat
+//     creates a file (O_CREAT, O_TMPFILE) with an execute bit in its mode,
+//     as Falco's.
 //   - proc.env is the environment exec gave the process, read from
 //     /proc/<pid>/environ the first time a rule asks (the exec event
 //     does not carry it): not available from a capture file, or once the
@@ -169,8 +179,10 @@ type Field struct {
 	Never  string
 	Reject bool
 
-	ext   func(c *Ctx, b *Bound, v *Value) bool
-	multi func(c *Ctx, b *Bound, i int, v *Value) (ok, more bool)
+	ext func(c *Ctx, b *Bound, v *Value) bool
+	// domainIP: a domain field's address (see MatchDomain).
+	domainIP func(c *Ctx) (netip.Addr, bool)
+	multi    func(c *Ctx, b *Bound, i int, v *Value) (ok, more bool)
 	// prefix fields take their argument after a dot (evt.arg.NAME).
 	prefix bool
 	bind   func(b *Bound) error
@@ -221,6 +233,14 @@ func All() []*Field {
 	out = append(out, prefixFields...)
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
+}
+
+// never is a field vigil has no data for, ever (see Field.Never): it
+// binds, outputs print <NA>, and the rule compiler rejects conditions on
+// it rather than let them be silently false.
+func never(name string, t Type, desc, why string) *Field {
+	return &Field{Name: name, Type: t, Desc: desc + " (not available: " + why + ")", Never: why, Reject: true,
+		ext: func(*Ctx, *Bound, *Value) bool { return false }}
 }
 
 // Lookup returns the field of that exact name (without argument).
@@ -326,6 +346,13 @@ func Suggest(name string) string {
 	return ""
 }
 
+// DNS tells which of the domain names the rules mention resolve to an
+// address (dns.Cache).
+type DNS interface {
+	Has(name string, ip netip.Addr) bool
+	NameOf(ip netip.Addr) string
+}
+
 // UserDB resolves user and group ids to accounts.
 type UserDB interface {
 	User(uid uint32) (state.User, bool)
@@ -353,6 +380,8 @@ type Ctx struct {
 	// Env returns a process's environment (state.Threads.Env). nil:
 	// proc.env is not available.
 	Env func(*state.Process) ([]string, bool)
+	// DNS answers fd.*ip.name; nil: no address has a name.
+	DNS DNS
 	// Syscalls names generic events; nil: they are named "syscall".
 	Syscalls *driver.SyscallTable
 	// Clock turns event timestamps into wall time.

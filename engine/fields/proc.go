@@ -217,14 +217,14 @@ func init() {
 		v.N = int64(p.ExeIno)
 		return p.ExeIno != 0
 	})
-	na := func(*Ctx, *state.Process, bool, *Value) bool { return false }
-	procFields("exe_ino.ctime", "", "", AbsTime, "ctime of the executable's inode (not recorded by vigil: not available)", na)
-	procFields("exe_ino.mtime", "", "", AbsTime, "mtime of the executable's inode (not recorded by vigil: not available)", na)
-	procFields("exe_ino.ctime_duration_proc_start", "", "", RelTime, "time from the executable's ctime to the process start (not available)", na)
-	no := func(c *Ctx, p *state.Process, _ bool, v *Value) bool { v.B = false; return true }
-	procFields("is_container_healthcheck", "", "", Bool, "container health check (not tracked: false)", no)
-	procFields("is_container_liveness_probe", "", "", Bool, "Kubernetes liveness probe (not tracked: false)", no)
-	procFields("is_container_readiness_probe", "", "", Bool, "Kubernetes readiness probe (not tracked: false)", no)
+	const noInodeTimes = "vigil's drivers do not record the executable's inode times"
+	const noProbes = "vigil does not read containers' health-check and probe commands"
+	add(never("proc.exe_ino.ctime", AbsTime, "ctime of the executable's inode", noInodeTimes),
+		never("proc.exe_ino.mtime", AbsTime, "mtime of the executable's inode", noInodeTimes),
+		never("proc.exe_ino.ctime_duration_proc_start", RelTime, "time from the executable's ctime to the process start", noInodeTimes),
+		never("proc.is_container_healthcheck", Bool, "the process is the container's health check", noProbes),
+		never("proc.is_container_liveness_probe", Bool, "the process is the container's Kubernetes liveness probe", noProbes),
+		never("proc.is_container_readiness_probe", Bool, "the process is the container's Kubernetes readiness probe", noProbes))
 	procFields("duration", "", "", RelTime, "ns since the process started", func(c *Ctx, p *state.Process, _ bool, v *Value) bool {
 		if p.StartTS == 0 || c.Event.TS < p.StartTS {
 			return false

@@ -76,8 +76,10 @@ const creatFlags = unix.O_CREAT | unix.O_WRONLY | unix.O_TRUNC
 const einprogress = -int64(unix.EINPROGRESS)
 
 // applyFD applies an fd-changing exit event to p's table (and cwd); raw
-// is the path an open-family call was given (Thread.OpenRaw).
-func applyFD(p *Process, e *driver.Event, raw []byte) {
+// is the path an open-family call was given (Thread.OpenRaw). It reports
+// whether the event renamed an fd the table already had (a connect or
+// bind giving a socket its tuple): Falco's fd.name_changed.
+func applyFD(p *Process, e *driver.Event, raw []byte) (renamed bool) {
 	fds := p.FDs
 	if fds == nil {
 		fds = NewFDTable()
@@ -142,8 +144,12 @@ func applyFD(p *Process, e *driver.Event, raw []byte) {
 		if fd == nil {
 			fd = &FD{Num: e.Int(1), Flags: unix.O_RDWR, Domain: uint32(tup.Family), Type: typeOfDomain(uint32(tup.Family))}
 			fds.Set(fd)
+			setTuple(fd, tup, true)
+			return false
 		}
+		old := fd.Name
 		setTuple(fd, tup, true)
+		return fd.Name != old
 
 	case driver.EvAccept, driver.EvAccept4: // res, fd, tuple [, flags]
 		if res < 0 {
@@ -176,10 +182,12 @@ func applyFD(p *Process, e *driver.Event, raw []byte) {
 			return
 		}
 		fd := fds.Get(e.Int(1))
-		if fd == nil {
+		known := fd != nil
+		if !known {
 			fd = &FD{Num: e.Int(1), Flags: unix.O_RDWR, Domain: uint32(addr.Family), Type: typeOfDomain(uint32(addr.Family))}
 			fds.Set(fd)
 		}
+		old := fd.Name
 		switch addr.Family {
 		case unix.AF_INET, unix.AF_INET6:
 			fd.LocalIP, fd.LocalPort = addr.Addr.AsSlice(), addr.Port
@@ -187,6 +195,7 @@ func applyFD(p *Process, e *driver.Event, raw []byte) {
 		case unix.AF_UNIX:
 			fd.Name = addr.Path
 		}
+		return known && fd.Name != old
 
 	case driver.EvListen: // res, fd, backlog
 		if res != 0 {
@@ -248,6 +257,7 @@ func applyFD(p *Process, e *driver.Event, raw []byte) {
 			p.Cwd = fd.Name
 		}
 	}
+	return false
 }
 
 // absPath makes an event's path absolute and clean. The drivers resolve

@@ -57,7 +57,14 @@ type Thread struct {
 	// openRaw is the raw path of the open-family exit event being applied
 	// (see OpenRaw); nil for any other event.
 	openRaw []byte
+	// renamedFD: the current event renamed an fd (see FDRenamed).
+	renamedFD bool
 }
+
+// FDRenamed reports whether the thread's current event changed the name of
+// an fd the table already had: a connect or bind that gave a socket its
+// address (Falco's fd.name_changed). A new fd is not a renamed one.
+func (th *Thread) FDRenamed() bool { return th.renamedFD }
 
 // OpenRaw returns, while the thread's current event is an open-family exit
 // event, the path as the program passed it (Falco's fd.nameraw): from the
@@ -305,7 +312,7 @@ func (t *Threads) adopt(e *driver.Event) *Thread {
 
 // apply makes the changes a syscall event of th brings.
 func (t *Threads) apply(th *Thread, e *driver.Event) {
-	th.openRaw = nil
+	th.openRaw, th.renamedFD = nil, false
 	switch e.Type {
 	case driver.EvOpenE, driver.EvOpenatE, driver.EvOpenat2E, driver.EvCreatE:
 		th.enterType = e.Type
@@ -328,7 +335,7 @@ func (t *Threads) apply(th *Thread, e *driver.Event) {
 		driver.EvSocket, driver.EvConnect, driver.EvAccept, driver.EvAccept4, driver.EvBind, driver.EvListen,
 		driver.EvDup, driver.EvDup2, driver.EvDup3, driver.EvClose, driver.EvPipe, driver.EvPipe2,
 		driver.EvChdir, driver.EvFchdir:
-		applyFD(th.Proc, e, th.openRaw)
+		th.renamedFD = applyFD(th.Proc, e, th.openRaw)
 	}
 }
 
