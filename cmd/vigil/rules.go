@@ -55,11 +55,17 @@ event type are reported as warnings.`,
 						for _, w := range prog.Warnings() {
 							fmt.Fprintf(c.App.ErrWriter, "warning: %s\n", w)
 						}
+						warned := rulesWithErrors(set, prog.Warnings())
 						for _, r := range set.Rules() {
 							state := "ok"
-							if bad[r] {
+							switch {
+							case bad[r]:
 								state = "ERROR"
-							} else if !r.Enabled {
+							case !r.Enabled && warned[r]:
+								// Not an error, as in Falco, but it would
+								// be once enabled.
+								state = "ok (disabled; does not compile, see the warnings)"
+							case !r.Enabled:
 								state = "ok (disabled)"
 							}
 							fmt.Fprintf(c.App.Writer, "%s: %s:%d: %s\n", state, r.File, r.Line, r.Name)

@@ -37,3 +37,28 @@ func TestRulesValidateUnknownField(t *testing.T) {
 		}
 	}
 }
+
+// A disabled rule that does not compile is a warning, as in Falco: the
+// file validates, and the rule is marked.
+func TestRulesValidateDisabledRuleWarns(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "disabled.yaml")
+	y := "- rule: off\n  desc: d\n  condition: evt.type = open and fd.nmae = x\n  output: o\n  priority: INFO\n  enabled: false\n" +
+		"- rule: on\n  desc: d\n  condition: evt.type = open\n  output: o\n  priority: INFO\n"
+	if err := os.WriteFile(f, []byte(y), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := run(t, "rules", "validate", f)
+	if r.code != 0 {
+		t.Fatalf("a disabled rule's unknown field failed validation (exit %d):\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	for _, w := range []string{"warning: " + f + ":3:34: rule 'off': unknown field 'fd.nmae'", "the rule is disabled"} {
+		if !strings.Contains(r.stderr, w) {
+			t.Errorf("stderr lacks %q:\n%s", w, r.stderr)
+		}
+	}
+	for _, w := range []string{"ok (disabled; does not compile, see the warnings): " + f + ":1: off", "ok: " + f + ":7: on", "2 rules"} {
+		if !strings.Contains(r.stdout, w) {
+			t.Errorf("stdout lacks %q:\n%s", w, r.stdout)
+		}
+	}
+}

@@ -358,3 +358,41 @@ func TestDomainFields(t *testing.T) {
 		t.Errorf("fd.sip.name != on a file matched")
 	}
 }
+
+// A disabled rule that does not compile is a warning, not an error, as in
+// Falco; the rules beside it compile and run, and enabling it makes its
+// problem an error again.
+func TestDisabledRuleCompileErrorsAreWarnings(t *testing.T) {
+	y := "- rule: broken\n  desc: d\n  condition: evt.type = open and proc.nmae = sh\n  output: o\n  priority: INFO\n  enabled: false\n" +
+		"- rule: parse\n  desc: d\n  condition: evt.type = open and (\n  output: o\n  priority: INFO\n  enabled: false\n" +
+		"- rule: fine\n  desc: d\n  condition: evt.type = execve\n  output: o\n  priority: INFO\n"
+	set, err := rules.Load("disabled.yaml", []byte(y))
+	if err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	p, err := Compile(set, Options{})
+	if err != nil {
+		t.Fatalf("compile: %v, want only warnings", err)
+	}
+	var msgs []string
+	for _, w := range p.Warnings() {
+		msgs = append(msgs, w.Error())
+	}
+	all := strings.Join(msgs, "\n")
+	for _, want := range []string{"disabled.yaml:3:34: rule 'broken': unknown field 'proc.nmae'", "rule 'parse'", "the rule is disabled: a warning"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("warnings lack %q:\n%s", want, all)
+		}
+	}
+	if r := p.Rule("fine"); r == nil || !r.Runs {
+		t.Errorf("the enabled rule beside them does not run: %+v", r)
+	}
+
+	set, err = rules.Load("enabled.yaml", []byte(strings.Replace(y, "  enabled: false\n", "", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Compile(set, Options{}); err == nil || !strings.Contains(err.Error(), "unknown field 'proc.nmae'") {
+		t.Errorf("enabled, the broken rule compiled: %v", err)
+	}
+}

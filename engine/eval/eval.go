@@ -39,8 +39,10 @@
 //     that can match every event type is reported as a warning unless it
 //     says warn_evttypes: false. Program.Syscalls lists the syscalls the
 //     running rules need, for the driver's filter.
-//   - Rules with enabled: false are compiled (and so checked) but not run,
-//     nor are rules below Options.MinPriority or excluded by the tag
+//   - Rules with enabled: false are compiled (and so checked) but not run;
+//     what keeps one from compiling is a warning, not an error, as in
+//     Falco (rules.Set.Warnings holds the loader's). Nor are rules below
+//     Options.MinPriority run, or those excluded by the tag
 //     options. As Falco's default rule_matching "first", an event raises
 //     at most one alert, from the first matching rule in file order;
 //     Options.AllMatches raises one per matching rule.
@@ -123,6 +125,8 @@ func Compile(set *rules.Set, opts Options) (*Program, error) {
 		minPrio = p
 	}
 	p := &Program{matchAll: opts.AllMatches, names: &names{tab: tab}}
+	// What the loader found in disabled rules' conditions.
+	p.warnings = disabledWarnings(set.Warnings())
 	var errs rules.ErrorList
 	var need keyset
 	for _, r := range set.Rules() {
@@ -152,9 +156,15 @@ func Compile(set *rules.Set, opts Options) (*Program, error) {
 			}
 		}
 		if len(rerrs) > 0 {
-			if r.SkipIfUnknownFilter && cc.other == 0 {
+			switch {
+			case r.SkipIfUnknownFilter && cc.other == 0:
 				p.warnings = append(p.warnings, set.ErrorAt(r, nil, "", fmt.Sprintf("rule '%s' skipped (skip-if-unknown-filter): %s", r.Name, rerrs[0].Msg)))
-			} else {
+			case !r.Enabled:
+				// As Falco: a disabled rule does not run, so what keeps it
+				// from compiling is a warning; enabling it makes it an
+				// error.
+				p.warnings = append(p.warnings, disabledWarnings(rerrs)...)
+			default:
 				errs = append(errs, rerrs...)
 			}
 			continue
@@ -195,6 +205,18 @@ func Compile(set *rules.Set, opts Options) (*Program, error) {
 		return p, errs
 	}
 	return p, nil
+}
+
+// disabledWarnings turns the errors of a disabled rule into warnings
+// that say why they are not errors.
+func disabledWarnings(errs rules.ErrorList) rules.ErrorList {
+	out := make(rules.ErrorList, len(errs))
+	for i, e := range errs {
+		w := *e
+		w.Msg += " (the rule is disabled: a warning, not an error, until it is enabled)"
+		out[i] = &w
+	}
+	return out
 }
 
 func tagsAllow(tags, only, disable []string) bool {

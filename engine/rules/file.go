@@ -106,7 +106,15 @@ type Set struct {
 
 	// where locates the nodes of resolved conditions (see Locate).
 	where map[Node]loc
+	// warnings are the problems of disabled rules (see Warnings).
+	warnings ErrorList
 }
+
+// Warnings returns the problems found in the conditions of disabled rules
+// by the last resolution: as Falco, a rule with enabled: false that does
+// not resolve is a warning, not an error (it does not run; a later file
+// that enables it makes its problems errors again).
+func (s *Set) Warnings() ErrorList { return append(ErrorList(nil), s.warnings...) }
 
 // NewSet returns an empty set.
 func NewSet() *Set {

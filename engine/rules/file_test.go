@@ -484,3 +484,38 @@ func TestPriority(t *testing.T) {
 		t.Error("warn accepted")
 	}
 }
+
+// A disabled rule whose condition does not parse is a warning, as in
+// Falco; a later file that enables it makes it an error again.
+func TestDisabledRuleErrorsAreWarnings(t *testing.T) {
+	dir := t.TempDir()
+	base := filepath.Join(dir, "base.yaml")
+	enable := filepath.Join(dir, "enable.yaml")
+	y := "- rule: broken\n  desc: d\n  condition: proc.name = (\n  output: o\n  priority: INFO\n  enabled: false\n" +
+		"- rule: fine\n  desc: d\n  condition: proc.name = sh\n  output: o\n  priority: INFO\n"
+	if err := os.WriteFile(base, []byte(y), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(enable, []byte("- rule: broken\n  enabled: true\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, err := LoadFiles(base)
+	if err != nil {
+		t.Fatalf("a disabled rule's syntax error failed the load: %v", err)
+	}
+	w := s.Warnings()
+	if len(w) != 1 || !strings.Contains(w[0].Error(), base+":3:") || !strings.Contains(w[0].Msg, "rule 'broken'") {
+		t.Fatalf("warnings = %v, want the syntax error of rule 'broken' at its line", w)
+	}
+	if s.Rule("fine").Cond == nil {
+		t.Error("the enabled rule beside it did not resolve")
+	}
+	s, err = LoadFiles(base, enable)
+	var list ErrorList
+	if !errors.As(err, &list) || len(list) != 1 || !strings.Contains(list[0].Msg, "rule 'broken'") {
+		t.Fatalf("enabled by a later file: err %v, want the syntax error", err)
+	}
+	if len(s.Warnings()) != 0 {
+		t.Errorf("warnings once enabled: %v", s.Warnings())
+	}
+}

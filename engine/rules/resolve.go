@@ -46,14 +46,18 @@ func (s *Set) resolve() (errs ErrorList) {
 	for _, m := range s.morder {
 		m.Cond = r.parse(&m.cond, "macro", m.Name)
 	}
+	s.warnings = nil
 	for _, rule := range s.rorder {
+		before := len(r.errs)
 		rule.Cond = nil
-		n := r.parse(&rule.cond, "rule", rule.Name)
-		if n == nil {
-			continue
+		if n := r.parse(&rule.cond, "rule", rule.Name); n != nil {
+			n = r.expand(n, &rule.cond)
+			rule.Cond = r.withExceptions(rule, n)
 		}
-		n = r.expand(n, &rule.cond)
-		rule.Cond = r.withExceptions(rule, n)
+		if !rule.Enabled && len(r.errs) > before {
+			s.warnings = append(s.warnings, r.errs[before:]...)
+			r.errs = r.errs[:before]
+		}
 	}
 	return r.errs
 }
