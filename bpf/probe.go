@@ -54,19 +54,20 @@ type Probe struct {
 // attaches it. Capture starts at once. A kernel that lacks what the probe
 // needs gives an error wrapping driver.ErrNotSupported.
 func Open(cfg driver.Config, opts Options) (_ *Probe, err error) {
+	size := opts.BufferSize
+	if size == 0 {
+		size = DefaultBufferSize
+	}
+	// Before the privileges: a wrong size is wrong for root too. Past
+	// 32 bits the map's size would silently become 0.
+	if err := driver.CheckRingSize(size); err != nil {
+		return nil, err
+	}
 	if err := checkPrivileges(); err != nil {
 		return nil, err
 	}
 	if err := checkKernel(); err != nil {
 		return nil, err
-	}
-	size := opts.BufferSize
-	if size == 0 {
-		size = DefaultBufferSize
-	}
-	page := os.Getpagesize()
-	if size < page || size&(size-1) != 0 {
-		return nil, fmt.Errorf("ring buffer size %d: must be a power of two of at least %d (the page size)", size, page)
 	}
 	var kernelTypes *btf.Spec
 	if opts.KernelBTF != "" {

@@ -6,7 +6,43 @@ package driver
 import (
 	"encoding/binary"
 	"fmt"
+	"os"
 )
+
+// MaxRingSize is the largest per-CPU ring buffer either driver can have: a
+// BPF ring buffer's size and the module's ring_size are 32-bit, and both
+// are powers of two, so 2 GiB.
+const MaxRingSize = 1 << 31
+
+// CheckRingSize says whether size bytes can be a per-CPU ring buffer of both
+// drivers: a power of two (the readers mask positions with size-1), at
+// least a page (the kernel maps whole pages), at most MaxRingSize.
+func CheckRingSize(size int) error {
+	page := os.Getpagesize()
+	if size >= page && size <= MaxRingSize && size&(size-1) == 0 {
+		return nil
+	}
+	value := sizeName(size)
+	if value != fmt.Sprintf("%d bytes", size) {
+		value += fmt.Sprintf(" (%d bytes)", size)
+	}
+	return fmt.Errorf("ring buffer size %s: want a power of two from %s (one page) to %s, e.g. 8MiB",
+		value, sizeName(page), sizeName(MaxRingSize))
+}
+
+// sizeName writes a byte count in the largest binary unit that divides it:
+// "4GiB", "12KiB", "100 bytes".
+func sizeName(n int) string {
+	for _, u := range []struct {
+		name  string
+		shift uint
+	}{{"GiB", 30}, {"MiB", 20}, {"KiB", 10}} {
+		if n != 0 && n%(1<<u.shift) == 0 {
+			return fmt.Sprintf("%d%s", n>>u.shift, u.name)
+		}
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
 
 // Ring is one CPU's buffer as Merge reads it. Both drivers' readers
 // implement it over their own memory layouts.

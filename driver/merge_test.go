@@ -5,6 +5,8 @@ package driver
 
 import (
 	"errors"
+	"fmt"
+	"os"
 	"strings"
 	"testing"
 )
@@ -89,5 +91,30 @@ func TestMergeCorruptRecordNamesCPU(t *testing.T) {
 	}
 	if want := "event from cpu 7"; err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("err = %v, want it to name %q", err, want)
+	}
+}
+
+func TestCheckRingSize(t *testing.T) {
+	page := os.Getpagesize()
+	for _, size := range []int{page, 64 << 10, 8 << 20, MaxRingSize} {
+		if err := CheckRingSize(size); err != nil {
+			t.Errorf("CheckRingSize(%d): %v", size, err)
+		}
+	}
+	// 4 GiB and more once became 0 in the kernel's 32-bit size.
+	for _, size := range []int{0, -page, page / 2, 3 << 20, page + 1, MaxRingSize * 2, 1 << 32, 1 << 40} {
+		err := CheckRingSize(size)
+		if err == nil {
+			t.Errorf("CheckRingSize(%d) accepted it", size)
+			continue
+		}
+		for _, want := range []string{fmt.Sprintf("%d bytes", size), "power of two", sizeName(page) + " (one page)", "to 2GiB"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("CheckRingSize(%d) = %q, lacks %q", size, err, want)
+			}
+		}
+	}
+	if err := CheckRingSize(4 << 30); !strings.Contains(err.Error(), "size 4GiB (4294967296 bytes):") {
+		t.Errorf("CheckRingSize(4 GiB) = %q, want the size in GiB and in bytes", err)
 	}
 }

@@ -38,7 +38,7 @@ func streamFlags() []cli.Flag {
 		&cli.StringFlag{Name: "comm", Aliases: []string{"c"}, Usage: "only events of threads with this command name"},
 		&cli.Uint64Flag{Name: "count", Aliases: []string{"n"}, Usage: "stop after `N` events (0: no limit)"},
 		&cli.DurationFlag{Name: "duration", Aliases: []string{"d"}, Usage: "stop after this long (0: until Ctrl-C)"},
-		&cli.StringFlag{Name: "buffer-size", Value: "8MiB", Usage: "ring buffer size per CPU (a power of two: 64KiB, 8MiB, ...)"},
+		&cli.StringFlag{Name: "buffer-size", Value: "8MiB", Usage: "ring buffer size per CPU: a power of two from a page (4KiB) to 2GiB, e.g. 64KiB or 8MiB"},
 		&cli.UintFlag{Name: "snaplen", Value: driver.DefaultSnaplen, Usage: "bytes kept of strings and buffers other than paths"},
 		&cli.StringFlag{Name: "host-root", Value: "/", EnvVars: []string{"HOST_ROOT", "VIGIL_HOST_ROOT"},
 			Usage: "where the host's root is mounted (/host in a container); its /proc names processes"},
@@ -203,6 +203,9 @@ func (s *stream) openProbe(c *cli.Context) error {
 	size, err := parseSize(c.String("buffer-size"))
 	if err != nil {
 		return fmt.Errorf("--buffer-size: %w", err)
+	}
+	if err := driver.CheckRingSize(size); err != nil {
+		return fmt.Errorf("--buffer-size %s: %w", c.String("buffer-size"), err)
 	}
 	snaplen := c.Uint("snaplen")
 	if snaplen == 0 || snaplen > 65535 {

@@ -59,3 +59,26 @@ func TestCaptureFlagErrors(t *testing.T) {
 		}
 	}
 }
+
+// --buffer-size is checked against what both drivers can map, with the
+// range in the message; 4GiB once silently became 0.
+func TestBufferSizeRange(t *testing.T) {
+	for _, c := range []struct{ size, want string }{
+		{"4GiB", "4GiB (4294967296 bytes)"},
+		{"8G", "8GiB (8589934592 bytes)"},
+		{"3MiB", "3MiB (3145728 bytes)"},
+		{"100", "100 bytes"},
+	} {
+		for _, cmd := range [][]string{{"events"}, {"capture", "-w", filepath.Join(t.TempDir(), "x.vcap")}} {
+			r := run(t, append(cmd, "--buffer-size", c.size, "--count", "1")...)
+			if r.code == 0 {
+				t.Errorf("%s --buffer-size %s succeeded", cmd[0], c.size)
+			}
+			for _, w := range []string{"--buffer-size " + c.size, c.want, "power of two", "to 2GiB"} {
+				if !strings.Contains(r.stderr, w) {
+					t.Errorf("%s --buffer-size %s: stderr lacks %q:\n%s", cmd[0], c.size, w, r.stderr)
+				}
+			}
+		}
+	}
+}

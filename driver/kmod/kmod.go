@@ -156,6 +156,12 @@ func openRing(dev string) (*ring, error) {
 	}
 	c := (*ctl)(unsafe.Pointer(&ctlM[0]))
 	size := int(c.ringSize)
+	// Positions are masked with size-1: any other size would misread.
+	if err := driver.CheckRingSize(size); err != nil {
+		_ = unix.Munmap(ctlM)
+		f.Close()
+		return nil, fmt.Errorf("%s: %w: load the module with ring_pages a power of two", dev, err)
+	}
 	data, err := unix.Mmap(int(f.Fd()), int64(page), size, unix.PROT_READ, unix.MAP_SHARED)
 	if err != nil {
 		_ = unix.Munmap(ctlM)
