@@ -24,11 +24,17 @@ var ErrWrongKernel = errors.New("module built for another kernel")
 // running kernel's: the kernel would refuse a mismatch with a bare EINVAL
 // (or, without MODVERSIONS, might not), so the loader says why first.
 func CheckModule(ko string) (name string, err error) {
-	mi, err := modinfo.Read(ko)
+	rel, err := KernelRelease()
 	if err != nil {
 		return "", err
 	}
-	rel, err := KernelRelease()
+	return CheckModuleFor(ko, rel)
+}
+
+// CheckModuleFor is CheckModule against kernel release rel (the host's,
+// as the facts read it).
+func CheckModuleFor(ko, rel string) (name string, err error) {
+	mi, err := modinfo.Read(ko)
 	if err != nil {
 		return "", err
 	}
