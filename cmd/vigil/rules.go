@@ -102,6 +102,7 @@ event type are reported as warnings.`,
 					return tw.Flush()
 				},
 			},
+			rulesFieldsCommand(),
 		},
 	}
 }

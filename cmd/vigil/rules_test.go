@@ -4,8 +4,10 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -60,5 +62,57 @@ func TestRulesValidateDisabledRuleWarns(t *testing.T) {
 		if !strings.Contains(r.stdout, w) {
 			t.Errorf("stdout lacks %q:\n%s", w, r.stdout)
 		}
+	}
+}
+
+// vigil rules fields lists every field with its type and description, by
+// class, as falco --list does; a prefix narrows it, --json is for
+// programs. The unknown-field hint points to it.
+func TestRulesFields(t *testing.T) {
+	r := run(t, "rules", "fields")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	for _, w := range []string{"Field class: proc", "Field class: fd", "Field class: evt", "Field class: container",
+		"  proc.name ", "proc.aname, proc.aname[N]", "proc.env, proc.env[KEY]", "evt.arg.NAME", "evt.arg[N]",
+		"(FILTER ONLY)", "fd.nameraw", "evt.buffer"} {
+		if !strings.Contains(r.stdout, w) {
+			t.Errorf("the list lacks %q", w)
+		}
+	}
+	if !regexp.MustCompile(`(?m)^  fd\.sport +port +server port$`).MatchString(r.stdout) {
+		t.Errorf("no aligned line NAME TYPE DESCRIPTION for fd.sport:\n%s", r.stdout)
+	}
+
+	r = run(t, "rules", "fields", "proc.")
+	if r.code != 0 || !strings.Contains(r.stdout, "proc.exepath") || strings.Contains(r.stdout, "fd.name") || strings.Contains(r.stdout, "Field class: fd") {
+		t.Errorf("prefix proc.: exit %d\n%s", r.code, r.stdout)
+	}
+
+	r = run(t, "rules", "fields", "fd.sip", "--json")
+	var list []struct {
+		Name, Syntax, Type, Description string
+		FilterOnly                      bool `json:"filter_only"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &list); err != nil || r.code != 0 {
+		t.Fatalf("--json: exit %d, %v\n%s", r.code, err, r.stdout)
+	}
+	if len(list) != 2 || list[0].Name != "fd.sip" || list[0].Type != "ipaddr" || list[1].Name != "fd.sip.name" || list[1].Description == "" {
+		t.Errorf("--json fd.sip = %+v", list)
+	}
+
+	r = run(t, "rules", "fields", "prc.")
+	if r.code == 0 || !strings.Contains(r.stderr, `no field starts with "prc." (did you mean proc.?)`) {
+		t.Errorf("unknown prefix: exit %d, stderr %s", r.code, r.stderr)
+	}
+
+	// The hint of an unknown field names the command, which exists.
+	f := filepath.Join(t.TempDir(), "f.yaml")
+	if err := os.WriteFile(f, []byte("- rule: r\n  desc: d\n  condition: evt.type = open and proc.zzzzzzzz = 1\n  output: o\n  priority: INFO\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r = run(t, "rules", "validate", f)
+	if r.code == 0 || !strings.Contains(r.stderr, "`vigil rules fields proc.` lists the proc fields") {
+		t.Errorf("unknown field hint: %s", r.stderr)
 	}
 }

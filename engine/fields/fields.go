@@ -243,6 +243,28 @@ func never(name string, t Type, desc, why string) *Field {
 		ext: func(*Ctx, *Bound, *Value) bool { return false }}
 }
 
+// Syntax returns how the field is written in a rule: proc.name,
+// evt.arg[N] (its argument required), proc.aname, proc.aname[N] (optional),
+// container.label[KEY], evt.arg.NAME.
+func (f *Field) Syntax() string {
+	if f.prefix {
+		return f.Name + ".NAME"
+	}
+	arg := ""
+	switch f.Arg {
+	case ArgIndex:
+		arg = f.Name + "[N]"
+	case ArgKey:
+		arg = f.Name + "[KEY]"
+	default:
+		return f.Name
+	}
+	if f.ArgRequired {
+		return arg
+	}
+	return f.Name + ", " + arg
+}
+
 // Lookup returns the field of that exact name (without argument).
 func Lookup(name string) (*Field, bool) {
 	f, ok := registry[name]
@@ -319,8 +341,16 @@ func unknown(name string) error {
 	e := &Error{Msg: fmt.Sprintf("unknown field '%s'", name)}
 	if s := Suggest(name); s != "" {
 		e.Hint = "did you mean '" + s + "'?"
-	} else {
-		e.Hint = "see `vigil rules fields` or Falco's supported fields for the syscall source"
+		return e
+	}
+	e.Hint = "`vigil rules fields` lists every field"
+	if class, _, ok := strings.Cut(name, "."); ok {
+		for n := range registry {
+			if strings.HasPrefix(n, class+".") {
+				e.Hint = "`vigil rules fields " + class + ".` lists the " + class + " fields"
+				break
+			}
+		}
 	}
 	return e
 }
