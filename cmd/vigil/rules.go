@@ -62,9 +62,9 @@ event type are reported as warnings.`,
 							case bad[r]:
 								state = "ERROR"
 							case !r.Enabled && warned[r]:
-								// Not an error, as in Falco, but it would
-								// be once enabled.
-								state = "ok (disabled; does not compile, see the warnings)"
+								// What would be an error once the rule is
+								// enabled is a warning, as in Falco.
+								state = "ok (disabled; see the warnings)"
 							case !r.Enabled:
 								state = "ok (disabled)"
 							}
