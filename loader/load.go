@@ -132,7 +132,7 @@ func Load(ctx context.Context, f Facts, p *Plan, o LoadOptions) (*Loaded, error)
 			return nil, fmt.Errorf("load a driver: %w", err)
 		}
 		t0 := time.Now()
-		src, err := runStep(ctx, f, s, o)
+		src, err := runStep(ctx, f, p, s, o)
 		a.Duration = time.Since(t0)
 		if err != nil {
 			a.Outcome, a.Reason = Failed, err.Error()
@@ -160,7 +160,7 @@ func (r *Report) add(a Attempt, log io.Writer) {
 
 // runStep runs one usable step: the module into the kernel (and its
 // devices open), or the probe attached.
-func runStep(ctx context.Context, f Facts, s Step, o LoadOptions) (driver.Source, error) {
+func runStep(ctx context.Context, f Facts, p *Plan, s Step, o LoadOptions) (driver.Source, error) {
 	switch s.Kind {
 	case StepLoaded:
 		return openModule(o)
@@ -207,6 +207,11 @@ func runStep(ctx context.Context, f Facts, s Step, o LoadOptions) (driver.Source
 		return p, nil
 	default:
 		return nil, fmt.Errorf("step %q: unknown", s.Kind)
+	}
+	if p.Prepare {
+		// For another kernel: cached and checked, never loaded here.
+		_, err := CheckModuleFor(s.CachePath, f.Release)
+		return nil, err
 	}
 	if err := insertModule(f, s, o); err != nil {
 		return nil, err

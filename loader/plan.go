@@ -88,6 +88,11 @@ type Options struct {
 	// Build allows building the module when no artifact can be had. The
 	// zero Options do not build; the CLI's flag decides its default.
 	Build bool
+	// Prepare gets a module for the kernel the facts describe into the
+	// cache without loading it: for another kernel than the running one
+	// (Facts.ForKernel), so neither the running kernel's module support
+	// nor the probe matters.
+	Prepare bool
 }
 
 // StepKind is one way of getting a driver.
@@ -183,6 +188,7 @@ type Plan struct {
 	Release       string // uname -r
 	Target        Target
 	Steps         []Step
+	Prepare       bool // Options.Prepare: cache the module, do not load it
 }
 
 // ErrNoDriver is wrapped by NewPlan's error when no step can work.
@@ -202,7 +208,13 @@ func NewPlan(f Facts, o Options) (*Plan, error) {
 	if o.HostRoot != "" && filepath.Clean(o.HostRoot) != filepath.Clean(f.HostRoot) {
 		return nil, fmt.Errorf("the host facts were read under %s, but the options name host root %s: read them with ReadFacts(%q)", f.HostRoot, o.HostRoot, o.HostRoot)
 	}
-	p := &Plan{Driver: d, DriverVersion: driver.DriverVersion, Release: f.Release, Target: f.Target}
+	if o.Prepare {
+		if d == DriverBPF {
+			return nil, errors.New("preparing a driver for another kernel is for the kernel module: the eBPF probe is in the binary already")
+		}
+		d = DriverKmod
+	}
+	p := &Plan{Driver: d, DriverVersion: driver.DriverVersion, Release: f.Release, Target: f.Target, Prepare: o.Prepare}
 	if d != DriverBPF {
 		steps, err := kmodSteps(f, o)
 		if err != nil {
@@ -269,6 +281,11 @@ func kmodSteps(f Facts, o Options) ([]Step, error) {
 
 	loaded := loadedStep(f)
 	blocked := kmodSkip(f)
+	if o.Prepare {
+		// The module is for another kernel: what the running one allows
+		// does not matter, and its loaded module is not for that kernel.
+		loaded.Skip, blocked = "preparing a module for another kernel", ""
+	}
 	art.Unload = f.Module != nil && !loaded.Usable()
 
 	steps := []Step{loaded}
@@ -350,7 +367,7 @@ func buildSkip(f Facts, o Options, s *Step) string {
 	default:
 		s.Method = BuildHeaders
 	}
-	if why := kmodSkip(f); why != "" {
+	if why := kmodSkip(f); why != "" && !o.Prepare {
 		return why
 	}
 	if !o.Build {

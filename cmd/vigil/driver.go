@@ -25,8 +25,8 @@ const driverVersion = driver.DriverVersion
 func driverCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "driver",
-		Usage: "build the kernel module for target kernels",
-		Subcommands: []*cli.Command{{
+		Usage: "get a driver into this kernel (install, printenv, status, cleanup), or build modules for target kernels (build)",
+		Subcommands: append(driverLoaderCommands(), &cli.Command{
 			Name:  "build",
 			Usage: "build the module for each target in a container of the kernel's own suite and compiler, into a signed mirror",
 			Flags: append(catalogueFlags(),
@@ -41,7 +41,7 @@ func driverCommand() *cli.Command {
 				signingKeyFlag(),
 			),
 			Action: buildDrivers,
-		}},
+		}),
 	}
 }
 

@@ -4,14 +4,20 @@
 package main
 
 import (
+	"context"
 	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
+	"syscall"
 	"text/tabwriter"
+	"time"
 
 	"github.com/sirupsen/logrus"
 	"github.com/urfave/cli/v2"
@@ -28,7 +34,7 @@ const (
 func mirrorCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "mirror",
-		Usage: "make signing keys for, verify and list a driver mirror",
+		Usage: "make signing keys for, verify, list and serve a driver mirror",
 		Subcommands: []*cli.Command{
 			{
 				Name:      "keygen",
@@ -45,7 +51,7 @@ func mirrorCommand() *cli.Command {
 				Usage:     "check index.json's signature, every artifact's size and sha256, and that DIR holds no file the index does not list",
 				ArgsUsage: "DIR",
 				Flags:     []cli.Flag{publicKeyFlag("")},
-				Action: mirrorVerify,
+				Action:    mirrorVerify,
 			},
 			{
 				Name:      "index",
@@ -53,8 +59,57 @@ func mirrorCommand() *cli.Command {
 				ArgsUsage: "DIR",
 				Action:    mirrorIndex,
 			},
+			{
+				Name:      "serve",
+				Usage:     "serve a mirror read-only over HTTP (GET, HEAD, Range, ETag; only the index, its signature and the files it lists; /healthz)",
+				ArgsUsage: "DIR",
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "listen", Value: "127.0.0.1:8080", Usage: "`ADDR` to listen on (loopback unless told otherwise: 0.0.0.0:8080)"},
+					&cli.StringFlag{Name: "access-log", Value: "-", Usage: "`FILE` to append one line per request to (-: stderr)"},
+				},
+				Action: mirrorServe,
+			},
 		},
 	}
+}
+
+// mirrorServe serves DIR until interrupted; a mirror server for the
+// loader's tests and for sites that host their own (air-gapped nodes).
+func mirrorServe(c *cli.Context) error {
+	dir, err := oneDirArg(c)
+	if err != nil {
+		return err
+	}
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return fmt.Errorf("mirror serve %s: not a directory (%v)", dir, err)
+	}
+	var log io.Writer = os.Stderr
+	if p := c.String("access-log"); p != "-" {
+		f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		if err != nil {
+			return fmt.Errorf("--access-log: %w", err)
+		}
+		defer f.Close()
+		log = f
+	}
+	ln, err := net.Listen("tcp", c.String("listen"))
+	if err != nil {
+		return fmt.Errorf("--listen %s: %w", c.String("listen"), err)
+	}
+	srv := &http.Server{Handler: mirror.NewServer(dir, log), ReadHeaderTimeout: 10 * time.Second}
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+	}()
+	logrus.WithFields(logrus.Fields{"dir": dir, "url": "http://" + ln.Addr().String() + "/"}).Info("serving the mirror")
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("mirror serve: %w", err)
+	}
+	return nil
 }
 
 // signingKeyFlag is the flag signingKey reads; commands that sign a mirror

@@ -16,7 +16,6 @@ import (
 	"github.com/sirupsen/logrus"
 	"github.com/urfave/cli/v2"
 
-	"github.com/vigil-dev/vigil/bpf"
 	"github.com/vigil-dev/vigil/driver"
 	"github.com/vigil-dev/vigil/engine"
 	"github.com/vigil-dev/vigil/engine/container"
@@ -52,19 +51,20 @@ func detectFlags() []cli.Flag {
 func runCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "run",
-		Usage: "detect: the eBPF probe's events through the rules to the outputs (default rules, alerts on stdout)",
-		Description: "Loads the embedded CO-RE eBPF probe, tells it to capture only the syscalls the rules and\n" +
+		Usage: "detect: the driver's events through the rules to the outputs (default rules, alerts on stdout)",
+		Description: "Gets a driver as vigil driver install does (--driver auto: the kernel module where one can be\n" +
+			"had, else the embedded CO-RE eBPF probe), tells it to capture only the syscalls the rules and\n" +
 			"state tracking need, and raises an alert for each event a rule matches. Container metadata\n" +
 			"comes from the Docker Engine socket under --host-root; when it cannot be had, container\n" +
 			"fields read <NA> and one warning per runtime says why.",
-		Flags: append(detectFlags(),
+		Flags: append(append(detectFlags(),
 			&cli.StringFlag{Name: "host-root", Value: "/", EnvVars: []string{"HOST_ROOT", "VIGIL_HOST_ROOT"},
 				Usage: "where the host's root is mounted (/host in a container): its /proc, /etc and container sockets"},
 			&cli.StringFlag{Name: "docker-socket", Usage: "Docker Engine API: unix:///path, a socket path, or tcp://host:port " +
 				"(default: $DOCKER_HOST when it is unix://, else <host-root>/var/run/docker.sock)"},
 			&cli.StringFlag{Name: "buffer-size", Value: "8MiB", Usage: "ring buffer size per CPU (a power of two)"},
 			&cli.BoolFlag{Name: "all-syscalls", Usage: "capture every syscall, not only those the rules and state tracking need"},
-		),
+		), loaderFlags()...),
 		Action: runAction,
 	}
 }
@@ -205,21 +205,22 @@ func runAction(c *cli.Context) error {
 	if !c.Bool("all-syscalls") {
 		cfg.Syscalls = engine.Syscalls(d.prog, tab)
 	}
-	probe, err := bpf.Open(cfg, bpf.Options{BufferSize: size})
+	l, err := openDriver(c, cfg, size)
 	if err != nil {
 		d.finish(nil)
 		return err
 	}
-	logrus.WithFields(logrus.Fields{"driver": "bpf", "buffer_size": size}).Info("detecting")
+	src := l.Source
+	logrus.WithFields(logrus.Fields{"driver": l.Driver, "buffer_size": size}).Info("detecting")
 	ctx, cancel := signalContext(c.Duration("duration"))
 	defer cancel()
-	// Close the probe when the context ends: that interrupts a blocked Next.
-	go func() { <-ctx.Done(); probe.Close() }()
-	runErr := eng.Run(ctx, probe)
-	if st, err := probe.Stats(); err == nil && st.Drops+st.Missed > 0 {
+	// Close the source when the context ends: that interrupts a blocked Next.
+	go func() { <-ctx.Done(); src.Close() }()
+	runErr := eng.Run(ctx, src)
+	if st, err := src.Stats(); err == nil && st.Drops+st.Missed > 0 {
 		logrus.WithFields(logrus.Fields{"drops": st.Drops, "missed": st.Missed}).Warn("events were lost: raise --buffer-size")
 	}
-	probe.Close()
+	src.Close()
 	return errors.Join(runErr, d.finish(eng))
 }
 
