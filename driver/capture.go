@@ -505,6 +505,8 @@ type CaptureReader struct {
 	buf      []byte // payload of the current block; reused
 	pos      int    // next event in buf
 	hdr      [blockHdrSize]byte
+	ahead    []byte       // bytes a resync read past the block it found: read before r
+	skipped  []*SkipError // damaged stretches skipped so far
 
 	ev     Event
 	events uint64
@@ -547,7 +549,7 @@ func newCaptureReader(r io.Reader, name string) (*CaptureReader, error) {
 
 func (cr *CaptureReader) readHeader() error {
 	var h [fileHeaderSize]byte
-	n, err := io.ReadFull(cr.r, h[:])
+	n, err := cr.readFull(h[:])
 	cr.off += int64(n)
 	if err != nil && !isEOF(err) {
 		return fmt.Errorf("read %s: %w", cr.name, err)
@@ -608,13 +610,30 @@ func (cr *CaptureReader) truncated(at int64, block int) error {
 		ErrBadCapture, cr.name, at, where, cr.events)
 }
 
+// readFull reads len(p) bytes, those a resync read ahead first, like
+// io.ReadFull.
+func (cr *CaptureReader) readFull(p []byte) (int, error) {
+	n := copy(p, cr.ahead)
+	cr.ahead = cr.ahead[n:]
+	if n == len(p) {
+		return n, nil
+	}
+	m, err := io.ReadFull(cr.r, p[n:])
+	if err == io.EOF && n > 0 {
+		err = io.ErrUnexpectedEOF
+	}
+	return n + m, err
+}
+
 // readBlock reads the next block into cr.buf and returns its type. It
-// returns io.EOF only at a clean end: no byte of a further block.
+// returns io.EOF only at a clean end: no byte of a further block. A damaged
+// block after the meta block is skipped, to the next good one (see resync).
 func (cr *CaptureReader) readBlock() (uint16, error) {
 	le := binary.LittleEndian
 	cr.blockOff = cr.off
 	cr.block++
-	n, err := io.ReadFull(cr.r, cr.hdr[:])
+	cr.buf = cr.buf[:0]
+	n, err := cr.readFull(cr.hdr[:])
 	cr.off += int64(n)
 	if err == io.EOF {
 		return 0, io.EOF
@@ -628,21 +647,117 @@ func (cr *CaptureReader) readBlock() (uint16, error) {
 	typ := le.Uint16(cr.hdr[0:])
 	size := le.Uint32(cr.hdr[4:])
 	if size > MaxCaptureBlock {
-		return 0, fmt.Errorf("%w: %s: block %d at offset %d announces %d bytes, more than the %d-byte limit: the file is damaged; the events before it were read",
-			ErrBadCapture, cr.name, cr.block, cr.blockOff, size, MaxCaptureBlock)
+		what := fmt.Sprintf("block %d at offset %d announces %d bytes, more than the %d-byte limit", cr.block, cr.blockOff, size, MaxCaptureBlock)
+		return cr.resync(what, fmt.Errorf("%w: %s: %s: the file is damaged; the events before it were read",
+			ErrBadCapture, cr.name, what))
 	}
 	if err := cr.readPayload(int(size)); err != nil {
-		return 0, err
+		if !errors.Is(err, ErrBadCapture) {
+			return 0, err
+		}
+		// Cut short, or a damaged length that runs past the end.
+		return cr.resync(fmt.Sprintf("block %d at offset %d announces %d bytes, more than the file holds", cr.block, cr.blockOff, size), err)
 	}
 	if got, want := blockCRC(cr.hdr[:], cr.buf), le.Uint32(cr.hdr[8:]); got != want {
-		return 0, fmt.Errorf("%w: %s: block %d at offset %d is corrupt (crc %08x, want %08x); the events before it were read; the file is damaged: use the %d events read so far, or capture again",
-			ErrBadCapture, cr.name, cr.block, cr.blockOff, got, want, cr.events)
+		what := fmt.Sprintf("block %d at offset %d is corrupt (crc %08x, want %08x)", cr.block, cr.blockOff, got, want)
+		return cr.resync(what, fmt.Errorf("%w: %s: %s; the events before it were read; the file is damaged: use the %d events read so far, or capture again",
+			ErrBadCapture, cr.name, what, cr.events))
 	}
 	if flags := le.Uint16(cr.hdr[2:]); flags != 0 && (typ == blockMeta || typ == blockEvents) {
 		return 0, fmt.Errorf("%w: %s: block %d at offset %d has flags %#x this vigil does not know: read the file with the (newer) vigil that wrote it",
 			ErrBadCapture, cr.name, cr.block, cr.blockOff, flags)
 	}
 	return typ, nil
+}
+
+// SkipError is a damaged stretch of a capture file that the reader skipped
+// to reach the next good block: the events in it are lost, those after it
+// are read. It wraps ErrBadCapture.
+type SkipError struct {
+	Name   string // the file, or "input"
+	Reason string // what was wrong with the block at Offset
+	Offset int64  // where the damage begins: the damaged block
+	Bytes  int64  // bytes skipped, up to the next good block
+}
+
+func (e *SkipError) Error() string {
+	return fmt.Sprintf("%v: %s: %s: skipped %d bytes, from offset %d to the next good block at %d; the events in them are lost",
+		ErrBadCapture, e.Name, e.Reason, e.Bytes, e.Offset, e.Offset+e.Bytes)
+}
+
+func (e *SkipError) Unwrap() error { return ErrBadCapture }
+
+// Skipped returns the damaged stretches skipped so far, in file order; none
+// for an intact file.
+func (cr *CaptureReader) Skipped() []*SkipError { return cr.skipped }
+
+// resyncTrim bounds the bytes a resync keeps behind the place it looks at.
+const resyncTrim = 1 << 20
+
+// resync looks past the damaged block at cr.blockOff, whose bytes up to
+// cr.off have been read into cr.hdr and cr.buf, for the next good events
+// block: one whose header is plausible, whose first event decodes, and
+// whose CRC matches. It makes that block the current one and records
+// the skip (what says what was wrong), or returns fail when the file ends
+// first. The CRC is what makes a match trustworthy; the checks before it
+// only save computing it at every byte. The meta block is not resynced:
+// nothing is readable without it.
+func (cr *CaptureReader) resync(what string, fail error) (uint16, error) {
+	if cr.block == 0 {
+		return 0, fail
+	}
+	le := binary.LittleEndian
+	start := cr.blockOff
+	// The damaged block's bytes past its first, then the file as needed.
+	scan := append(append(make([]byte, 0, blockHdrSize+len(cr.buf)+targetBlock), cr.hdr[1:]...), cr.buf...)
+	base := start + 1 // file offset of scan[0]
+	eof := false
+	// have reads until scan holds n bytes, or says the file ends first.
+	have := func(n int) bool {
+		for len(scan) < n && !eof {
+			grow := min(n-len(scan), targetBlock)
+			if cap(scan)-len(scan) < grow {
+				scan = append(scan[:cap(scan)], make([]byte, grow)...)[:len(scan)]
+			}
+			got, err := cr.readFull(scan[len(scan) : len(scan)+grow])
+			scan = scan[:len(scan)+got]
+			eof = err != nil
+		}
+		return len(scan) >= n
+	}
+	for i := 0; have(i + blockHdrSize + HeaderSize); i++ {
+		if i >= resyncTrim {
+			scan, base, i = scan[i:], base+int64(i), 0
+		}
+		h := scan[i:]
+		size := int(le.Uint32(h[4:]))
+		if le.Uint16(h[0:]) != blockEvents || le.Uint16(h[2:]) != 0 || size < HeaderSize || size > MaxCaptureBlock {
+			continue
+		}
+		n, _ := PeekLen(h[blockHdrSize:])
+		if n < HeaderSize || n > size || !have(i+blockHdrSize+n) {
+			continue
+		}
+		var first Event
+		if first.Decode(scan[i+blockHdrSize:i+blockHdrSize+n]) != nil || !have(i+blockHdrSize+size) {
+			continue
+		}
+		h = scan[i : i+blockHdrSize+size]
+		if blockCRC(h, h[blockHdrSize:]) != le.Uint32(h[8:]) {
+			continue
+		}
+		cr.skipped = append(cr.skipped, &SkipError{Name: cr.name, Reason: what, Offset: start, Bytes: base + int64(i) - start})
+		copy(cr.hdr[:], h)
+		cr.buf = append(cr.buf[:0], h[blockHdrSize:]...)
+		// What was read past the block comes before the rest of the file.
+		rest := scan[i+len(h):]
+		cr.ahead = append(rest[:len(rest):len(rest)], cr.ahead...)
+		cr.block++
+		cr.blockOff = base + int64(i)
+		cr.off = cr.blockOff + int64(len(h))
+		return blockEvents, nil
+	}
+	return 0, fail
 }
 
 // readPayload reads n bytes into cr.buf. It grows the buffer with the bytes
@@ -657,7 +772,7 @@ func (cr *CaptureReader) readPayload(n int) error {
 			copy(grown, cr.buf)
 			cr.buf = grown
 		}
-		got, err := io.ReadFull(cr.r, cr.buf[len(cr.buf):len(cr.buf)+chunk])
+		got, err := cr.readFull(cr.buf[len(cr.buf) : len(cr.buf)+chunk])
 		cr.buf = cr.buf[:len(cr.buf)+got]
 		cr.off += int64(got)
 		if isEOF(err) {

@@ -9,9 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -266,42 +268,101 @@ func TestCaptureTruncated(t *testing.T) {
 	}
 }
 
+// readAllSkips reads every event it can and returns the stretches skipped.
+func readAllSkips(t testing.TB, data []byte) ([][]byte, []*SkipError, error) {
+	t.Helper()
+	cr, err := NewCaptureReader(bytes.NewReader(data))
+	if err != nil {
+		return nil, nil, err
+	}
+	defer cr.Close()
+	got, err := readAllFrom(cr)
+	return got, cr.Skipped(), err
+}
+
+// A damaged block loses its own events only: the reader skips to the next
+// good block and says what it skipped.
 func TestCaptureCorrupt(t *testing.T) {
 	evs := testEvents(t, 3000)
 	data := writeCapture(t, evs)
 	offs := blocks(t, data)
-	whole, _ := readAll(t, data[:offs[2]])
+	if len(offs) < 5 {
+		t.Fatalf("%d blocks; the test damages the third of several", len(offs))
+	}
+	// Events in the blocks before the damaged one, and in it.
+	before, _ := readAll(t, data[:offs[2]])
+	through, _ := readAll(t, data[:offs[3]])
+	want := append(append([][]byte{}, evs[:len(before)]...), evs[len(through):]...)
 
 	for _, c := range []struct {
-		name string
-		at   int
+		name   string
+		at     int
+		mask   byte
+		reason string
 	}{
-		{"payload", offs[2] + blockHdrSize + 100},
-		{"type", offs[2]},
-		{"length", offs[2] + 5},
-		{"crc", offs[2] + 9},
+		{"payload", offs[2] + blockHdrSize + 100, 0x10, fmt.Sprintf("block 2 at offset %d is corrupt (crc", offs[2])},
+		{"type", offs[2], 0x10, fmt.Sprintf("block 2 at offset %d is corrupt (crc", offs[2])},
+		{"shorter length", offs[2] + 5, 0x10, fmt.Sprintf("block 2 at offset %d is corrupt (crc", offs[2])},
+		{"longer length", offs[2] + 6, 0x01, fmt.Sprintf("block 2 at offset %d is corrupt (crc", offs[2])},
+		{"length past the end", offs[2] + 6, 0x20, fmt.Sprintf("block 2 at offset %d announces", offs[2])},
+		{"length past the limit", offs[2] + 7, 0x40, "more than the 16777216-byte limit"},
+		{"crc", offs[2] + 9, 0x10, fmt.Sprintf("block 2 at offset %d is corrupt (crc", offs[2])},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			bad := bytes.Clone(data)
-			bad[c.at] ^= 0x10
-			got, err := readAll(t, bad)
-			if !errors.Is(err, ErrBadCapture) {
-				t.Fatalf("flipped byte at %d: %v", c.at, err)
+			bad[c.at] ^= c.mask
+			got, skips, err := readAllSkips(t, bad)
+			if err != io.EOF {
+				t.Fatalf("flipped byte at %d: %v, want the events after the damage and io.EOF", c.at, err)
 			}
-			want := fmt.Sprintf("block 2 at offset %d is corrupt (crc", offs[2])
-			if c.name == "length" {
-				// A longer length runs into the next block or off the end.
-				want = "block 2"
+			sameEvents(t, got, want)
+			if len(skips) != 1 {
+				t.Fatalf("%d skips reported, want 1: %v", len(skips), skips)
 			}
-			if !strings.Contains(err.Error(), want) {
-				t.Errorf("error %q does not contain %q", err, want)
+			sk := skips[0]
+			if sk.Offset != int64(offs[2]) || sk.Bytes != int64(offs[3]-offs[2]) {
+				t.Errorf("skipped %d bytes at offset %d, want the %d bytes of block 2 at %d", sk.Bytes, sk.Offset, offs[3]-offs[2], offs[2])
 			}
-			sameEvents(t, got, whole)
+			msg := sk.Error()
+			if !errors.Is(sk, ErrBadCapture) || !strings.Contains(msg, c.reason) ||
+				!strings.Contains(msg, fmt.Sprintf("skipped %d bytes", offs[3]-offs[2])) {
+				t.Errorf("skip %q does not say %q and how much was skipped", msg, c.reason)
+			}
 		})
 	}
 
-	// A damaged meta block.
+	// Two damaged stretches: the first events block, and the one before
+	// the last.
+	count := func(end int) int { got, _ := readAll(t, data[:end]); return len(got) }
+	k := len(offs) - 2
+	want = append(append(append([][]byte{}, evs[:count(offs[1])]...), evs[count(offs[2]):count(offs[k])]...), evs[count(offs[k+1]):]...)
 	bad := bytes.Clone(data)
+	bad[offs[1]+blockHdrSize+7] ^= 1
+	bad[offs[k]+blockHdrSize+7] ^= 1
+	got, skips, err := readAllSkips(t, bad)
+	if err != io.EOF {
+		t.Fatalf("two damaged blocks: %v", err)
+	}
+	sameEvents(t, got, want)
+	if len(skips) != 2 || skips[0].Offset != int64(offs[1]) || skips[1].Offset != int64(offs[k]) {
+		t.Errorf("two damaged blocks, at %d and %d: skips %v", offs[1], offs[k], skips)
+	}
+
+	// Damage in the last block: nothing good follows, an error as before.
+	bad = bytes.Clone(data)
+	lastOff := offs[len(offs)-1]
+	bad[lastOff+blockHdrSize+3] ^= 1
+	got, skips, err = readAllSkips(t, bad)
+	if !errors.Is(err, ErrBadCapture) || !strings.Contains(err.Error(), fmt.Sprintf("block %d at offset %d is corrupt (crc", len(offs)-1, lastOff)) {
+		t.Fatalf("damaged last block: %v", err)
+	}
+	if len(skips) != 0 {
+		t.Errorf("damaged last block: skips %v", skips)
+	}
+	sameEvents(t, got, evs[:count(lastOff)])
+
+	// A damaged meta block.
+	bad = bytes.Clone(data)
 	bad[fileHeaderSize+blockHdrSize+3] ^= 1
 	if _, err := NewCaptureReader(bytes.NewReader(bad)); !errors.Is(err, ErrBadCapture) || !strings.Contains(err.Error(), "block 0 at offset 10 is corrupt") {
 		t.Errorf("corrupt meta: %v", err)
@@ -826,5 +887,65 @@ func TestCreateCaptureMode(t *testing.T) {
 	}
 	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm()&0o044 != 0o044 {
 		t.Errorf("CreateCapture under umask 077: %v, %v; want group and others to read it", fi.Mode(), err)
+	}
+}
+
+// A damaged snapshot costs the snapshot, not the events after it; garbage
+// longer than what the reader keeps in memory is skipped too.
+func TestCaptureCorruptSnapshotAndGarbage(t *testing.T) {
+	all := testEvents(t, 3000)
+	snap, evs := all[:50], all[50:]
+	var buf bytes.Buffer
+	w, err := NewCaptureWriter(&buf, testMeta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e Event
+	var snapEvs []*Event
+	for _, raw := range snap {
+		e.Decode(raw)
+		snapEvs = append(snapEvs, e.Copy())
+	}
+	if err := w.WriteSnapshot(snapEvs); err != nil {
+		t.Fatal(err)
+	}
+	for _, raw := range evs {
+		e.Decode(raw)
+		if err := w.Write(&e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.Close()
+	data := buf.Bytes()
+	offs := blocks(t, data)
+	data[offs[1]+blockHdrSize+30] ^= 0x80 // in the snapshot
+
+	// 3 MiB of garbage where the third events block was.
+	garbage := make([]byte, 3<<20)
+	rand.NewChaCha8([32]byte{1}).Read(garbage)
+	for i := 0; i+4 <= len(garbage); i += 997 {
+		copy(garbage[i:], "\x01\x00\x00\x00") // events block headers, as far as the type and flags go
+	}
+	data = slices.Concat(data[:offs[4]], garbage, data[offs[5]:])
+
+	cr, err := NewCaptureReader(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := cr.Snapshot(); err != nil || len(got) != 0 {
+		t.Fatalf("damaged snapshot: %d events, %v; want none and no error (it is reported by Skipped)", len(got), err)
+	}
+	got, err := readAllFrom(cr)
+	if err != io.EOF {
+		t.Fatalf("read: %v", err)
+	}
+	count := func(end int) int { got, _ := readAll(t, buf.Bytes()[:end]); return len(got) }
+	want := slices.Concat(evs[:count(offs[4])], evs[count(offs[5]):])
+	sameEvents(t, got, want)
+	skips := cr.Skipped()
+	if len(skips) != 2 || skips[0].Offset != int64(offs[1]) || skips[0].Bytes != int64(offs[2]-offs[1]) ||
+		skips[1].Offset != int64(offs[4]) || skips[1].Bytes != int64(len(garbage)) {
+		t.Errorf("skips %v; want the snapshot block at %d (%d bytes) and %d bytes of garbage at %d",
+			skips, offs[1], offs[2]-offs[1], len(garbage), offs[4])
 	}
 }

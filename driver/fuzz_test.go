@@ -108,6 +108,10 @@ func FuzzCaptureReader(f *testing.F) {
 	f.Add(appendBlock(writeCapture(f, nil), blockSnapshot, 0, bytes.Join(seeds[:3], nil)))
 	f.Add(append(appendBlock(writeCapture(f, nil), blockSnapshot, 0, bytes.Join(seeds[:3], nil)), 0))
 	f.Add(appendBlock(writeCapture(f, nil), blockEvents, 0, append(bytes.Clone(seeds[0]), 1, 2, 3)))
+	// A damaged block, then a good one: the reader resynchronises.
+	damaged := appendBlock(writeCapture(f, nil), blockEvents, 0, seeds[0])
+	damaged[len(damaged)-3] ^= 1
+	f.Add(appendBlock(damaged, blockEvents, 0, bytes.Join(seeds[1:4], nil)))
 	f.Add([]byte("VIGILCAP\x01\x00"))
 	f.Add([]byte("VIGILCAP"))
 	tab, _ := NewSyscallTable("amd64")
@@ -178,6 +182,11 @@ func readCaptureFuzz(t *testing.T, data []byte, tab *SyscallTable) {
 		buf = AppendParamsJSON(buf[:0], e, tab)
 		if !json.Valid(buf) {
 			t.Fatalf("invalid JSON: %s", buf)
+		}
+	}
+	for _, sk := range cr.Skipped() {
+		if !errors.Is(sk, ErrBadCapture) || sk.Bytes <= 0 || sk.Offset < fileHeaderSize || sk.Offset+sk.Bytes > int64(len(data)) {
+			t.Fatalf("skip of %d bytes at %d in %d bytes: %v", sk.Bytes, sk.Offset, len(data), sk)
 		}
 	}
 	if st, _ := cr.Stats(); st.Drops != 0 {

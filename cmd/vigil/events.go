@@ -72,6 +72,16 @@ parameters; with --json one object per line. On exit the driver's counters
 			out := newPrinter(c.App.Writer, c.Bool("json"), s)
 			err = s.run(out.print, out.flush)
 			s.report(os.Stderr, c.String("read"))
+			if skips := s.skipped(); err == nil && len(skips) > 0 {
+				// Every event outside the damage was printed, but a
+				// script must not take the output for the whole capture.
+				var n int64
+				for _, sk := range skips {
+					n += sk.Bytes
+				}
+				err = fmt.Errorf("%s is damaged: %d unreadable bytes skipped (listed above); the events outside them were read",
+					c.String("read"), n)
+			}
 			return err
 		},
 	}
@@ -306,6 +316,9 @@ func (s *stream) report(w io.Writer, path string) {
 	}
 	if path != "" {
 		fmt.Fprintf(w, "events: %d read from %s, %d matched\n", s.seen, path, s.kept)
+		for _, sk := range s.skipped() {
+			fmt.Fprintf(w, "  damaged: %v\n", sk)
+		}
 		return
 	}
 	fmt.Fprintf(w, "events: %d read, %d matched; driver: %d events, %d drops, %d missed\n", s.seen, s.kept, st.Events, st.Drops, st.Missed)
@@ -316,6 +329,15 @@ func (s *stream) report(w io.Writer, path string) {
 			}
 		}
 	}
+}
+
+// skipped returns the damaged stretches a capture's reader skipped; none
+// for live events.
+func (s *stream) skipped() []*driver.SkipError {
+	if r, ok := s.src.(*driver.CaptureReader); ok {
+		return r.Skipped()
+	}
+	return nil
 }
 
 // filter is what --type, --pid and --comm ask for.

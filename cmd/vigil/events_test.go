@@ -4,12 +4,16 @@
 package main
 
 import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 
+	"github.com/vigil-dev/vigil/driver"
 	"github.com/vigil-dev/vigil/internal/testenv"
 )
 
@@ -79,6 +83,61 @@ func TestBufferSizeRange(t *testing.T) {
 					t.Errorf("%s --buffer-size %s: stderr lacks %q:\n%s", cmd[0], c.size, w, r.stderr)
 				}
 			}
+		}
+	}
+}
+
+// events -r reads past a damaged block, says on stderr what it skipped,
+// and exits non-zero: the output is not the whole capture.
+func TestEventsReadDamagedCapture(t *testing.T) {
+	const n = 6000
+	var buf bytes.Buffer
+	w, err := driver.NewCaptureWriter(&buf, driver.CaptureMeta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b driver.Builder
+	var e driver.Event
+	for i := range n {
+		b.Begin(nil, driver.EvClose, uint64(1000+i), uint32(10000+i), uint32(10000+i))
+		if err := e.Decode(b.Int(0).Int(3).End()); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Write(&e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	data := buf.Bytes()
+	// Blocks after the 10-byte file header: 2-byte type, 2 flags, 4 length,
+	// 4 CRC, payload. Damage the payload of the third (the second of events).
+	var offs []int
+	for off := 10; off < len(data); off += 12 + int(binary.LittleEndian.Uint32(data[off+4:])) {
+		offs = append(offs, off)
+	}
+	if len(offs) < 4 {
+		t.Fatalf("%d blocks, want several", len(offs))
+	}
+	data[offs[2]+100] ^= 0x55
+	file := filepath.Join(t.TempDir(), "damaged.vcap")
+	if err := os.WriteFile(file, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	r := run(t, "events", "-r", file, "--json")
+	if r.code == 0 {
+		t.Errorf("events -r of a damaged capture exited 0")
+	}
+	evs := decodeLines(t, r.stdout)
+	if len(evs) == 0 || len(evs) >= n || evs[len(evs)-1].TID != 10000+n-1 {
+		t.Fatalf("read %d of %d events, the last tid %v; want all but the damaged block's, up to the last", len(evs), n, evs)
+	}
+	skipped := fmt.Sprintf("skipped %d bytes, from offset %d", offs[3]-offs[2], offs[2])
+	for _, want := range []string{"damaged: ", file, fmt.Sprintf("block 2 at offset %d is corrupt", offs[2]), skipped, file + " is damaged"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
 		}
 	}
 }
