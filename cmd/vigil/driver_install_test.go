@@ -38,6 +38,9 @@ func TestDriverInstallThisHost(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout[:strings.LastIndex(r.stdout, "}")+1]), &rep); err != nil || rep.Driver != "bpf" || len(rep.Attempts) < 2 {
 		t.Errorf("report: %v %+v\n%s", err, rep, r.stdout)
 	}
+	if r := run(t, "driver", "status"); !strings.Contains(r.stdout, `last install: driver "bpf"`) {
+		t.Errorf("status does not show the install:\n%s", r.stdout)
+	}
 	r = run(t, "driver", "install", "--driver", "kmod")
 	if r.code != exitNoDriver || !strings.Contains(r.stderr, "no driver can be loaded") || !strings.Contains(r.stderr, "--driver auto or bpf") {
 		t.Errorf("install --driver kmod: exit %d\n%s", r.code, r.stderr)

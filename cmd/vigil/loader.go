@@ -198,9 +198,18 @@ func installAction(c *cli.Context) error {
 	o.InstallOnly = true
 	other := p.Prepare // a module for another kernel: cached, never loaded
 	l, err := loader.Load(c.Context, f, p, o)
-	if c.Bool("json") && l != nil {
+	if l != nil {
 		b, _ := json.MarshalIndent(l.Report, "", "  ")
-		fmt.Fprintln(c.App.Writer, string(b))
+		if c.Bool("json") {
+			fmt.Fprintln(c.App.Writer, string(b))
+		}
+		if !other {
+			// What the init container chose, for vigil driver status and
+			// for whoever debugs the node later.
+			if werr := writeReport(f.HostRoot, b); werr != nil {
+				logrus.WithError(werr).Warn("could not keep the install report")
+			}
+		}
 	}
 	if err != nil {
 		return noDriver(err)
@@ -214,6 +223,23 @@ func installAction(c *cli.Context) error {
 		fmt.Fprintf(c.App.Writer, "driver: kmod: the %s module %s is loaded\n", loader.ModuleName, driver.DriverVersion)
 	}
 	return nil
+}
+
+// installReport is where driver install keeps its last report.
+func installReport(hostRoot string) string {
+	return filepath.Join(hostRoot, loader.LockDir, "install.json")
+}
+
+func writeReport(hostRoot string, b []byte) error {
+	path := installReport(hostRoot)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
 
 func printenvAction(c *cli.Context) error {
@@ -262,6 +288,17 @@ func statusAction(c *cli.Context) error {
 		fmt.Fprintf(w, "probe: cannot run here: %s\n", p.Steps[0].Skip)
 	} else {
 		fmt.Fprintf(w, "probe: possible (kernel %s, BTF)\n", f.Release)
+	}
+	var rep loader.Report
+	if b, err := os.ReadFile(installReport(f.HostRoot)); err == nil && json.Unmarshal(b, &rep) == nil {
+		fmt.Fprintf(w, "last install: driver %q for %s, ready in %s\n", rep.Driver, rep.Release, rep.Ready)
+		for i, a := range rep.Attempts {
+			fmt.Fprintf(w, "  %d. %s: %s", i+1, a.Outcome, a.What)
+			if a.Reason != "" {
+				fmt.Fprintf(w, ": %s", a.Reason)
+			}
+			fmt.Fprintln(w)
+		}
 	}
 	return nil
 }
