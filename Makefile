@@ -11,7 +11,7 @@ BPF_CLANG ?= clang-19
 BPF_STRIP ?= llvm-strip-19
 FUZZTIME  ?= 30s
 
-.PHONY: all build run test matrix debug-matrix mirror kmod bench bpf fuzz deps clean
+.PHONY: all build run test matrix debug-matrix mirror image kmod bench bpf fuzz deps clean
 
 all: build
 
@@ -64,6 +64,16 @@ mirror:
 	test -f out/mirror-key.key || ./$(BIN) mirror keygen --out out/mirror-key
 	$(SUDO) ./$(BIN) driver build --matrix kernels/matrix.yaml --source $(MODULE_SRC) --module $(MODULE_NAME) --out out/mirror --key-file out/mirror-key.key
 	./$(BIN) mirror verify out/mirror --key out/mirror-key.pub
+
+# vigil's container image (deploy/image): FROM scratch, the static binary at
+# /usr/bin/vigil and the host's CA certificates, ENTRYPOINT vigil; built by
+# the local Docker Engine (its API: no BuildKit, no registry) and tagged
+# vigil:$(VERSION) and vigil:latest. Prints the image's size.
+image:
+	scripts/deps test
+	scripts/dockerd
+	$(MAKE) build
+	$(SUDO) $(GO) run ./deploy/image --binary $(BIN) --version $(VERSION)
 
 # The kernel module against any headers tree: make kmod KDIR=/usr/src/linux-headers-...
 KDIR ?= /lib/modules/$(shell uname -r)/build
