@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"runtime"
 	"strings"
@@ -48,7 +49,10 @@ type Probe struct {
 	closed   atomic.Bool
 	merge    *driver.Merge[*ring]
 	consumed int
+	drain    driver.Drain // under mu
 }
+
+var _ driver.Stopper = (*Probe)(nil)
 
 // Open loads the probe into the running kernel, configures it with cfg and
 // attaches it. Capture starts at once. A kernel that lacks what the probe
@@ -187,6 +191,9 @@ func (p *Probe) Resume() error {
 	if p.closed.Load() {
 		return driver.ErrClosed
 	}
+	if p.drain.Stopped() {
+		return errors.New("resume the probe: it was stopped, for good; open a new one")
+	}
 	if len(p.links) > 0 {
 		return nil
 	}
@@ -247,8 +254,16 @@ func (p *Probe) Next() (*driver.Event, error) {
 				p.publish()
 			}
 		}
+		if e != nil {
+			p.drain.Returned()
+		}
 		if e != nil || err != nil {
 			return e, err
+		}
+		if p.drain.Stopped() {
+			if st, err := p.Stats(); err != nil || p.drain.Done(st.Events) {
+				return nil, io.EOF
+			}
 		}
 		if waited {
 			return nil, driver.ErrTimeout
@@ -321,6 +336,25 @@ func (p *Probe) SetConfig(cfg driver.Config) error {
 			return fmt.Errorf("set probe %s: %w", name, err)
 		}
 	}
+	return nil
+}
+
+// Stop ends capture for good: the programs write no more events, and Next
+// returns those already in the buffers, then io.EOF. Events read then
+// match Stats' count. Close still frees the probe.
+func (p *Probe) Stop() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed.Load() {
+		return driver.ErrClosed
+	}
+	// Capture off, then detach: runs already past the check complete,
+	// and Next's drain waits for them.
+	if err := p.objs.CfgCapture.Set(uint32(0)); err != nil {
+		return fmt.Errorf("stop capture: %w", err)
+	}
+	p.detach()
+	p.drain.Stop()
 	return nil
 }
 

@@ -23,6 +23,52 @@ type Source interface {
 	Close() error
 }
 
+// Stopper is a live Source that can stop capturing yet hand out what its
+// driver already wrote: after Stop, Next returns the events still in the
+// buffers, then io.EOF, so that the events read add up to the driver's
+// count. Stop is final.
+type Stopper interface {
+	Stop() error
+}
+
+// Drain is what a live reader keeps to end a stopped capture exactly: how
+// many events it returned, and when its driver stopped writing.
+type Drain struct {
+	returned uint64
+	stopped  time.Time
+}
+
+const (
+	// drainGrace is how long a stopped driver may still complete events
+	// that had begun: a probe run past its capture check, maybe preempted.
+	drainGrace = 20 * time.Millisecond
+	// drainTimeout bounds the wait for events the driver counted and the
+	// reader cannot see: past it the reader ends, and the counters show
+	// the difference.
+	drainTimeout = time.Second
+)
+
+// Returned counts an event the reader returned.
+func (d *Drain) Returned() { d.returned++ }
+
+// Stop notes that the driver was told to stop writing.
+func (d *Drain) Stop() {
+	if d.stopped.IsZero() {
+		d.stopped = time.Now()
+	}
+}
+
+// Stopped says whether Stop was called.
+func (d *Drain) Stopped() bool { return !d.stopped.IsZero() }
+
+// Done says whether a stopped reader whose buffers look empty may return
+// io.EOF: it has returned every event its driver counted written, and
+// events begun before the stop had time to complete.
+func (d *Drain) Done(written uint64) bool {
+	since := time.Since(d.stopped)
+	return since >= drainGrace && written <= d.returned || since >= drainTimeout
+}
+
 // Stats are a driver's counters, summed over CPUs, with the per-CPU detail.
 type Stats struct {
 	Events uint64     // events written to a buffer

@@ -242,21 +242,48 @@ func (s *stream) openProbe(c *cli.Context) error {
 // run reads events until the source ends, a bound is reached or a signal
 // arrives, passing the ones that match to emit. idle is called whenever the
 // source has nothing to say, so output does not sit in buffers.
+//
+// A signal or --duration stops a live source's capture and reads on until
+// its buffers are empty, so that the events read add up to the driver's
+// count; a second signal ends at once. --count ends at once: the rest was
+// not asked for.
 func (s *stream) run(emit func(*driver.Event) error, idle func() error) error {
-	var stop atomic.Bool
+	var signals atomic.Int32
 	sig := make(chan os.Signal, 1)
 	// SIGPIPE too: a closed stdout ends the stream like Ctrl-C, counters
 	// printed, rather than killing the process.
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM, syscall.SIGPIPE)
-	defer signal.Stop(sig)
+	defer func() { signal.Stop(sig); close(sig) }()
 	go func() {
-		if _, ok := <-sig; ok {
-			stop.Store(true)
+		for range sig {
+			signals.Add(1)
 		}
 	}()
+	draining := false
+	// drain stops a live source's capture; false when the source cannot
+	// stop (a capture file), and the stream simply ends.
+	drain := func() bool {
+		if draining {
+			return true
+		}
+		src, ok := s.src.(driver.Stopper)
+		if !ok {
+			return false
+		}
+		if err := src.Stop(); err != nil {
+			logrus.Warnf("stop capture, to read what the driver already wrote: %v", err)
+			return false
+		}
+		logrus.Debug("capture stopped; reading what the driver already wrote (interrupt again to end now)")
+		draining = true
+		return true
+	}
 	var lastDrops uint64
 	nextCheck := time.Now().Add(time.Second)
-	for !stop.Load() {
+	for {
+		if n := signals.Load(); n > 1 || n == 1 && !drain() {
+			return idle()
+		}
 		e, err := s.src.Next()
 		if errors.Is(err, driver.ErrTimeout) {
 			if err := idle(); err != nil {
@@ -285,7 +312,7 @@ func (s *stream) run(emit func(*driver.Event) error, idle func() error) error {
 		}
 		// Bounds and drop warnings, checked when idle or every 1024 events.
 		now := time.Now()
-		if !s.until.IsZero() && now.After(s.until) {
+		if !s.until.IsZero() && now.After(s.until) && !drain() {
 			return idle()
 		}
 		if now.After(nextCheck) {
@@ -296,7 +323,6 @@ func (s *stream) run(emit func(*driver.Event) error, idle func() error) error {
 			}
 		}
 	}
-	return idle()
 }
 
 // outputErr turns a closed pipe into a normal end: `vigil events | head`.
@@ -321,7 +347,13 @@ func (s *stream) report(w io.Writer, path string) {
 		}
 		return
 	}
-	fmt.Fprintf(w, "events: %d read, %d matched; driver: %d events, %d drops, %d missed\n", s.seen, s.kept, st.Events, st.Drops, st.Missed)
+	unread := ""
+	if st.Events > s.seen {
+		// --count ended the stream, or events the driver counted never
+		// became readable.
+		unread = fmt.Sprintf(", %d left unread", st.Events-s.seen)
+	}
+	fmt.Fprintf(w, "events: %d read, %d matched; driver: %d events, %d drops, %d missed%s\n", s.seen, s.kept, st.Events, st.Drops, st.Missed, unread)
 	if st.Drops > 0 {
 		for cpu, c := range st.PerCPU {
 			if c.Drops > 0 {

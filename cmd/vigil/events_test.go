@@ -7,11 +7,15 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/vigil-dev/vigil/driver"
 	"github.com/vigil-dev/vigil/internal/testenv"
@@ -140,4 +144,50 @@ func TestEventsReadDamagedCapture(t *testing.T) {
 			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
 		}
 	}
+}
+
+var countersRE = regexp.MustCompile(`events: (\d+) read, \d+ matched; driver: (\d+) events, (\d+) drops`)
+
+// When --duration or Ctrl-C ends a live stream, what the driver had
+// written is still read: the counters on stderr add up, with no drops
+// (events and capture used to stop with events in the buffers).
+func TestStopReadsWhatTheDriverWrote(t *testing.T) {
+	testenv.RequireProbe(t)
+	// Processes starting and ending all along: lifecycle events the
+	// kernel always captures, at a rate no buffer overflows at.
+	load := exec.Command("sh", "-c", "while :; do /bin/true; done")
+	if err := load.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { load.Process.Kill(); load.Wait() }()
+
+	check := func(name, stderr string) {
+		t.Helper()
+		m := countersRE.FindStringSubmatch(stderr)
+		if m == nil {
+			t.Fatalf("%s: no counters on stderr:\n%s", name, stderr)
+		}
+		if m[1] != m[2] || m[3] != "0" {
+			t.Errorf("%s: read %s events, the driver wrote %s, %s drops; want all read, no drops:\n%s", name, m[1], m[2], m[3], stderr)
+		}
+	}
+	file := filepath.Join(t.TempDir(), "x.vcap")
+	r := run(t, "capture", "-w", file, "--type", "getppid", "--duration", "1s")
+	if r.code != 0 {
+		t.Fatalf("capture: exit %d\n%s", r.code, r.stderr)
+	}
+	check("capture --duration", r.stderr)
+
+	cmd := exec.Command(vigilBin, "events", "--type", "getppid")
+	var errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = io.Discard, &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second)
+	cmd.Process.Signal(os.Interrupt)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("events, interrupted: %v\n%s", err, errb.String())
+	}
+	check("events, interrupted", errb.String())
 }

@@ -10,6 +10,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -78,11 +79,15 @@ type Reader struct {
 	merge *driver.Merge[*ring]
 	// epfd waits on every device at once, when the module supports poll
 	// (-1 otherwise: Next then looks every pollEvery).
-	epfd int
-	evs  []unix.EpollEvent
+	epfd  int
+	evs   []unix.EpollEvent
+	drain driver.Drain // under mu
 }
 
-var _ driver.Source = (*Reader)(nil)
+var (
+	_ driver.Source  = (*Reader)(nil)
+	_ driver.Stopper = (*Reader)(nil)
+)
 
 // Open opens /dev/vigil* under devDir ("/dev"), checks the module's API and
 // schema versions, applies cfg and starts capture.
@@ -251,8 +256,16 @@ func (r *Reader) Next() (*driver.Event, error) {
 	deadline := time.Now().Add(timeoutPoll)
 	for {
 		e, _, err := r.merge.Next()
+		if e != nil {
+			r.drain.Returned()
+		}
 		if e != nil || err != nil {
 			return e, err
+		}
+		if r.drain.Stopped() {
+			if st, _ := r.Stats(); r.drain.Done(st.Events) {
+				return nil, io.EOF
+			}
 		}
 		left := time.Until(deadline)
 		if left <= 0 {
@@ -307,6 +320,22 @@ func (r *Reader) SetConfig(cfg driver.Config) error {
 			return fmt.Errorf("set %s: %w", op.what, err)
 		}
 	}
+	return nil
+}
+
+// Stop ends capture for good: the module writes no more events, and Next
+// returns those already in the rings, then io.EOF. Events read then match
+// Stats' count. Close still releases the devices.
+func (r *Reader) Stop() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.rings == nil {
+		return driver.ErrClosed
+	}
+	if err := ioctlPtr(r.rings[0].f.Fd(), iocStop, nil); err != nil {
+		return fmt.Errorf("stop capture: %w", err)
+	}
+	r.drain.Stop()
 	return nil
 }
 
