@@ -23,6 +23,7 @@ import (
 	"github.com/vigil-dev/vigil/engine/output"
 	"github.com/vigil-dev/vigil/engine/rules"
 	"github.com/vigil-dev/vigil/engine/ruleset"
+	"github.com/vigil-dev/vigil/loader"
 )
 
 // detectFlags are the flags vigil run and vigil replay share: which rules,
@@ -201,7 +202,7 @@ func runAction(c *cli.Context) error {
 		d.finish(nil)
 		return err
 	}
-	cfg := driver.Config{Snaplen: driver.DefaultSnaplen, IgnorePID: uint32(os.Getpid())}
+	cfg := driver.Config{Snaplen: driver.DefaultSnaplen, IgnorePID: loader.HostPID(hostRoot)}
 	if !c.Bool("all-syscalls") {
 		cfg.Syscalls = engine.Syscalls(d.prog, tab)
 	}
