@@ -70,6 +70,10 @@ import (
 //
 // Type numbers 3 and up are reserved; readers skip them after checking
 // their CRC.
+//
+// A damaged block (bad CRC, impossible length) after the meta block loses
+// its own events only: a reader looks byte by byte for the next events
+// block whose CRC matches and goes on from there, saying what it skipped.
 
 // ErrBadCapture wraps every error about a capture file's contents.
 var ErrBadCapture = errors.New("bad capture file")
