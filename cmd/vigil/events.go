@@ -22,16 +22,16 @@ import (
 	"github.com/sirupsen/logrus"
 	"github.com/urfave/cli/v2"
 
-	"github.com/vigil-dev/vigil/bpf"
 	"github.com/vigil-dev/vigil/driver"
 	"github.com/vigil-dev/vigil/engine/state"
 	"github.com/vigil-dev/vigil/internal/editdist"
+	"github.com/vigil-dev/vigil/loader"
 )
 
 // streamFlags select and bound a stream of events; events and capture share
 // them.
 func streamFlags() []cli.Flag {
-	return []cli.Flag{
+	return append([]cli.Flag{
 		&cli.StringSliceFlag{Name: "type", Aliases: []string{"t"},
 			Usage: "only events of these types (an event name such as openat or proc_exec, or any syscall name); repeat or separate by commas. Live, the kernel then captures only those syscalls"},
 		&cli.UintFlag{Name: "pid", Aliases: []string{"p"}, Usage: "only events of this process (thread-group id) or thread"},
@@ -42,13 +42,13 @@ func streamFlags() []cli.Flag {
 		&cli.UintFlag{Name: "snaplen", Value: driver.DefaultSnaplen, Usage: "bytes kept of strings and buffers other than paths"},
 		&cli.StringFlag{Name: "host-root", Value: "/", EnvVars: []string{"HOST_ROOT", "VIGIL_HOST_ROOT"},
 			Usage: "where the host's root is mounted (/host in a container); its /proc names processes"},
-	}
+	}, loaderFlags()...)
 }
 
 func eventsCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "events",
-		Usage: "print live events from the eBPF probe, or the events of a capture file",
+		Usage: "print live events from the driver the loader picks (--driver), or the events of a capture file",
 		Description: `One event per line: time, CPU, command, pid:tid, parent pid, type and
 parameters; with --json one object per line. On exit the driver's counters
 (events, drops) go to stderr.`,
@@ -224,18 +224,18 @@ func (s *stream) openProbe(c *cli.Context) error {
 	cfg := driver.Config{
 		Syscalls:  s.filter.syscalls,
 		Snaplen:   uint32(snaplen),
-		IgnorePID: uint32(os.Getpid()),
+		IgnorePID: loader.HostPID(c.String("host-root")),
 	}
 	s.threads = state.NewThreads(filepath.Join(c.String("host-root"), "proc"))
 	if err := s.threads.Seed(); err != nil {
 		return fmt.Errorf("%w (is --host-root %s the host's root?)", err, c.String("host-root"))
 	}
-	p, err := bpf.Open(cfg, bpf.Options{BufferSize: size})
+	l, err := openDriver(c, cfg, size)
 	if err != nil {
 		return err
 	}
-	logrus.WithFields(logrus.Fields{"driver": "bpf", "buffer_size": size, "snaplen": snaplen}).Debug("probe attached")
-	s.src, s.clock, s.tab = p, driver.NewClock(), tab
+	logrus.WithFields(logrus.Fields{"driver": l.Driver, "buffer_size": size, "snaplen": snaplen}).Debug("driver open")
+	s.src, s.clock, s.tab = l.Source, driver.NewClock(), tab
 	return nil
 }
 
