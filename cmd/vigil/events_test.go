@@ -77,8 +77,8 @@ func TestBufferSizeRange(t *testing.T) {
 		{"3MiB", "3MiB (3145728 bytes)"},
 		{"100", "100 bytes"},
 	} {
-		for _, cmd := range [][]string{{"events"}, {"capture", "-w", filepath.Join(t.TempDir(), "x.vcap")}} {
-			r := run(t, append(cmd, "--buffer-size", c.size, "--count", "1")...)
+		for _, cmd := range [][]string{{"events", "--count", "1"}, {"capture", "-w", filepath.Join(t.TempDir(), "x.vcap"), "--count", "1"}, {"run", "--duration", "1s"}} {
+			r := run(t, append(cmd, "--buffer-size", c.size)...)
 			if r.code == 0 {
 				t.Errorf("%s --buffer-size %s succeeded", cmd[0], c.size)
 			}
@@ -91,10 +91,11 @@ func TestBufferSizeRange(t *testing.T) {
 	}
 }
 
-// events -r reads past a damaged block, says on stderr what it skipped,
-// and exits non-zero: the output is not the whole capture.
-func TestEventsReadDamagedCapture(t *testing.T) {
-	const n = 6000
+// writeDamagedCapture writes n close events into a capture and damages
+// the payload of its third block; it returns the file and the blocks'
+// offsets.
+func writeDamagedCapture(t *testing.T, n int) (string, []int) {
+	t.Helper()
 	var buf bytes.Buffer
 	w, err := driver.NewCaptureWriter(&buf, driver.CaptureMeta{})
 	if err != nil {
@@ -129,6 +130,24 @@ func TestEventsReadDamagedCapture(t *testing.T) {
 	if err := os.WriteFile(file, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return file, offs
+}
+
+// vigil replay reads past the damage too, and fails saying what it skipped.
+func TestReplayDamagedCapture(t *testing.T) {
+	file, offs := writeDamagedCapture(t, 6000)
+	r := run(t, "replay", file)
+	skipped := fmt.Sprintf("skipped %d bytes, from offset %d", offs[3]-offs[2], offs[2])
+	if r.code == 0 || !strings.Contains(r.stderr, skipped) {
+		t.Errorf("replay of a damaged capture: exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+}
+
+// events -r reads past a damaged block, says on stderr what it skipped,
+// and exits non-zero: the output is not the whole capture.
+func TestEventsReadDamagedCapture(t *testing.T) {
+	const n = 6000
+	file, offs := writeDamagedCapture(t, n)
 
 	r := run(t, "events", "-r", file, "--json")
 	if r.code == 0 {

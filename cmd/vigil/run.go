@@ -171,6 +171,9 @@ func runAction(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("--buffer-size: %w", err)
 	}
+	if err := driver.CheckRingSize(size); err != nil {
+		return fmt.Errorf("--buffer-size %s: %w", c.String("buffer-size"), err)
+	}
 	if s := c.String("docker-socket"); s != "" {
 		if _, err := container.ParseEndpoint(s); err != nil {
 			return fmt.Errorf("--docker-socket %q: %w", s, err)
@@ -259,5 +262,11 @@ func replayAction(c *cli.Context) error {
 	ctx, cancel := signalContext(c.Duration("duration"))
 	defer cancel()
 	runErr := eng.Run(ctx, r)
-	return errors.Join(runErr, d.finish(eng))
+	// Alerts from every event outside the damage were raised; say what
+	// could not be read, and fail, so that no one takes it for the whole.
+	var damage []error
+	for _, sk := range r.Skipped() {
+		damage = append(damage, sk)
+	}
+	return errors.Join(append([]error{runErr, d.finish(eng)}, damage...)...)
 }
