@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vigil-dev/vigil/driver"
+	"github.com/vigil-dev/vigil/internal/uname"
 )
 
 // pollMillis bounds how long Next blocks before returning driver.ErrTimeout,
@@ -458,11 +459,11 @@ func checkKernel() error {
 	if runtime.GOARCH != "amd64" {
 		return fmt.Errorf("eBPF probe on %s: %w (built for amd64 only)", runtime.GOARCH, driver.ErrNotSupported)
 	}
-	var uts unix.Utsname
-	if err := unix.Uname(&uts); err != nil {
-		return fmt.Errorf("uname: %w", err)
+	u, err := uname.Read()
+	if err != nil {
+		return err
 	}
-	release := unix.ByteSliceToString(uts.Release[:])
+	release := u.Release
 	var maj, min int
 	if _, err := fmt.Sscanf(release, "%d.%d", &maj, &min); err == nil && (maj < 5 || maj == 5 && min < 8) {
 		return fmt.Errorf("kernel %s is older than 5.8: %w: the eBPF probe needs BPF ring buffers and BTF tracepoints (5.8+); use the kernel module driver",

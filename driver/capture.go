@@ -17,7 +17,7 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/vigil-dev/vigil/internal/uname"
 )
 
 // Capture file format, version 1 (`vigil capture -w`, `vigil events -r`).
@@ -126,9 +126,8 @@ func NewCaptureMeta(clock Clock) CaptureMeta {
 		Created:       time.Now(),
 	}
 	m.Hostname, _ = os.Hostname()
-	var u unix.Utsname
-	if unix.Uname(&u) == nil {
-		m.KernelRelease = unix.ByteSliceToString(u.Release[:])
+	if u, err := uname.Read(); err == nil {
+		m.KernelRelease = u.Release
 	}
 	return m
 }

@@ -21,6 +21,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/vigil-dev/vigil/internal/uname"
 	"github.com/vigil-dev/vigil/mirror"
 )
 
@@ -144,31 +145,19 @@ func (t Target) ArtifactName() string { return mirror.ArtifactName(t.ID, t.Relea
 // mounted into a container). The kernel's identity comes from uname, which
 // a container shares with its host; files come from under hostRoot.
 func ReadFacts(hostRoot string) (Facts, error) {
-	u, err := uname()
+	u, err := uname.Read()
 	if err != nil {
 		return Facts{}, err
 	}
-	return readFacts(hostRoot, u)
+	return readFacts(hostRoot, unameInfo(u))
 }
 
 // unameInfo is the part of uname(2) the facts use; tests make their own.
 type unameInfo struct{ Release, Version, Machine string }
 
-func uname() (unameInfo, error) {
-	var u unix.Utsname
-	if err := unix.Uname(&u); err != nil {
-		return unameInfo{}, fmt.Errorf("uname: %w", err)
-	}
-	return unameInfo{
-		Release: unix.ByteSliceToString(u.Release[:]),
-		Version: unix.ByteSliceToString(u.Version[:]),
-		Machine: unix.ByteSliceToString(u.Machine[:]),
-	}, nil
-}
-
 // KernelRelease returns uname -r.
 func KernelRelease() (string, error) {
-	u, err := uname()
+	u, err := uname.Read()
 	return u.Release, err
 }
 

@@ -28,10 +28,9 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/vigil-dev/vigil/driver"
 	"github.com/vigil-dev/vigil/internal/editdist"
+	"github.com/vigil-dev/vigil/internal/uname"
 	"github.com/vigil-dev/vigil/mirror"
 )
 
@@ -189,11 +188,11 @@ func (r *Repo) checkOptions() error {
 		return err
 	}
 	if o.Arch == "" {
-		var u unix.Utsname
-		if err := unix.Uname(&u); err != nil {
-			return fmt.Errorf("uname: %w", err)
+		u, err := uname.Read()
+		if err != nil {
+			return err
 		}
-		o.Arch = unix.ByteSliceToString(u.Machine[:])
+		o.Arch = u.Machine
 	}
 	if err := checkSegment("arch", o.Arch); err != nil {
 		return err
