@@ -186,9 +186,6 @@ func Verify(root string, pub ed25519.PublicKey) error {
 // unless its signature verified and it parsed; with a *VerifyError it is
 // returned too.
 func VerifyIndex(root string, pub ed25519.PublicKey) (*Index, error) {
-	if len(pub) != ed25519.PublicKeySize {
-		return nil, fmt.Errorf("mirror: public key is %d bytes, want %d", len(pub), ed25519.PublicKeySize)
-	}
 	indexPath := filepath.Join(root, IndexFile)
 	sigPath := filepath.Join(root, SignatureFile)
 	data, err := os.ReadFile(indexPath)
@@ -202,18 +199,7 @@ func VerifyIndex(root string, pub ed25519.PublicKey) (*Index, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mirror: cannot verify: %w", err)
 	}
-	sig, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(sigText)))
-	if err != nil {
-		return nil, fmt.Errorf("mirror: %s: %w: not base64: %v", sigPath, ErrBadSignature, err)
-	}
-	if len(sig) != ed25519.SignatureSize {
-		return nil, fmt.Errorf("mirror: %s: %w: signature is %d bytes, want %d", sigPath, ErrBadSignature, len(sig), ed25519.SignatureSize)
-	}
-	if !ed25519.Verify(pub, data, sig) {
-		return nil, fmt.Errorf("mirror: %s: %w with key %s (index changed after signing, or signed by another key)",
-			indexPath, ErrBadSignature, EncodePublicKey(pub))
-	}
-	ix, err := parseIndex(data, indexPath)
+	ix, err := VerifySignedIndex(data, sigText, indexPath, pub)
 	if err != nil {
 		return nil, err
 	}
@@ -302,4 +288,3 @@ func unlistedFix(name string) string {
 	}
 	return "so nothing vouches for it: remove it (`vigil driver build` lists and signs what it adds)"
 }
-
