@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-only
+//go:build ignore
 /*
  * Reading the current task for events: user memory, paths, file
  * descriptors, cgroups and sockets, each as the eBPF probe reads it

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-only
+//go:build ignore
 /*
  * The events of the syscalls that have events of their own, parameter by
  * parameter in the order of vigil_schema.h, as bpf/c/probe.bpf.c fills

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-only
+//go:build ignore
 /*
  * vigil's kernel module: syscall and process lifecycle events, in the wire
  * format of vigil_schema.h, into one ring buffer per possible CPU that user
