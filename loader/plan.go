@@ -140,10 +140,20 @@ type Step struct {
 	// are tried in order (the first that exists is Facts.Headers).
 	Method     BuildMethod
 	HeaderDirs []string
+	// Prepare is Options.Prepare: the module is cached, not loaded.
+	Prepare bool
 	// Unload is set on steps that load a module while another vigil module
 	// (another version, or one that cannot serve) is loaded: remove it
 	// first, or finit_module fails with EEXIST.
 	Unload bool
+}
+
+// finish is what a step does with the module it got.
+func (s Step) finish() string {
+	if s.Prepare {
+		return "cache it"
+	}
+	return "load it"
 }
 
 // Usable reports whether the step may work here.
@@ -158,12 +168,12 @@ func (s Step) String() string {
 	case StepCache:
 		what = "load " + s.Artifact + " from the cache (" + s.CachePath + ")"
 	case StepRepo:
-		what = "fetch " + s.Path + " from " + s.Repo + ", verify it and load it"
+		what = "fetch " + s.Path + " from " + s.Repo + ", verify it and " + s.finish()
 	case StepBuild:
 		if s.Method == BuildContainer {
-			what = "build " + s.Artifact + " in a container of the kernel's Debian suite and load it"
+			what = "build " + s.Artifact + " in a container of the kernel's Debian suite and " + s.finish()
 		} else {
-			what = "build " + s.Artifact + " with the host's headers (" + strings.Join(s.HeaderDirs, ", ") + ") and load it"
+			what = "build " + s.Artifact + " with the host's headers (" + strings.Join(s.HeaderDirs, ", ") + ") and " + s.finish()
 		}
 	case StepProbe:
 		what = "load the embedded eBPF probe"
@@ -277,7 +287,7 @@ func kmodSteps(f Facts, o Options) ([]Step, error) {
 	if cacheDir == "" {
 		cacheDir = filepath.Join(f.HostRoot, DefaultCacheDir)
 	}
-	art := Step{Artifact: name, Path: path, CachePath: filepath.Join(cacheDir, filepath.FromSlash(path))}
+	art := Step{Artifact: name, Path: path, CachePath: filepath.Join(cacheDir, filepath.FromSlash(path)), Prepare: o.Prepare}
 
 	loaded := loadedStep(f)
 	blocked := kmodSkip(f)

@@ -5,6 +5,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"net"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"github.com/vigil-dev/vigil/driver"
 	"github.com/vigil-dev/vigil/internal/modinfo"
 	"github.com/vigil-dev/vigil/internal/testenv"
+	"github.com/vigil-dev/vigil/kernels"
 	"github.com/vigil-dev/vigil/mirror"
 )
 
@@ -163,5 +165,48 @@ func writeFile(t *testing.T, path, data string) {
 	}
 	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The build path, as a new user runs it: with no mirror, vigil driver
+// install for a Debian kernel this host does not run builds the module in
+// a container with headers from the catalogue, verifies and caches it.
+// (This host cannot load it: the cached module and its vermagic are the
+// proof.)
+func TestDriverInstallBuildsInAContainer(t *testing.T) {
+	if os.Geteuid() != 0 {
+		testenv.Unavailable(t, "needs root for the Docker Engine")
+	}
+	testenv.RequireDocker(t)
+	cat, err := kernels.NewDebian(kernels.Options{})
+	if err != nil {
+		testenv.Unavailable(t, "no Debian catalogue: "+err.Error())
+	}
+	tg, err := cat.Latest(context.Background(), "bookworm", "cloud-amd64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := t.TempDir()
+	writeFile(t, filepath.Join(host, "etc/os-release"), "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\nVERSION_ID=\"12\"\nVERSION_CODENAME=bookworm\n")
+	writeFile(t, filepath.Join(host, "etc/apt/sources.list.d/debian.sources"),
+		"Types: deb\nURIs: "+cat.Mirror()+"\nSuites: bookworm\nComponents: main\n")
+	version := "#" + tg.Version + " SMP PREEMPT_DYNAMIC Debian " + tg.PackageVersion + " (2026-01-05)"
+	cmd := exec.Command(vigilBin, "driver", "install", "--host-root", host, "--kernel-release", tg.Release, "--kernel-version", version)
+	// The catalogue's downloads are shared with the other tests.
+	cmd.Env = append(os.Environ(), "VIGIL_CACHE_DIR="+cat.CacheDir())
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("driver install: %v\n%s", err, out)
+	}
+	cached := filepath.Join(host, "var/cache/vigil/driver", mirror.ArtifactPath(driver.DriverVersion, "x86_64", "debian", tg.Release, tg.Version))
+	if !strings.Contains(string(out), "in a container of the kernel's Debian suite and cache it") || !strings.Contains(string(out), "ready in the cache ("+cached+")") {
+		t.Errorf("install output:\n%s", out)
+	}
+	mi, err := modinfo.Read(cached)
+	if err != nil || !strings.HasPrefix(mi["vermagic"], tg.Release+" ") || mi["name"] != "vigil" || mi["version"] != driver.DriverVersion {
+		t.Errorf("cached module: %v %v", mi, err)
+	}
+	if _, err := os.Stat(cached + ".sha256"); err != nil {
+		t.Errorf("no checksum beside the cached module: %v", err)
 	}
 }

@@ -4,7 +4,6 @@
 package main
 
 import (
-	"context"
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/vigil-dev/vigil/driver"
 	"github.com/vigil-dev/vigil/loader"
+	"github.com/vigil-dev/vigil/loader/build"
 	"github.com/vigil-dev/vigil/mirror"
 )
 
@@ -328,5 +328,7 @@ func cleanupAction(c *cli.Context) error {
 	return errors.Join(errs...)
 }
 
-// buildModule is the loader's build step; set by the build package.
-var buildModule func(ctx context.Context, f loader.Facts, s loader.Step) error
+// buildModule is the loader's build step: DKMS or Kbuild with the host's
+// headers, else the containerized builder with headers from the Debian
+// catalogue, through the host's Docker socket.
+var buildModule = build.New(build.Options{Log: os.Stderr})
