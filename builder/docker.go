@@ -89,7 +89,7 @@ func (d *Docker) Run(ctx context.Context, j Job) (res Result, err error) {
 	if err := d.cli.ContainerStart(ctx, created.ID, container.StartOptions{}); err != nil {
 		return res, fmt.Errorf("start container for %s: %w", j.Name, err)
 	}
-	out := newLineWriter(j.Log, "["+j.Name+"] ")
+	out := NewLineWriter(j.Log, "["+j.Name+"] ")
 	logs, err := d.cli.ContainerLogs(ctx, created.ID, container.LogsOptions{ShowStdout: true, ShowStderr: true, Follow: true})
 	if err != nil {
 		return res, fmt.Errorf("follow logs of %s: %w", j.Name, err)

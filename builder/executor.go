@@ -58,8 +58,9 @@ var ErrTimeout = errors.New("build timed out")
 // tailLines is how much of a job's output a Result keeps.
 const tailLines = 30
 
-// lineWriter prefixes each line it forwards and remembers the last ones.
-type lineWriter struct {
+// LineWriter prefixes each line it forwards and remembers the last ones:
+// a job's output shown as it runs, and its tail kept for the error.
+type LineWriter struct {
 	mu     sync.Mutex
 	out    io.Writer
 	prefix string
@@ -67,14 +68,15 @@ type lineWriter struct {
 	tail   []string
 }
 
-func newLineWriter(out io.Writer, prefix string) *lineWriter {
+// NewLineWriter forwards to out (nil: nowhere) with prefix before each line.
+func NewLineWriter(out io.Writer, prefix string) *LineWriter {
 	if out == nil {
 		out = io.Discard
 	}
-	return &lineWriter{out: out, prefix: prefix}
+	return &LineWriter{out: out, prefix: prefix}
 }
 
-func (w *lineWriter) Write(p []byte) (int, error) {
+func (w *LineWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.buf = append(w.buf, p...)
@@ -89,7 +91,7 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func (w *lineWriter) line(l string) {
+func (w *LineWriter) line(l string) {
 	l = strings.TrimRight(l, "\r")
 	fmt.Fprintf(w.out, "%s%s\n", w.prefix, l)
 	w.tail = append(w.tail, l)
@@ -99,7 +101,7 @@ func (w *lineWriter) line(l string) {
 }
 
 // Tail flushes a partial last line and returns the remembered lines.
-func (w *lineWriter) Tail() string {
+func (w *LineWriter) Tail() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if len(w.buf) > 0 {

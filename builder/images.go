@@ -273,7 +273,7 @@ func (im *Images) make(ctx context.Context, r Recipe) (id string, err error) {
 	}
 	defer os.RemoveAll(dir)
 	fmt.Fprintf(im.log, "image %s: debootstrap %s with %s\n", tag, r.Suite, strings.Join(r.Packages, " "))
-	out := newLineWriter(im.log, "[debootstrap "+r.Suite+"] ")
+	out := NewLineWriter(im.log, "[debootstrap "+r.Suite+"] ")
 	args := []string{"--variant=minbase", "--include=" + strings.Join(r.Packages, ",")}
 	if im.keyring != "" {
 		args = append(args, "--keyring="+im.keyring)

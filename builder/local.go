@@ -58,7 +58,7 @@ func (Local) Run(ctx context.Context, j Job) (Result, error) {
 		"/bin/sh", "-c", setup.String(), "vigil-job"}, j.Cmd...)
 	cmd := exec.CommandContext(cctx, "unshare", args...)
 	cmd.Env = j.Env
-	out := newLineWriter(j.Log, "["+j.Name+"] ")
+	out := NewLineWriter(j.Log, "["+j.Name+"] ")
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }

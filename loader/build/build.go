@@ -34,7 +34,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -222,48 +221,4 @@ func inside(root, p string) (string, error) {
 		return "", fmt.Errorf("%s is not under the host root %s", p, root)
 	}
 	return filepath.Join("/", rel), nil
-}
-
-// tailWriter forwards a build's output line by line with a prefix and
-// keeps its last lines for the error.
-type tailWriter struct {
-	mu     sync.Mutex
-	out    io.Writer
-	prefix string
-	buf    []byte
-	tail   []string
-}
-
-const tailLines = 30
-
-func (w *tailWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.buf = append(w.buf, p...)
-	for {
-		i := bytes.IndexByte(w.buf, '\n')
-		if i < 0 {
-			return len(p), nil
-		}
-		w.line(string(w.buf[:i]))
-		w.buf = w.buf[i+1:]
-	}
-}
-
-func (w *tailWriter) line(l string) {
-	fmt.Fprintf(w.out, "%s%s\n", w.prefix, l)
-	if w.tail = append(w.tail, l); len(w.tail) > tailLines {
-		w.tail = w.tail[1:]
-	}
-}
-
-// Tail is the last n lines of output.
-func (w *tailWriter) Tail(n int) string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if len(w.buf) > 0 {
-		w.line(string(w.buf))
-		w.buf = nil
-	}
-	return strings.Join(w.tail[max(0, len(w.tail)-n):], "\n")
 }

@@ -204,7 +204,7 @@ func (o Options) run(ctx context.Context, root, dir, release string, args []stri
 		cmd.SysProcAttr.Chroot = root
 	}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	out := &tailWriter{out: o.log(), prefix: "[build " + release + "] "}
+	out := builder.NewLineWriter(o.log(), "[build "+release+"] ")
 	cmd.Stdout, cmd.Stderr = out, out
 	fmt.Fprintf(o.log(), "build: %s\n", strings.Join(args, " "))
 	err := cmd.Run()
@@ -214,7 +214,7 @@ func (o Options) run(ctx context.Context, root, dir, release string, args []stri
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
 		return fmt.Errorf("%s: %w after %s", args[0], builder.ErrTimeout, o.timeout())
 	}
-	return fmt.Errorf("%s: %w; its last lines:\n%s", strings.Join(args, " "), err, out.Tail(12))
+	return fmt.Errorf("%s: %w; its last lines:\n%s", strings.Join(args, " "), err, out.Tail())
 }
 
 // lookIn finds a program under root as PATH would on the host, and
