@@ -34,12 +34,13 @@ test:
 # The kernel compatibility matrix: every kernel of kernels/matrix.yaml booted
 # in QEMU with bin/vigil as /init; tables in out/matrix/matrix.md and .json.
 # Kernels are cached under /var/cache/vigil (or $$XDG_CACHE_HOME/vigil).
-# With a mirror from `make mirror`, each VM also checks the kernel module.
+# With a mirror from `make mirror`, each VM also checks the kernel module,
+# and the loader fetching it from the mirror served over QEMU's network.
 COMMA := ,
 matrix:
 	scripts/deps test
 	$(MAKE) build
-	$(SUDO) ./$(BIN) matrix run --out out/matrix $(if $(wildcard out/mirror/index.json),--drivers bpf$(COMMA)kmod --modules out/mirror --key out/mirror-key.pub,--drivers bpf)
+	$(SUDO) ./$(BIN) matrix run --out out/matrix $(if $(wildcard out/mirror/index.json),--drivers bpf$(COMMA)kmod$(COMMA)loader --modules out/mirror --key out/mirror-key.pub,--drivers bpf)
 
 # The matrix on a debug kernel (KASAN, lockdep, DEBUG_ATOMIC_SLEEP) built
 # from Debian's linux-source by scripts/debug-kernel (once; cached): both

@@ -19,7 +19,7 @@ import (
 	"github.com/vigil-dev/vigil/bpf"
 	"github.com/vigil-dev/vigil/ci/selftest"
 	"github.com/vigil-dev/vigil/driver"
-	"github.com/vigil-dev/vigil/internal/modinfo"
+	"github.com/vigil-dev/vigil/loader"
 )
 
 // The agent is the static vigil binary booted as a VM's /init. It reads
@@ -57,7 +57,8 @@ type AgentResult struct {
 	Error   string        `json:"error,omitempty"`
 	Checks  []CheckResult `json:"checks"`
 	Elapsed int64         `json:"elapsed_ms"`
-	Bench   *Bench        `json:"bench,omitempty"` // the bench driver's figures
+	Bench   *Bench        `json:"bench,omitempty"`  // the bench driver's figures
+	Loader  *LoaderRun    `json:"loader,omitempty"` // the loader driver's load
 }
 
 // CheckResult is one selftest check inside the VM.
@@ -188,8 +189,10 @@ func runDriver(name string, logf func(string, ...any)) AgentResult {
 		return runParity(r, logf)
 	case "bench":
 		return runBench(r, logf)
+	case "loader":
+		return runLoader(r, logf)
 	default:
-		r.Error = fmt.Sprintf("unknown driver %q: this agent knows bpf, kmod, parity, bench and module", name)
+		r.Error = fmt.Sprintf("unknown driver %q: this agent knows bpf, kmod, parity, bench, module and loader", name)
 		return r
 	}
 	env := &selftest.Env{Src: src, Config: cfg, TempDir: os.TempDir()}
@@ -264,30 +267,10 @@ func setupGuest() error {
 			errs = append(errs, fmt.Errorf("mount %s on %s: %w", m.fstype, m.dir, err))
 		}
 	}
-	if err := loopbackUp(); err != nil {
+	if err := ifUp("lo"); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
-}
-
-func loopbackUp() error {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("bring lo up: %w", err)
-	}
-	defer unix.Close(fd)
-	ifr, err := unix.NewIfreq("lo")
-	if err != nil {
-		return err
-	}
-	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
-		return fmt.Errorf("bring lo up: get flags: %w", err)
-	}
-	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
-	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
-		return fmt.Errorf("bring lo up: %w", err)
-	}
-	return nil
 }
 
 // kernelParams returns the key=value words of /proc/cmdline.
@@ -342,26 +325,16 @@ func loadModules(r AgentResult) AgentResult {
 	return r
 }
 
+// loadUnload loads a module through the loader, which refuses one built
+// for another kernel by its vermagic before finit_module, and unloads it.
 func loadUnload(ko string) error {
-	mi, err := modinfo.Read(ko)
+	name, err := loader.LoadModule(ko, "")
 	if err != nil {
 		return err
-	}
-	name := mi["name"]
-	f, err := os.Open(ko)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if err := unix.FinitModule(int(f.Fd()), "", 0); err != nil {
-		return fmt.Errorf("finit_module %s (vermagic %q): %w", filepath.Base(ko), mi["vermagic"], err)
 	}
 	mods, _ := os.ReadFile("/proc/modules")
 	if !strings.Contains("\n"+string(mods), "\n"+name+" ") {
 		return fmt.Errorf("module %s loaded but not in /proc/modules", name)
 	}
-	if err := unix.DeleteModule(name, unix.O_NONBLOCK); err != nil {
-		return fmt.Errorf("delete_module %s: %w", name, err)
-	}
-	return nil
+	return loader.UnloadModule(name)
 }

@@ -8,7 +8,9 @@ package ci
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -19,6 +21,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/vigil-dev/vigil/loader"
 )
 
 // Kernel is one kernel of the matrix.
@@ -37,11 +41,19 @@ type Kernel struct {
 	// Foreign is a module built for another kernel, which the kmod
 	// driver's loader must refuse.
 	Foreign string
+	// Distro is the os-release ID of the kernel's distribution ("debian"):
+	// the loader driver's guest says it, as mirrors name artifacts by it.
+	Distro string
+	// ModuleTree returns the directory of the kernel's own modules
+	// (/lib/modules/<release> extracted from its packages), fetching them
+	// first if need be: the loader driver's guest loads its network card's
+	// modules from there.
+	ModuleTree func(ctx context.Context) (string, error)
 }
 
 // Options of a matrix run.
 type Options struct {
-	Drivers []string      // "bpf", "kmod", "module", "parity" (added with bpf and kmod); empty: bpf
+	Drivers []string      // "bpf", "kmod", "module", "loader", "parity" (added with bpf and kmod); empty: bpf
 	Jobs    int           // VMs at once; 0: one per CPU
 	Out     string        // matrix.md, matrix.json and one directory per kernel
 	Agent   string        // a statically linked vigil
@@ -55,6 +67,11 @@ type Options struct {
 	// Accel is AccelAuto (the default: KVM once a probe boot proves it
 	// works, else TCG), AccelKVM or AccelTCG.
 	Accel string
+	// Mirror and Key are a mirror directory and its trusted public key,
+	// for the loader driver: the run serves the mirror on a loopback port,
+	// and each guest fetches its module from there.
+	Mirror string
+	Key    ed25519.PublicKey
 }
 
 // Row is one line of the matrix: one driver on one kernel.
@@ -74,7 +91,8 @@ type Row struct {
 	// Retried says why the kernel was booted again, when it was.
 	Retried string        `json:"retried,omitempty"`
 	Checks  []CheckResult `json:"checks,omitempty"`
-	Bench   *Bench        `json:"bench,omitempty"` // driver "bench" only
+	Bench   *Bench        `json:"bench,omitempty"`  // driver "bench" only
+	Loader  *LoaderRun    `json:"loader,omitempty"` // driver "loader" only
 }
 
 // DefaultTimeout bounds one VM: boot, both drivers' checks under TCG, power-off.
@@ -93,8 +111,8 @@ func Run(ctx context.Context, kernels []Kernel, opts Options) ([]Row, error) {
 		opts.Drivers = []string{"bpf"}
 	}
 	for _, d := range opts.Drivers {
-		if d != "bpf" && d != "module" && d != "kmod" && d != "parity" && d != "bench" {
-			return nil, fmt.Errorf("driver %q: the matrix knows bpf, kmod, parity, bench and module (a mirror's modules loaded in each kernel)", d)
+		if !slices.Contains(knownDrivers, d) {
+			return nil, fmt.Errorf("driver %q: the matrix knows bpf, kmod, parity, bench, module (a mirror's modules loaded in each kernel) and loader (the module fetched from a mirror by the loader)", d)
 		}
 	}
 	opts.Drivers = withParity(opts.Drivers)
@@ -114,6 +132,13 @@ func Run(ctx context.Context, kernels []Kernel, opts Options) ([]Row, error) {
 	if err := WriteInitramfs(initrd, opts.Agent); err != nil {
 		return nil, err
 	}
+	var repos *loaderRepos
+	if slices.Contains(opts.Drivers, "loader") {
+		if repos, err = startLoaderRepos(opts, kernels); err != nil {
+			return nil, err
+		}
+		defer repos.Close()
+	}
 	p := &progress{w: opts.Progress, total: len(kernels)}
 	accel := &accelChoice{want: opts.Accel, report: p.accel}
 	rows := make([][]Row, len(kernels))
@@ -125,7 +150,11 @@ func Run(ctx context.Context, kernels []Kernel, opts Options) ([]Row, error) {
 			defer wg.Done()
 			for i := range jobs {
 				p.start(kernels[i].Name)
-				rows[i] = runKernel(ctx, kernels[i], initrd, accel, opts)
+				k := kernels[i]
+				if repos != nil {
+					k.Params = strings.TrimSpace(k.Params + " " + repos.params(k.Name))
+				}
+				rows[i] = runKernel(ctx, k, initrd, accel, opts)
 				p.finish(kernels[i].Name, rows[i])
 			}
 		}()
@@ -140,6 +169,18 @@ func Run(ctx context.Context, kernels []Kernel, opts Options) ([]Row, error) {
 		out = append(out, r...)
 	}
 	return out, nil
+}
+
+var knownDrivers = []string{"bpf", "kmod", "parity", "bench", "module", "loader"}
+
+// vmOrder is the order the agent runs the drivers in: the loader first,
+// so that it finds the kernel as a host would, with no vigil module ever
+// loaded (the failure cases check the kernel's taint for that).
+func vmOrder(drivers []string) []string {
+	if !slices.Contains(drivers, "loader") {
+		return drivers
+	}
+	return append([]string{"loader"}, slices.DeleteFunc(slices.Clone(drivers), func(d string) bool { return d == "loader" })...)
 }
 
 // kernelWarning matches the first line of what a kernel prints when
@@ -191,7 +232,10 @@ func runKernel(ctx context.Context, k Kernel, initrd string, accel *accelChoice,
 		return fail(fmt.Errorf("fetch kernel: %w", err), "")
 	}
 	dir := filepath.Join(opts.Out, strings.NewReplacer("/", "_", " ", "_").Replace(k.Name))
-	if len(k.Modules) > 0 {
+	withLoader := slices.Contains(opts.Drivers, "loader")
+	vmDrivers := opts.Drivers
+	var loaderErr error
+	if len(k.Modules) > 0 || withLoader {
 		// This kernel's own modules go into its own initramfs.
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return fail(err, "")
@@ -203,6 +247,18 @@ func runKernel(ctx context.Context, k Kernel, initrd string, accel *accelChoice,
 		if k.Foreign != "" {
 			files = append(files, File{Host: k.Foreign, Guest: guestForeign + "/" + filepath.Base(k.Foreign)})
 		}
+		if withLoader {
+			more, err := loaderFiles(ctx, k, dir)
+			if err != nil {
+				// Its row says why; the other drivers need none of it.
+				loaderErr, withLoader = err, false
+				vmDrivers = slices.DeleteFunc(slices.Clone(vmDrivers), func(d string) bool { return d == "loader" })
+			}
+			files = append(files, more...)
+		}
+		if len(vmDrivers) == 0 {
+			return fail(loaderErr, "")
+		}
 		initrd = filepath.Join(dir, "initramfs.cpio")
 		if err := WriteInitramfs(initrd, opts.Agent, files...); err != nil {
 			return fail(err, "")
@@ -212,9 +268,10 @@ func runKernel(ctx context.Context, k Kernel, initrd string, accel *accelChoice,
 		Accel:   accel.get(ctx, image),
 		Kernel:  image,
 		Initrd:  initrd,
-		Params:  strings.TrimSpace("vigil.drivers=" + strings.Join(opts.Drivers, ",") + " " + k.Params),
+		Params:  strings.TrimSpace("vigil.drivers=" + strings.Join(vmOrder(vmDrivers), ",") + " " + k.Params),
 		Timeout: opts.Timeout,
 		Dir:     dir,
+		Net:     withLoader,
 	}
 	var retried []string
 	var boot *Boot
@@ -245,9 +302,11 @@ func runKernel(ctx context.Context, k Kernel, initrd string, accel *accelChoice,
 			}
 		}
 		switch {
+		case d == "loader" && loaderErr != nil:
+			row.Error = loaderErr.Error()
 		case res != nil:
-			row.Pass, row.Events, row.Drops, row.Missed, row.LoadMS, row.Error, row.Checks, row.Bench =
-				res.Pass, res.Events, res.Drops, res.Missed, res.LoadMS, res.Error, res.Checks, res.Bench
+			row.Pass, row.Events, row.Drops, row.Missed, row.LoadMS, row.Error, row.Checks, row.Bench, row.Loader =
+				res.Pass, res.Events, res.Drops, res.Missed, res.LoadMS, res.Error, res.Checks, res.Bench, res.Loader
 			if boot.Err != nil { // reported, then broke (an oops at unload, say)
 				row.Pass = false
 				row.Error = strings.TrimSpace(row.Error + "; " + boot.Err.Error())
@@ -261,12 +320,37 @@ func runKernel(ctx context.Context, k Kernel, initrd string, accel *accelChoice,
 			row.Pass = false
 			row.Error = strings.TrimPrefix(row.Error+"; the kernel warned: "+strings.Join(warned, " | "), "; ")
 		}
-		if !row.Pass {
+		if !row.Pass && (d != "loader" || loaderErr == nil) {
 			row.ConsoleTail = ConsoleTail(boot.Console, consoleTailLines)
 		}
 		rows = append(rows, row)
 	}
 	return rows
+}
+
+// loaderFiles are what the loader driver's guest needs besides vigil: its
+// network card's modules, from the kernel's own packages, and an
+// os-release naming the distribution, which names the kernel's artifact.
+func loaderFiles(ctx context.Context, k Kernel, dir string) ([]File, error) {
+	if k.ModuleTree == nil {
+		return nil, errors.New("driver loader: the kernel's own modules are unknown (Kernel.ModuleTree): the guest needs its network card's")
+	}
+	tree, err := k.ModuleTree(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("driver loader: fetch the kernel's modules: %w", err)
+	}
+	files, err := netModules(tree, filepath.Join(dir, "net-modules"))
+	if err != nil {
+		return nil, err
+	}
+	if k.Distro != "" {
+		osRelease := filepath.Join(dir, "os-release")
+		if err := os.WriteFile(osRelease, []byte("ID="+k.Distro+"\n"), 0o644); err != nil {
+			return nil, err
+		}
+		files = append(files, File{Host: osRelease, Guest: "/etc/os-release"})
+	}
+	return files, nil
 }
 
 // accelChoice resolves the accelerator once per run, with the first
@@ -392,6 +476,12 @@ func Markdown(rows []Row) string {
 		}
 	}
 	for _, r := range rows {
+		if l := r.Loader; l != nil && l.Chosen != "" {
+			fmt.Fprintf(&sb, "\n%s, loader: %s chosen; driver ready in %d ms, first alert in %d ms. Attempts: %s\n",
+				r.Kernel, l.Chosen, l.ReadyMS, l.AlertMS, attemptsLine(l.Attempts))
+		}
+	}
+	for _, r := range rows {
 		if r.Retried != "" {
 			fmt.Fprintf(&sb, "\n%s was booted again: %s\n", r.Kernel, r.Retried)
 		}
@@ -429,6 +519,15 @@ func benchTable(rows []Row) string {
 			benchRounds, benchCalls)
 	}
 	return sb.String()
+}
+
+// attemptsLine is a load's attempts on one line, numbered.
+func attemptsLine(as []loader.Attempt) string {
+	parts := make([]string, len(as))
+	for i, a := range as {
+		parts[i] = fmt.Sprintf("%d. %s", i+1, a)
+	}
+	return strings.Join(parts, "; ")
 }
 
 func writeFileAtomic(path string, b []byte) error {

@@ -25,6 +25,9 @@ type VM struct {
 	Timeout time.Duration
 	Dir     string // where console.log and result.log go
 	Accel   string // AccelKVM or AccelTCG (empty: TCG); ChooseAccel picks one
+	// Net gives the guest a virtio-net card on QEMU's user network: the
+	// guest is 10.0.2.15 and reaches the host's loopback at 10.0.2.2.
+	Net bool
 }
 
 // qemuCPU is every feature TCG emulates but CMPXCHG16B: Debian 6.12
@@ -88,6 +91,9 @@ func (v VM) Run(ctx context.Context) (*Boot, error) {
 		"-kernel", v.Kernel, "-initrd", v.Initrd,
 		"-append", strings.TrimSpace("console=ttyS0 panic=-1 oops=panic " + v.Params),
 		"-serial", "file:" + console, "-serial", "file:" + result,
+	}
+	if v.Net {
+		args = append(args, "-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0")
 	}
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()

@@ -38,6 +38,7 @@ var workloads = map[string]func(dir string) error{
 	"modload":   modloadWorkload,
 	"flood":     floodWorkload,
 	"noop":      func(string) error { return nil },
+	"cat":       catWorkload,
 	"timedloop": timedLoop,
 	"floodfor":  floodFor,
 	"sleep":     func(string) error { time.Sleep(30 * time.Second); return nil },
@@ -70,6 +71,22 @@ func RunChild() {
 		os.Exit(1)
 	}
 	os.Exit(0)
+}
+
+// catWorkload is cat(1): it copies each file named in its arguments to
+// stdout. Started through a link named cat, its process is called cat, as
+// a rule sees the real one (the matrix has no other binary to run).
+func catWorkload(string) error {
+	for _, name := range os.Args[1:] {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		if _, err := os.Stdout.Write(b); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func cstr(s string) *byte { p, _ := unix.BytePtrFromString(s); return p }

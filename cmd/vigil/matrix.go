@@ -6,6 +6,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -35,7 +36,7 @@ func matrixCommand() *cli.Command {
 				&cli.StringSliceFlag{Name: "kernels", Aliases: []string{"k"},
 					Usage: "kernels to boot, `SUITE/RELEASE` as vigil kernels list names them; default: the matrix file's"},
 				&cli.StringFlag{Name: "matrix", Value: "kernels/matrix.yaml", Usage: "the matrix file, used when --kernels is not given (default: that file, or the built-in copy of it)"},
-				&cli.StringSliceFlag{Name: "drivers", Value: cli.NewStringSlice("bpf"), Usage: "drivers to check: bpf; kmod (needs --modules; with bpf adds parity: both drivers must report the same events); bench (per-syscall cost of kmod against bpf, needs --modules)"},
+				&cli.StringSliceFlag{Name: "drivers", Value: cli.NewStringSlice("bpf"), Usage: "drivers to check: bpf; kmod (needs --modules; with bpf adds parity: both drivers must report the same events); bench (per-syscall cost of kmod against bpf, needs --modules); loader (the guest fetches its module from --modules served over the network, as vigil driver install does, and the default rules must alert on cat /etc/shadow; the first kernel also checks the refusals: tampered, other key, unreachable, absent kernel)"},
 				&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Value: "out/matrix", Usage: "output `DIR`: matrix.md, matrix.json, each VM's console"},
 				&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Usage: "VMs at once (0: one per CPU)"},
 				&cli.DurationFlag{Name: "timeout", Value: ci.DefaultTimeout, Usage: "cut a VM off after this long"},
@@ -66,11 +67,16 @@ func runMatrix(c *cli.Context) error {
 	// The modules are loaded as root in every VM: check them before
 	// anything is downloaded or booted.
 	var ix *mirror.Index
+	var pub ed25519.PublicKey
 	if c.String("modules") != "" {
 		var err error
-		if ix, err = verifiedMirror(c); err != nil {
+		if ix, pub, err = verifiedMirror(c); err != nil {
 			return err
 		}
+	}
+	drivers := splitList(c.StringSlice("drivers"))
+	if slices.Contains(drivers, "loader") && ix == nil {
+		return errors.New("--drivers loader: the guests fetch their module from a mirror: pass --modules DIR and --key (make mirror makes one)")
 	}
 	cat, err := newCatalogue(c)
 	if err != nil {
@@ -96,21 +102,23 @@ func runMatrix(c *cli.Context) error {
 			return err
 		}
 	}
-	drivers := splitList(c.StringSlice("drivers"))
 	if ix != nil {
-		if !slices.Contains(drivers, "module") && !slices.Equal(drivers, []string{"bench"}) {
+		// With a mirror, each kernel's modules are loaded too, unless only
+		// bench or loader was asked for.
+		only := slices.Equal(drivers, []string{"bench"}) || slices.Equal(drivers, []string{"loader"})
+		if !slices.Contains(drivers, "module") && !only {
 			drivers = append(drivers, "module")
 		}
 	}
 	ks := make([]ci.Kernel, len(targets))
 	for i, t := range targets {
-		ks[i] = ci.Kernel{Name: t.Name(), Suite: t.Suite, Image: func(ctx context.Context) (string, error) {
+		ks[i] = ci.Kernel{Name: t.Name(), Suite: t.Suite, Distro: t.Distro, Image: func(ctx context.Context) (string, error) {
 			f, err := cat.Fetch(ctx, t, kernels.PartImage)
 			if err != nil {
 				return "", err
 			}
 			return f.Kernel, nil
-		}}
+		}, ModuleTree: func(ctx context.Context) (string, error) { return moduleTree(ctx, cat, t) }}
 		if ix != nil {
 			for _, e := range ix.Entries {
 				p := filepath.Join(c.String("modules"), e.Name)
@@ -122,7 +130,26 @@ func runMatrix(c *cli.Context) error {
 			}
 		}
 	}
-	return runKernels(ctx, c, ks, drivers, agent)
+	return runKernels(ctx, c, ks, ci.Options{Drivers: drivers, Agent: agent, Mirror: c.String("modules"), Key: pub})
+}
+
+// moduleTree fetches a kernel's modules (its image package, and on sid the
+// linux-modules package beside it) and returns their directory.
+func moduleTree(ctx context.Context, cat *kernels.Catalogue, t kernels.Target) (string, error) {
+	f, err := cat.Fetch(ctx, t, kernels.PartImage|kernels.PartModules)
+	if err != nil {
+		return "", err
+	}
+	for _, d := range []string{"/lib/modules/", "/usr/lib/modules/"} {
+		dir, err := f.InRoot(d + t.Release)
+		if err != nil {
+			continue
+		}
+		if st, err := os.Stat(filepath.Join(dir, "kernel")); err == nil && st.IsDir() {
+			return dir, nil
+		}
+	}
+	return "", fmt.Errorf("%s: no modules under /lib/modules/%s/kernel or /usr/lib/modules/%s/kernel in %s", t.Name(), t.Release, t.Release, f.Root)
 }
 
 // verifiedMirror reads the index of the mirror --modules names once its
@@ -130,22 +157,22 @@ func runMatrix(c *cli.Context) error {
 // (mirror.VerifyIndex: entries named with ".." or an absolute path, files
 // that differ from the index, files it does not list); the matrix then
 // joins entry names to the mirror's path.
-func verifiedMirror(c *cli.Context) (*mirror.Index, error) {
+func verifiedMirror(c *cli.Context) (*mirror.Index, ed25519.PublicKey, error) {
 	dir := c.String("modules")
 	pub, err := publicKey(c, "--modules "+dir)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	ix, err := mirror.VerifyIndex(dir, pub)
 	var ve *mirror.VerifyError
 	switch {
 	case errors.As(err, &ve):
-		return nil, fmt.Errorf("--modules %s does not verify, so none of its modules is used (`vigil mirror verify %s --key KEY` says the same):\n  %s",
+		return nil, nil, fmt.Errorf("--modules %s does not verify, so none of its modules is used (`vigil mirror verify %s --key KEY` says the same):\n  %s",
 			dir, dir, strings.Join(ve.Problems, "\n  "))
 	case err != nil:
-		return nil, fmt.Errorf("--modules %s: %w", dir, err)
+		return nil, nil, fmt.Errorf("--modules %s: %w", dir, err)
 	}
-	return ix, nil
+	return ix, pub, nil
 }
 
 // runLocalKernel boots one kernel image given on the command line, with
@@ -183,7 +210,7 @@ func runLocalKernel(ctx context.Context, c *cli.Context) error {
 		}
 		k.Foreign = f
 	}
-	return runKernels(ctx, c, []ci.Kernel{k}, splitList(c.StringSlice("drivers")), agent)
+	return runKernels(ctx, c, []ci.Kernel{k}, ci.Options{Drivers: splitList(c.StringSlice("drivers")), Agent: agent})
 }
 
 // bzImageRelease reads the kernel release out of an x86 bzImage: the
@@ -208,19 +235,14 @@ func bzImageRelease(path string) (string, error) {
 	return "", errors.New("no kernel release in the boot header")
 }
 
-func runKernels(ctx context.Context, c *cli.Context, ks []ci.Kernel, drivers []string, agent string) error {
+// runKernels runs the matrix of ks with opts' drivers, agent and mirror,
+// the rest of the options from the flags.
+func runKernels(ctx context.Context, c *cli.Context, ks []ci.Kernel, opts ci.Options) error {
 	out := c.String("out")
 	logrus.WithField("kernels", len(ks)).Info("matrix: starting")
-	rows, err := ci.Run(ctx, ks, ci.Options{
-		Drivers:  drivers,
-		Jobs:     c.Int("jobs"),
-		Out:      out,
-		Agent:    agent,
-		Timeout:  c.Duration("timeout"),
-		Retries:  c.Int("retries"),
-		Progress: os.Stderr,
-		Accel:    c.String("accel"),
-	})
+	opts.Jobs, opts.Out, opts.Timeout, opts.Retries, opts.Progress, opts.Accel =
+		c.Int("jobs"), out, c.Duration("timeout"), c.Int("retries"), os.Stderr, c.String("accel")
+	rows, err := ci.Run(ctx, ks, opts)
 	if err != nil {
 		return err
 	}
