@@ -86,7 +86,9 @@ kmod:
 # the rule engine's events/s, allocations per event and peak memory over a
 # recorded capture of a busy workload, default rules against upstream's;
 # with a mirror from `make mirror`, the module's per-syscall cost against
-# the probe's in a VM of every matrix kernel (out/bench/matrix.md).
+# the probe's in a VM of every matrix kernel, and the loader's time to a
+# driver ready, to the first event and to the first alert, the module
+# fetched from the host's mirror (out/bench/matrix.md).
 bench:
 	scripts/deps test
 	$(SUDO) $(GO) test -run '^$$' -bench . -benchtime=1x ./bpf/
@@ -94,7 +96,7 @@ bench:
 	$(SUDO) $(GO) test -run '^$$' -bench BenchmarkRulesets -benchtime=1x ./engine/
 	$(GO) test -run '^$$' -bench . -benchmem ./engine/eval/ ./engine/state/ ./engine/output/
 	$(MAKE) build
-	$(if $(wildcard out/mirror/index.json),$(SUDO) ./$(BIN) matrix run --drivers bench --modules out/mirror --key out/mirror-key.pub --out out/bench,@echo "bench: no out/mirror; run make mirror first for the module against the probe")
+	$(if $(wildcard out/mirror/index.json),$(SUDO) ./$(BIN) matrix run --drivers bench,loader --modules out/mirror --key out/mirror-key.pub --out out/bench,@echo "bench: no out/mirror; run make mirror first for the module against the probe")
 
 # Regenerate the probe's object and bindings (committed, so that `go build`
 # needs no clang) and the schema header.

@@ -57,7 +57,23 @@ type LoaderRun struct {
 	// AlertMS from loader.ReadFacts to the sensitive-file alert on the
 	// guest's `cat /etc/shadow`.
 	ReadyMS int64 `json:"ready_ms"`
-	AlertMS int64 `json:"alert_ms"`
+	// FirstEventMS is from loader.ReadFacts to the first event read.
+	FirstEventMS int64 `json:"first_event_ms"`
+	AlertMS      int64 `json:"alert_ms"`
+}
+
+// firstEvent notes when its source gave its first event.
+type firstEvent struct {
+	driver.Source
+	at time.Time
+}
+
+func (f *firstEvent) Next() (*driver.Event, error) {
+	e, err := f.Source.Next()
+	if err == nil && f.at.IsZero() {
+		f.at = time.Now()
+	}
+	return e, err
 }
 
 // The alert the loader driver waits for, from the default rules.
@@ -259,11 +275,12 @@ func (d *detection) loadAndDetect(o loader.Options, keys []ed25519.PublicKey, re
 			}
 		}()
 	}
-	at, err := d.detectShadow(l.Source, r)
+	src := &firstEvent{Source: l.Source}
+	at, err := d.detectShadow(src, r)
 	if err != nil {
 		return run, err
 	}
-	run.AlertMS = at.Sub(t0).Milliseconds()
+	run.AlertMS, run.FirstEventMS = at.Sub(t0).Milliseconds(), src.at.Sub(t0).Milliseconds()
 	return run, nil
 }
 

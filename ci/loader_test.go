@@ -173,7 +173,7 @@ func TestLoaderWithoutNetworkModules(t *testing.T) {
 
 func TestMarkdownLoaderNotes(t *testing.T) {
 	rows := []Row{{Kernel: "k1", Suite: "s", Driver: "loader", Pass: true, LoadMS: 170, Loader: &LoaderRun{
-		Chosen: "kmod", ReadyMS: 170, AlertMS: 355,
+		Chosen: "kmod", ReadyMS: 170, FirstEventMS: 181, AlertMS: 355,
 		Attempts: []loader.Attempt{{What: "fetch x.ko from http://10.0.2.2:1/, verify it and load it", Outcome: loader.Chosen, Duration: 166 * time.Millisecond}},
 	}, Checks: []CheckResult{{Name: "tampered-artifact-refused", Pass: true, Note: "refused in 191ms: artifact does not match the signed index"}}}}
 	md := Markdown(rows)
@@ -181,6 +181,7 @@ func TestMarkdownLoaderNotes(t *testing.T) {
 		"| k1 | s | loader | pass | 0 | 0 | 170 |",
 		"k1, loader: kmod chosen; driver ready in 170 ms, first alert in 355 ms. Attempts: 1. ok: fetch x.ko from http://10.0.2.2:1/, verify it and load it (166ms)",
 		"k1, loader, tampered-artifact-refused: refused in 191ms",
+		"| k1 | kmod | 170 | 181 | 355 |",
 	} {
 		if !strings.Contains(md, s) {
 			t.Errorf("matrix.md lacks %q:\n%s", s, md)

@@ -468,6 +468,7 @@ func Markdown(rows []Row) string {
 	}
 	fmt.Fprintf(&sb, "\n%d of %d passed.\n", passed, len(rows))
 	sb.WriteString(benchTable(rows))
+	sb.WriteString(loaderTable(rows))
 	for _, r := range rows {
 		for _, c := range r.Checks {
 			if c.Note != "" {
@@ -517,6 +518,26 @@ func benchTable(rows []Row) string {
 	if sb.Len() > 0 {
 		fmt.Fprintf(&sb, "\nMedians of %d interleaved rounds of %d getppid calls per VM (TCG: compare within a row, not across machines).\n",
 			benchRounds, benchCalls)
+	}
+	return sb.String()
+}
+
+// loaderTable lists how long the loader took in each kernel, from its
+// first look at the host: to a driver ready to read (a module fetched from
+// the host's mirror, verified and loaded), to the first event, and to the
+// first alert of the default rules.
+func loaderTable(rows []Row) string {
+	var sb strings.Builder
+	for _, r := range rows {
+		l := r.Loader
+		if l == nil || !r.Pass {
+			continue
+		}
+		if sb.Len() == 0 {
+			sb.WriteString("\n| kernel | loader chose | ms to driver ready | ms to first event | ms to first alert |\n")
+			sb.WriteString("|---|---|---:|---:|---:|\n")
+		}
+		fmt.Fprintf(&sb, "| %s | %s | %d | %d | %d |\n", r.Kernel, l.Chosen, l.ReadyMS, l.FirstEventMS, l.AlertMS)
 	}
 	return sb.String()
 }
