@@ -18,6 +18,7 @@ import (
 
 	"github.com/vigil-dev/vigil/bpf"
 	"github.com/vigil-dev/vigil/ci/selftest"
+	"github.com/vigil-dev/vigil/internal/uname"
 	"github.com/vigil-dev/vigil/driver"
 	"github.com/vigil-dev/vigil/loader"
 )
@@ -286,11 +287,8 @@ func kernelParams() map[string]string {
 }
 
 func unameRelease() string {
-	var u unix.Utsname
-	if unix.Uname(&u) != nil {
-		return ""
-	}
-	return unix.ByteSliceToString(u.Release[:])
+	u, _ := uname.Read()
+	return u.Release
 }
 
 // guestModules is where the initramfs holds kernel modules to load.
