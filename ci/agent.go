@@ -18,8 +18,8 @@ import (
 
 	"github.com/vigil-dev/vigil/bpf"
 	"github.com/vigil-dev/vigil/ci/selftest"
-	"github.com/vigil-dev/vigil/internal/uname"
 	"github.com/vigil-dev/vigil/driver"
+	"github.com/vigil-dev/vigil/internal/uname"
 	"github.com/vigil-dev/vigil/loader"
 )
 
