@@ -21,6 +21,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/vigil-dev/vigil/driver/kmod"
 	"github.com/vigil-dev/vigil/internal/uname"
 	"github.com/vigil-dev/vigil/mirror"
 )
@@ -200,6 +201,12 @@ func readFacts(hostRoot string, u unameInfo) (Facts, error) {
 			return f, err
 		}
 	}
+	if f.Module != nil && f.Module.State == "Live" {
+		// What the module speaks decides whether it can be reused. A
+		// reader holding the device (EBUSY) leaves them unknown: the
+		// plan then trusts the version, and opening checks the rest.
+		f.Module.API, f.Module.Schema, _ = moduleVersions(filepath.Join(root, "dev"))
+	}
 	for _, dir := range HeaderDirs(root, u.Release) {
 		ok, err := existsIn(root, dir)
 		if err != nil {
@@ -211,6 +218,15 @@ func readFacts(hostRoot string, u unameInfo) (Facts, error) {
 		}
 	}
 	return f, nil
+}
+
+// moduleVersions asks the loaded module its API and schema versions
+// (kmod.Versions); a variable so that tests of fake roots ask no device.
+var moduleVersions = func(devDir string) (uint32, string, error) {
+	if _, err := os.Stat(devDir); err != nil {
+		devDir = "/dev" // a container's /dev shows the host's devices when privileged
+	}
+	return kmod.Versions(devDir)
 }
 
 // mountOr returns <root>/<name> when the host root has that directory,

@@ -549,3 +549,36 @@ func TestReadFactsThisHost(t *testing.T) {
 		}
 	}
 }
+
+// A Live vigil module is asked its API and schema (through its device);
+// a module speaking another schema is then not reused, though its version
+// string matches.
+func TestReadFactsAsksTheLoadedModule(t *testing.T) {
+	saved := moduleVersions
+	t.Cleanup(func() { moduleVersions = saved })
+	var asked string
+	moduleVersions = func(devDir string) (uint32, string, error) {
+		asked = devDir
+		return 1, "9.0.0", nil
+	}
+	root := fakeRoot(t, with(modulesHost, map[string]string{
+		"etc/os-release":           "ID=debian\nVERSION_ID=12\n",
+		"proc/modules":             "vigil 40960 0 - Live 0xffffffffc0a00000 (OE)\n",
+		"sys/module/vigil/version": driver.DriverVersion + "\n",
+		"dev/":                     "",
+	}))
+	f, err := readFacts(root, unameInfo{Release: "6.1.0-50-cloud-amd64", Version: "#1 SMP PREEMPT_DYNAMIC Debian 6.1.176-1 (2026-01-05)", Machine: "x86_64"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if asked != filepath.Join(root, "dev") || f.Module == nil || f.Module.API != 1 || f.Module.Schema != "9.0.0" {
+		t.Fatalf("asked %q; module %+v", asked, f.Module)
+	}
+	p, err := NewPlan(f, Options{HostRoot: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := p.Steps[0]; s.Kind != StepLoaded || !strings.Contains(s.Skip, "schema 9.0.0") || !p.Steps[1].Unload {
+		t.Errorf("plan:\n%s", p)
+	}
+}

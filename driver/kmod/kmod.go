@@ -50,6 +50,30 @@ var (
 	iocIgnoreTGID    = ioc(1, 6, 4)
 )
 
+// Versions asks the loaded module, through its first device under devDir,
+// which interface and event schema it speaks, without starting capture.
+// It fails with EBUSY while a reader holds that device.
+func Versions(devDir string) (api uint32, schema string, err error) {
+	devs, _ := filepath.Glob(filepath.Join(devDir, "vigil[0-9]*"))
+	if len(devs) == 0 {
+		return 0, "", fmt.Errorf("no %s/vigilN devices: %w", devDir, driver.ErrNotSupported)
+	}
+	sort.Slice(devs, func(i, j int) bool { return cpuOf(devs[i]) < cpuOf(devs[j]) })
+	f, err := os.OpenFile(devs[0], os.O_RDONLY, 0)
+	if err != nil {
+		return 0, "", fmt.Errorf("ask the vigil module its versions: %w", err)
+	}
+	defer f.Close()
+	if err := ioctlPtr(f.Fd(), iocAPIVersion, unsafe.Pointer(&api)); err != nil {
+		return 0, "", fmt.Errorf("module API version: %w", err)
+	}
+	var sv [3]uint32
+	if err := ioctlPtr(f.Fd(), iocSchemaVersion, unsafe.Pointer(&sv)); err != nil {
+		return api, "", fmt.Errorf("module schema version: %w", err)
+	}
+	return api, fmt.Sprintf("%d.%d.%d", sv[0], sv[1], sv[2]), nil
+}
+
 // ctl is struct vigil_ring_ctl.
 type ctl struct {
 	head, tail, events, drops uint64
