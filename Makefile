@@ -96,7 +96,7 @@ bench:
 	$(SUDO) $(GO) test -run '^$$' -bench BenchmarkRulesets -benchtime=1x ./engine/
 	$(GO) test -run '^$$' -bench . -benchmem ./engine/eval/ ./engine/state/ ./engine/output/
 	$(MAKE) build
-	$(if $(wildcard out/mirror/index.json),$(SUDO) ./$(BIN) matrix run --drivers bench,loader --modules out/mirror --key out/mirror-key.pub --out out/bench,@echo "bench: no out/mirror; run make mirror first for the module against the probe")
+	$(if $(wildcard out/mirror/index.json),$(SUDO) ./$(BIN) matrix run --drivers bench$(COMMA)loader --modules out/mirror --key out/mirror-key.pub --out out/bench,@echo "bench: no out/mirror; run make mirror first for the module against the probe")
 
 # Regenerate the probe's object and bindings (committed, so that `go build`
 # needs no clang) and the schema header.
