@@ -50,7 +50,7 @@ func mirrorCommand() *cli.Command {
 				Name:      "verify",
 				Usage:     "check index.json's signature, every artifact's size and sha256, and that DIR holds no file the index does not list",
 				ArgsUsage: "DIR",
-				Flags:     []cli.Flag{publicKeyFlag("")},
+				Flags:     []cli.Flag{publicKeyFlag(""), partialFlag()},
 				Action:    mirrorVerify,
 			},
 			{
@@ -69,6 +69,7 @@ func mirrorCommand() *cli.Command {
 				},
 				Action: mirrorServe,
 			},
+			mirrorSyncCommand(),
 		},
 	}
 }
@@ -209,6 +210,9 @@ func mirrorVerify(c *cli.Context) error {
 	pub, err := publicKey(c, "mirror verify")
 	if err != nil {
 		return err
+	}
+	if c.Bool("partial") {
+		return mirrorVerifyPartial(c, dir, pub)
 	}
 	ix, err := mirror.VerifyIndex(dir, pub)
 	var ve *mirror.VerifyError
