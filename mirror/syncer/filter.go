@@ -73,7 +73,7 @@ func pathDirs(name string) (dv, arch string) {
 // Inventory is the kernels a site runs, read from the output of `vigil
 // driver printenv` on each of its nodes.
 type Inventory struct {
-	Nodes []Node // one per distinct artifact, in the order first seen
+	Nodes []Node // one per distinct artifact
 }
 
 // Node is one artifact a node's loader asks a mirror for.

@@ -49,8 +49,9 @@ type Options struct {
 	Keys []ed25519.PublicKey
 	// Filter picks the artifacts to copy; the zero Filter copies all.
 	Filter Filter
-	// Prune removes, once the new index is published, the artifacts the
-	// old index of DST listed and the new one does not.
+	// Prune removes, once the new index is published, the artifacts (and
+	// partial files) in DST that the new index does not list: what the
+	// source dropped, now or before.
 	Prune bool
 	// Transfer bounds each try (Timeout), and retries transient failures
 	// (Attempts, Backoff); loader's defaults apply to zero values. A try
@@ -75,8 +76,9 @@ type Summary struct {
 	// Absent counts the entries of DST's new index that DST does not hold:
 	// 0 unless a filter left some out (then use VerifyPartial).
 	Absent int
-	// Dropped are files DST still holds that its new index no longer lists
-	// (without Prune): mirror.Verify reports them until they are removed.
+	// Dropped are artifacts and partial files DST still holds that its
+	// new index does not list (without Prune, or that Prune could not
+	// remove): mirror.Verify reports them until they are removed.
 	Dropped []string
 	// Unavailable are the artifacts the inventory's nodes need that the
 	// source does not list: those nodes will build theirs or use the probe.
@@ -122,7 +124,9 @@ func (s Summary) String() string {
 //  3. index.json, then index.json.sig, are renamed into place. (A reader
 //     reading both during those two renames may see them mismatch, as with
 //     mirror.WriteSigned; the loader then refuses the mirror for that try.)
-//  4. With opts.Prune, what the source dropped is removed.
+//  4. With opts.Prune, the artifacts the new index does not list are
+//     removed. (A reader that read the old index just before may then find
+//     one missing, as if the source had dropped it a moment earlier.)
 //
 // On error, dst's old index is in place, and what was fetched stays for the
 // next run; the Summary says what was done.
@@ -214,7 +218,7 @@ func Sync(ctx context.Context, src Source, dst string, opts Options) (Summary, e
 	if sum.Published, err = publish(dst, data, sig); err != nil {
 		return sum, err
 	}
-	s.finish(old, ix)
+	s.finish(ix)
 	return sum, nil
 }
 
@@ -291,6 +295,9 @@ func (s *syncer) fetch(ctx context.Context, e mirror.Entry) error {
 		return progressed, err
 	})
 	s.sum.Bytes += got
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%w: %s is listed in the source's signed index but missing there: the source is incomplete: tell its operator (vigil mirror verify names what is missing), or sync only what it has (--release, --inventory)", err, e.Name)
+	}
 	if err != nil {
 		return err
 	}
@@ -509,25 +516,25 @@ func writeTemp(dir, pattern string, data []byte) (name string, err error) {
 }
 
 // finish counts what DST lacks of ix, then removes (with Prune) or
-// reports what the source dropped: files the old index listed and ix does
-// not, and partial files of artifacts ix does not list.
-func (s *syncer) finish(old, ix *mirror.Index) {
+// reports what the source dropped: the artifacts and partial files in DST
+// that ix does not list. Only what looks like them is touched
+// ("<version>/<arch>/vigil_*.ko" and its partial file): a file someone else
+// put in DST is left for mirror.Verify to report.
+func (s *syncer) finish(ix *mirror.Index) {
+	listed := make(map[string]bool, len(ix.Entries))
 	for _, e := range ix.Entries {
+		listed[e.Name] = true
 		if st, err := s.root.Stat(e.Name); err != nil || !st.Mode().IsRegular() {
 			s.sum.Absent++
 		}
 	}
 	var dropped []string
-	for _, e := range old.Entries {
-		if _, ok := ix.Lookup(e.Name); ok || checkName(e.Name) != nil {
-			continue
+	fs.WalkDir(s.root.FS(), ".", func(name string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() && isArtifact(name) && !listed[artifactOf(name)] {
+			dropped = append(dropped, name)
 		}
-		for _, name := range []string{e.Name, partialName(e.Name)} {
-			if _, err := s.root.Lstat(name); err == nil {
-				dropped = append(dropped, name)
-			}
-		}
-	}
+		return nil
+	})
 	if !s.opts.Prune {
 		s.sum.Dropped = dropped
 		return
@@ -548,6 +555,23 @@ func (s *syncer) finish(old, ix *mirror.Index) {
 			}
 		}
 	}
+}
+
+// isArtifact reports whether name (a path in a mirror) is where a build or
+// a sync puts a module, or its partial file.
+func isArtifact(name string) bool {
+	dv, arch := pathDirs(name)
+	base := path.Base(artifactOf(name))
+	return dv != "" && arch != "" && strings.HasPrefix(base, "vigil_") && strings.HasSuffix(base, ".ko")
+}
+
+// artifactOf returns the artifact a partial file is for, or name itself.
+func artifactOf(name string) string {
+	base := path.Base(name)
+	if a, ok := strings.CutSuffix(strings.TrimPrefix(base, "."), ".partial"); ok && strings.HasPrefix(base, ".") {
+		return path.Join(path.Dir(name), a)
+	}
+	return name
 }
 
 // checkName refuses a name that is not a clean relative path inside the
