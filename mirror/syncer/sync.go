@@ -198,19 +198,19 @@ func Sync(ctx context.Context, src Source, dst string, opts Options) (Summary, e
 			continue
 		}
 		if err := s.fetch(ctx, e); err != nil {
-			return sum, fmt.Errorf("sync: %w; %s was left as it was (run again: transfers resume)", err, dst)
+			return sum, fmt.Errorf("sync: %w; the index of %s was left as it was (run again: transfers resume)", err, dst)
 		}
 		if o, ok := old.Lookup(e.Name); ok && (o.SHA256 != e.SHA256 || o.Size != e.Size) {
 			waiting = append(waiting, e.Name)
 			continue
 		}
 		if err := s.root.Rename(partialName(e.Name), e.Name); err != nil {
-			return sum, fmt.Errorf("sync: %w", err)
+			return sum, fmt.Errorf("sync: putting %s in place in %s: %w", e.Name, dst, err)
 		}
 	}
 	for _, name := range waiting {
 		if err := s.root.Rename(partialName(name), name); err != nil {
-			return sum, fmt.Errorf("sync: %w", err)
+			return sum, fmt.Errorf("sync: putting %s in place in %s: %w; its old index was left as it was", name, dst, err)
 		}
 	}
 	syncDirs(dst, sel)

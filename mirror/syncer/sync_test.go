@@ -726,3 +726,35 @@ func TestParseInventory(t *testing.T) {
 		t.Errorf("an inventory without artifacts: %v", err)
 	}
 }
+
+// A source whose index lists a file it has not got fails the sync, which
+// publishes nothing; the headers asked for reach the server.
+func TestSyncSourceIncomplete(t *testing.T) {
+	src := newSource(t, 2)
+	if err := os.Remove(filepath.Join(src.root, filepath.FromSlash(src.ix.Entries[1].Name))); err != nil {
+		t.Fatal(err)
+	}
+	var auth []string
+	var mu sync.Mutex
+	srv := serve(t, src.root, func(w http.ResponseWriter, r *http.Request) bool {
+		mu.Lock()
+		auth = append(auth, r.Header.Get("Authorization"))
+		mu.Unlock()
+		return false
+	})
+	dst := t.TempDir()
+	o := options(src.pub)
+	o.Transfer.Headers = []string{"Authorization: Bearer site-token"}
+	_, err := syncFrom(t, srv.URL, dst, o)
+	if !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), "missing there") {
+		t.Fatalf("incomplete source: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dst, mirror.IndexFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("an index was published: %v", err)
+	}
+	for _, a := range auth {
+		if a != "Bearer site-token" {
+			t.Errorf("a request had Authorization %q", a)
+		}
+	}
+}
