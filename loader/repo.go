@@ -92,6 +92,10 @@ type RepoOptions struct {
 	// CAFile is a PEM file of CA certificates trusted beside the system's,
 	// for a repository with a private CA.
 	CAFile string
+	// RegistryConfig is the Docker config file holding the logins of oci://
+	// repositories without one in their URL; empty means
+	// $DOCKER_CONFIG/config.json, else ~/.docker/config.json.
+	RegistryConfig string
 	// Proxy is an HTTP proxy URL; empty means the environment's
 	// ($HTTPS_PROXY, $HTTP_PROXY, $NO_PROXY).
 	Proxy string
@@ -106,6 +110,7 @@ type Repo struct {
 	name   string   // the spec, without any password: for messages
 	dir    string   // a directory repository, or ""
 	base   *url.URL // an HTTP repository, or nil
+	oci    *ociRepo // an OCI registry's repository (repo_oci.go), or nil
 	client *http.Client
 	header http.Header
 	host   string // a Host header: Go sends Request.Host, not Header["Host"]
@@ -124,7 +129,8 @@ type Result struct {
 
 // OpenRepo checks spec and opts; it reads nothing yet. spec is a directory,
 // a file:// URL or an http(s):// URL, the root of a mirror (the directory
-// holding index.json).
+// holding index.json), or oci://[USER:PASSWORD@]REGISTRY/REPO, a mirror
+// that `vigil mirror push` sent to an OCI registry.
 func OpenRepo(spec string, opts RepoOptions) (*Repo, error) {
 	r := &Repo{name: spec, opts: opts}
 	if err := r.parseSpec(spec); err != nil {
@@ -165,8 +171,10 @@ func (r *Repo) parseSpec(spec string) error {
 			return errors.New("URL has no host")
 		}
 		r.base = u
+	case "oci":
+		return r.parseOCI(u)
 	default:
-		return fmt.Errorf("scheme %q is not supported: give a directory, a file:// or an http(s):// URL", u.Scheme)
+		return fmt.Errorf("scheme %q is not supported: give a directory, a file://, an http(s):// or an oci:// URL", u.Scheme)
 	}
 	return nil
 }
@@ -211,10 +219,13 @@ func (r *Repo) checkOptions() error {
 		return err
 	}
 	r.header, r.host = h, host
-	if r.base != nil {
+	if r.base != nil || r.oci != nil {
 		if r.client, err = newClient(o.Proxy, o.CAFile); err != nil {
 			return err
 		}
+	}
+	if r.oci != nil {
+		return r.openOCI()
 	}
 	return nil
 }
@@ -305,6 +316,9 @@ func (r *Repo) String() string { return r.name }
 // where returns the URL or path of name (slash-separated, relative to the
 // root), without any password: for messages and Result.Source.
 func (r *Repo) where(name string) string {
+	if r.oci != nil {
+		return r.oci.remote.Where(name)
+	}
 	if r.base != nil {
 		return r.url(name).Redacted()
 	}
@@ -402,7 +416,7 @@ func (r *Repo) Fetch(ctx context.Context, name, dst string) (Result, error) {
 func (r *Repo) failed(err error) error {
 	if errors.Is(err, ErrUnreachable) {
 		fix := "check the address, the network and the proxy ($HTTPS_PROXY, $HTTP_PROXY, $NO_PROXY), or use another repository"
-		if r.base == nil {
+		if r.base == nil && r.oci == nil {
 			fix = "check the directory, or use another repository"
 		}
 		return fmt.Errorf("loader: repository %s: %w; %s", r.name, err, fix)
@@ -526,6 +540,9 @@ func (t *readTracker) Read(p []byte) (int, error) {
 // returns its length, or -1 when the server does not say. A file the
 // repository does not have wraps fs.ErrNotExist.
 func (r *Repo) open(ctx context.Context, name string) (io.ReadCloser, int64, error) {
+	if r.oci != nil {
+		return r.oci.open(ctx, name)
+	}
 	if r.base != nil {
 		return r.get(ctx, name)
 	}

@@ -38,7 +38,7 @@ func loaderFlags() []cli.Flag {
 		&cli.StringFlag{Name: "driver", Value: string(loader.DriverAuto), EnvVars: []string{loader.EnvDriver},
 			Usage: "auto (the kernel module where one can be had, else the eBPF probe), kmod or bpf"},
 		&cli.StringSliceFlag{Name: "repo", EnvVars: []string{loader.EnvRepos},
-			Usage: "a mirror of prebuilt modules: a `DIR`, file:// or http(s):// URL; repeatable, tried in order (in $" + loader.EnvRepos + ", separated by commas)"},
+			Usage: "a mirror of prebuilt modules: a `DIR`, file://, http(s):// or oci://REGISTRY/REPO URL; repeatable, tried in order (in $" + loader.EnvRepos + ", separated by commas)"},
 		&cli.StringSliceFlag{Name: "trusted-key", EnvVars: []string{envTrustedKeys},
 			Usage: "a repository's public `KEY`: a .pub file or the " + mirror.PublicKeyPrefix + "… value; repeatable (a mirror's index must verify with one)"},
 		&cli.StringFlag{Name: "cache-dir", Usage: "where verified modules are kept (default: <host-root>" + loader.DefaultCacheDir + ")"},

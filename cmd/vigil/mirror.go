@@ -70,6 +70,8 @@ func mirrorCommand() *cli.Command {
 				Action: mirrorServe,
 			},
 			mirrorSyncCommand(),
+			mirrorPushCommand(),
+			mirrorPullCommand(),
 		},
 	}
 }
