@@ -164,6 +164,10 @@ func runLoader(r AgentResult, logf func(string, ...any)) AgentResult {
 		}
 		return "", nil
 	})
+	// The air-gapped path, on the kernel of the failure cases.
+	if p[paramOCI] != "" {
+		check("kmod-from-oci-registry", func() (string, error) { return d.fromRegistry(p, key) })
+	}
 	r.Loader = run
 	if run != nil {
 		r.LoadMS = run.ReadyMS

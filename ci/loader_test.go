@@ -100,7 +100,7 @@ func TestMatrixLoader(t *testing.T) {
 	}
 	// Every failure case ran, passed, and says why in the table's notes.
 	want := []string{"absent-kernel-falls-back-to-probe", "tampered-artifact-refused", "other-key-index-refused",
-		"unreachable-mirror-bounded", "kmod-without-module-errors", "kmod-from-repository"}
+		"unreachable-mirror-bounded", "kmod-without-module-errors", "kmod-from-repository", "kmod-from-oci-registry"}
 	got := map[string]CheckResult{}
 	for _, c := range r.Checks {
 		got[c.Name] = c
@@ -119,6 +119,11 @@ func TestMatrixLoader(t *testing.T) {
 		if !strings.Contains(got[name].Note, why.Error()) {
 			t.Errorf("check %s: note %q does not say %q", name, got[name].Note, why)
 		}
+	}
+	// The guest found its module in the registry by tag: it never listed it.
+	regLog, err := os.ReadFile(filepath.Join(out, "matrix", "loader-repos", "registry", "registry.log"))
+	if err != nil || strings.Contains(string(regLog), "/_catalog") || strings.Contains(string(regLog), "/tags/list") {
+		t.Errorf("the registry's log is missing or shows a listing (%v)", err)
 	}
 	md := Markdown(rows)
 	for _, s := range []string{"| " + tg.Name() + " | bookworm | loader | pass |", "loader: kmod chosen; driver ready in", "tampered-artifact-refused: refused in"} {

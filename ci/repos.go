@@ -28,6 +28,7 @@ import (
 // loaderRepos are the repositories of one run.
 type loaderRepos struct {
 	servers []*http.Server
+	reg     io.Closer // the OCI registry of repos_oci.go, or nil
 	log     *os.File
 	good    string // kernel parameters naming the mirror and its key
 	// failure are the failure cases' parameters, for the kernel named
@@ -156,6 +157,12 @@ func startLoaderRepos(opts Options, kernels []Kernel) (_ *loaderRepos, err error
 	}
 	params = append(params, paramClosed+"="+guestURL(ln.Addr().(*net.TCPAddr).Port))
 	ln.Close()
+	// The air-gapped path: the mirror from a private OCI registry.
+	ociParams, err := l.startRegistry(opts.Mirror, opts.Key, filepath.Join(dir, "registry"))
+	if err != nil {
+		return nil, err
+	}
+	params = append(params, ociParams)
 	l.failure, l.failureKernel = strings.Join(params, " "), k.Name
 	return l, nil
 }
@@ -184,6 +191,9 @@ func (l *loaderRepos) serve(dir string) (int, error) {
 func (l *loaderRepos) Close() {
 	for _, s := range l.servers {
 		s.Close()
+	}
+	if l.reg != nil {
+		l.reg.Close()
 	}
 	if l.log != nil {
 		l.log.Close()

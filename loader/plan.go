@@ -168,7 +168,7 @@ func (s Step) String() string {
 	case StepCache:
 		what = "load " + s.Artifact + " from the cache (" + s.CachePath + ")"
 	case StepRepo:
-		what = "fetch " + s.Path + " from " + s.Repo + ", verify it and " + s.finish()
+		what = "fetch " + s.Path + " from " + redactSpec(s.Repo) + ", verify it and " + s.finish()
 	case StepBuild:
 		if s.Method == BuildContainer {
 			what = "build " + s.Artifact + " in a container of the kernel's Debian suite and " + s.finish()

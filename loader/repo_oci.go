@@ -106,6 +106,15 @@ func (o *ociRepo) open(ctx context.Context, name string) (io.ReadCloser, int64, 
 	return rc, size, nil
 }
 
+// redactSpec is a repository spec without the password of its URL (an
+// oci:// login, most often), for what a plan and its report print.
+func redactSpec(spec string) string {
+	if u, err := url.Parse(spec); err == nil && u.User != nil {
+		return u.Redacted()
+	}
+	return spec
+}
+
 // ociError marks what another try may cure (network errors, 5xx, 429) and
 // says what to do about a refused login or an untrusted certificate.
 func ociError(err error) error {

@@ -153,3 +153,11 @@ func TestFetchOCIRefused(t *testing.T) {
 		t.Error("OpenRepo accepted oci:// without a repository")
 	}
 }
+
+// A plan's steps, which reports and logs print, never show the login.
+func TestPlanRedactsLogin(t *testing.T) {
+	s := Step{Kind: StepRepo, Path: "0.1.0/x86_64/m.ko", Repo: "oci://vigil:s3cret@127.0.0.1:5000/vigil/drivers"}
+	if got := s.String(); strings.Contains(got, "s3cret") || !strings.Contains(got, "oci://vigil:xxxxx@127.0.0.1:5000/vigil/drivers") {
+		t.Errorf("Step.String() = %q, want the login's password redacted", got)
+	}
+}
