@@ -70,6 +70,9 @@ type RepoOptions struct {
 	// Keys are the trusted public keys (mirror.LoadPublicKey parses them);
 	// the index must verify with one of them. Required.
 	Keys []ed25519.PublicKey
+	// Trust, when not nil, also vouches for the index (and says which keys
+	// are revoked or expired, even among Keys): a trust store file.
+	Trust *mirror.TrustStore
 	// DriverVersion and Arch pick the artifacts' directory,
 	// <DriverVersion>/<Arch>/ (Step.Path's). They default to this vigil's
 	// driver.DriverVersion and the running kernel's arch (uname -m).
@@ -346,7 +349,7 @@ func (r *Repo) Index(ctx context.Context) (*mirror.Index, error) {
 	if err != nil {
 		return nil, r.failed(err)
 	}
-	ix, err := mirror.VerifySignedIndex(data, sig, r.where(mirror.IndexFile), r.opts.Keys...)
+	ix, err := r.opts.Trust.VerifySignedIndex(data, sig, r.where(mirror.IndexFile), r.opts.Keys...)
 	if err != nil {
 		return nil, fmt.Errorf("loader: repository %s: %w; nothing was downloaded from it: check that the key you trust is the one its operator signs with, or use another repository", r.name, err)
 	}

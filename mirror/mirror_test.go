@@ -103,15 +103,17 @@ func TestRoundTrip(t *testing.T) {
 	if _, ok := got.Lookup("nope"); ok {
 		t.Error("Lookup of an absent name found something")
 	}
-	// index.json is MarshalIndent + "\n" and the sig is base64 + "\n".
+	// index.json is MarshalIndent + "\n" and the sig is one line,
+	// "<key-id> <base64>\n".
 	data, _ := os.ReadFile(filepath.Join(root, IndexFile))
 	want, _ := MarshalIndex(got)
 	if string(data) != string(want) {
 		t.Errorf("index.json is not MarshalIndent(ix) + newline:\n%s", data)
 	}
 	sig, _ := os.ReadFile(filepath.Join(root, SignatureFile))
-	raw, err := base64.StdEncoding.DecodeString(strings.TrimSuffix(string(sig), "\n"))
-	if err != nil || len(raw) != 64 || !strings.HasSuffix(string(sig), "\n") || !ed25519.Verify(pub, data, raw) {
+	id, b64, _ := strings.Cut(strings.TrimSuffix(string(sig), "\n"), " ")
+	raw, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil || len(raw) != 64 || id != KeyID(pub) || !strings.HasSuffix(string(sig), "\n") || !ed25519.Verify(pub, data, raw) {
 		t.Errorf("index.json.sig = %q", sig)
 	}
 	// Put replaces an entry of the same name.

@@ -5,7 +5,9 @@ package mirror
 
 import (
 	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +19,24 @@ import (
 	"strings"
 	"time"
 )
+
+// The signature file, index.json.sig, holds one signature per line:
+//
+//	<key-id> <base64 signature>
+//
+// key-id is KeyID of the public key that verifies it (16 lowercase hex
+// digits: the first 8 bytes of the SHA-256 of the 32-byte public key), and
+// the signature is the standard, padded base64 of the 64-byte ed25519
+// signature over the exact bytes of index.json. Blank lines are ignored.
+// A line may also be a bare base64 signature, as vigil wrote before keys
+// were named; it is tried against every trusted key.
+//
+// Several lines let a mirror be signed by an old and a new key at once
+// while trust stores move from one to the other (README: "Key rotation"):
+// WriteSigned writes one line, AddSignature adds one. A verifier accepts the
+// index when any line verifies with a trusted key that is neither revoked
+// nor expired (TrustStore.VerifySignedIndex); lines of keys it does not
+// know are ignored.
 
 // ErrBadSignature is wrapped by every error that means index.json is not
 // what the key holder signed: a signature that does not verify, or a
@@ -60,19 +80,8 @@ func WriteSigned(root string, ix *Index, key ed25519.PrivateKey) error {
 		return fmt.Errorf("mirror: WriteSigned: private key is %d bytes, want %d", len(key), ed25519.PrivateKeySize)
 	}
 	slices.SortStableFunc(ix.Entries, cmpName)
-	for i, e := range ix.Entries {
-		if err := checkName(e.Name); err != nil {
-			return fmt.Errorf("mirror: entry %q: %w", e.Name, err)
-		}
-		if !validSHA256(e.SHA256) {
-			return fmt.Errorf("mirror: entry %q: sha256 %q is not 64 lowercase hex digits", e.Name, e.SHA256)
-		}
-		if e.Size < 0 {
-			return fmt.Errorf("mirror: entry %q: negative size %d", e.Name, e.Size)
-		}
-		if i > 0 && ix.Entries[i-1].Name == e.Name {
-			return fmt.Errorf("mirror: entry %q listed twice", e.Name)
-		}
+	if err := checkEntries(ix); err != nil {
+		return err
 	}
 	ix.SchemaVersion = SchemaVersion
 	ix.Generated = time.Now().UTC().Truncate(time.Second)
@@ -80,7 +89,7 @@ func WriteSigned(root string, ix *Index, key ed25519.PrivateKey) error {
 	if err != nil {
 		return fmt.Errorf("mirror: encoding index: %w", err)
 	}
-	sig := base64.StdEncoding.EncodeToString(ed25519.Sign(key, data)) + "\n"
+	sig := formatSignatures([]signature{sign(key, data)})
 
 	var temps []string
 	defer func() {
@@ -122,6 +131,170 @@ func WriteSigned(root string, ix *Index, key ed25519.PrivateKey) error {
 		// index.json is new; an old .sig would not match it.
 		os.Remove(sigPath)
 		return fmt.Errorf("mirror: %w (index.json written but left unsigned; run again)", err)
+	}
+	syncDir(root)
+	return nil
+}
+
+// checkEntries refuses an index (sorted by Name) with unsafe names,
+// malformed hashes, negative sizes or a name listed twice.
+func checkEntries(ix *Index) error {
+	for i, e := range ix.Entries {
+		if err := checkName(e.Name); err != nil {
+			return fmt.Errorf("mirror: entry %q: %w", e.Name, err)
+		}
+		if !validSHA256(e.SHA256) {
+			return fmt.Errorf("mirror: entry %q: sha256 %q is not 64 lowercase hex digits", e.Name, e.SHA256)
+		}
+		if e.Size < 0 {
+			return fmt.Errorf("mirror: entry %q: negative size %d", e.Name, e.Size)
+		}
+		if i > 0 && ix.Entries[i-1].Name == e.Name {
+			return fmt.Errorf("mirror: entry %q listed twice", e.Name)
+		}
+	}
+	return nil
+}
+
+// KeyID is the short name of a public key in index.json.sig and in
+// messages: the first 8 bytes of the SHA-256 of k, in lowercase hex.
+func KeyID(k ed25519.PublicKey) string {
+	sum := sha256.Sum256(k)
+	return hex.EncodeToString(sum[:8])
+}
+
+// signature is one line of index.json.sig.
+type signature struct {
+	keyID string // "" for a legacy bare line
+	sig   []byte
+}
+
+func sign(key ed25519.PrivateKey, data []byte) signature {
+	return signature{keyID: KeyID(key.Public().(ed25519.PublicKey)), sig: ed25519.Sign(key, data)}
+}
+
+// parseSignatures reads index.json.sig. Errors name the line, never guess:
+// a malformed file is refused whole rather than partly trusted.
+func parseSignatures(text []byte) ([]signature, error) {
+	var sigs []signature
+	for i, line := range strings.Split(string(text), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		var s signature
+		b64 := line
+		if id, rest, ok := strings.Cut(line, " "); ok {
+			s.keyID, b64 = id, strings.TrimSpace(rest)
+			if len(id) != 16 || !isLowerHex(id) {
+				return nil, fmt.Errorf("%s line %d: key id %q is not 16 lowercase hex digits (want \"<key-id> <base64 signature>\")", SignatureFile, i+1, id)
+			}
+		}
+		sig, err := base64.StdEncoding.DecodeString(b64)
+		if err != nil {
+			return nil, fmt.Errorf("%s line %d is not base64: %v", SignatureFile, i+1, err)
+		}
+		if len(sig) != ed25519.SignatureSize {
+			return nil, fmt.Errorf("%s line %d: signature is %d bytes, want %d", SignatureFile, i+1, len(sig), ed25519.SignatureSize)
+		}
+		s.sig = sig
+		sigs = append(sigs, s)
+	}
+	if len(sigs) == 0 {
+		return nil, fmt.Errorf("%s holds no signature", SignatureFile)
+	}
+	return sigs, nil
+}
+
+func formatSignatures(sigs []signature) []byte {
+	var b strings.Builder
+	for _, s := range sigs {
+		if s.keyID != "" {
+			b.WriteString(s.keyID + " ")
+		}
+		b.WriteString(base64.StdEncoding.EncodeToString(s.sig) + "\n")
+	}
+	return []byte(b.String())
+}
+
+func isLowerHex(s string) bool {
+	for _, c := range []byte(s) {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// AddSignature signs <root>/index.json with key and adds the signature to
+// index.json.sig, keeping the others: the step of a key rotation where a
+// mirror is signed by the old and the new key. A signature by the same key
+// is replaced. The mirror must verify apart from its signature (every
+// artifact listed, whole, and nothing unlisted), since signing vouches for
+// it; otherwise the error is a *VerifyError.
+func AddSignature(root string, key ed25519.PrivateKey) error {
+	return addSignature(root, key, true)
+}
+
+// ReplaceSignatures is AddSignature that drops every other signature: the
+// step of a key rotation where the old key stops signing.
+func ReplaceSignatures(root string, key ed25519.PrivateKey) error {
+	return addSignature(root, key, false)
+}
+
+func addSignature(root string, key ed25519.PrivateKey, keep bool) error {
+	if len(key) != ed25519.PrivateKeySize {
+		return fmt.Errorf("mirror: sign: private key is %d bytes, want %d", len(key), ed25519.PrivateKeySize)
+	}
+	indexPath := filepath.Join(root, IndexFile)
+	data, err := os.ReadFile(indexPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("mirror: sign: %w: nothing to sign (build the mirror first: vigil driver build --out %s)", err, root)
+	}
+	if err != nil {
+		return fmt.Errorf("mirror: sign: %w", err)
+	}
+	ix, err := parseIndex(data, indexPath)
+	if err != nil {
+		return err
+	}
+	if problems, err := checkArtifacts(root, ix); err != nil {
+		return err
+	} else if problems != nil {
+		return &VerifyError{Problems: problems}
+	}
+
+	mine := sign(key, data)
+	pub := key.Public().(ed25519.PublicKey)
+	sigs := []signature{mine}
+	if keep {
+		old, err := os.ReadFile(filepath.Join(root, SignatureFile))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("mirror: sign: %w", err)
+		}
+		var prev []signature
+		if len(old) > 0 {
+			if prev, err = parseSignatures(old); err != nil {
+				return fmt.Errorf("mirror: sign: %s: %w (fix or remove it, or sign with --replace to drop it)", root, err)
+			}
+		}
+		sigs = sigs[:0]
+		for _, s := range prev {
+			// A legacy bare line is ours if our key verifies it.
+			if s.keyID == mine.keyID || s.keyID == "" && ed25519.Verify(pub, data, s.sig) {
+				continue
+			}
+			sigs = append(sigs, s)
+		}
+		sigs = append(sigs, mine)
+	}
+	tmp, err := writeTemp(root, ".index.json.sig.tmp-*", formatSignatures(sigs))
+	if err != nil {
+		return err
+	}
+	if err := rename(tmp, filepath.Join(root, SignatureFile)); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("mirror: sign: %w", err)
 	}
 	syncDir(root)
 	return nil
@@ -186,6 +359,12 @@ func Verify(root string, pub ed25519.PublicKey) error {
 // unless its signature verified and it parsed; with a *VerifyError it is
 // returned too.
 func VerifyIndex(root string, pub ed25519.PublicKey) (*Index, error) {
+	return verifyIndex(root, nil, pub)
+}
+
+// verifyIndex is VerifyIndex with the keys of trust (which may be nil) and
+// keys.
+func verifyIndex(root string, trust *TrustStore, keys ...ed25519.PublicKey) (*Index, error) {
 	indexPath := filepath.Join(root, IndexFile)
 	sigPath := filepath.Join(root, SignatureFile)
 	data, err := os.ReadFile(indexPath)
@@ -199,11 +378,24 @@ func VerifyIndex(root string, pub ed25519.PublicKey) (*Index, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mirror: cannot verify: %w", err)
 	}
-	ix, err := VerifySignedIndex(data, sigText, indexPath, pub)
+	ix, err := trust.VerifySignedIndex(data, sigText, indexPath, keys...)
 	if err != nil {
 		return nil, err
 	}
 
+	problems, err := checkArtifacts(root, ix)
+	if err != nil {
+		return nil, err
+	}
+	if problems != nil {
+		return ix, &VerifyError{Problems: problems}
+	}
+	return ix, nil
+}
+
+// checkArtifacts returns what is wrong with the artifacts under root that
+// ix lists, and with the files it does not list.
+func checkArtifacts(root string, ix *Index) ([]string, error) {
 	r, err := os.OpenRoot(root)
 	if err != nil {
 		return nil, fmt.Errorf("mirror: %w", err)
@@ -216,11 +408,7 @@ func VerifyIndex(root string, pub ed25519.PublicKey) (*Index, error) {
 			problems = append(problems, p)
 		}
 	}
-	problems = append(problems, unlisted(r, seen)...)
-	if problems != nil {
-		return ix, &VerifyError{Problems: problems}
-	}
-	return ix, nil
+	return append(problems, unlisted(r, seen)...), nil
 }
 
 // checkEntry returns what is wrong with one entry, or "".

@@ -4,13 +4,13 @@
 package main
 
 import (
-	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/sirupsen/logrus"
 	"github.com/urfave/cli/v2"
@@ -40,7 +40,7 @@ func loaderFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: "repo", EnvVars: []string{loader.EnvRepos},
 			Usage: "a mirror of prebuilt modules: a `DIR`, file://, http(s):// or oci://REGISTRY/REPO URL; repeatable, tried in order (in $" + loader.EnvRepos + ", separated by commas)"},
 		&cli.StringSliceFlag{Name: "trusted-key", EnvVars: []string{envTrustedKeys},
-			Usage: "a repository's public `KEY`: a .pub file or the " + mirror.PublicKeyPrefix + "… value; repeatable (a mirror's index must verify with one)"},
+			Usage: "a repository's public `KEY`: a .pub file, a trust store file (keys with not-after= and revoked) or the " + mirror.PublicKeyPrefix + "… value; repeatable (a mirror's index must verify with one)"},
 		&cli.StringFlag{Name: "cache-dir", Usage: "where verified modules are kept (default: <host-root>" + loader.DefaultCacheDir + ")"},
 		&cli.BoolFlag{Name: "build", Value: true, EnvVars: []string{"VIGIL_DRIVER_BUILD"},
 			Usage: "build the module when no prebuilt one can be had (--build=false: never)"},
@@ -87,21 +87,17 @@ func loaderSetup(c *cli.Context) (loader.Facts, *loader.Plan, error) {
 
 // loadOptions turns the flags into the loader's load options.
 func loadOptions(c *cli.Context) (loader.LoadOptions, error) {
-	var keys []ed25519.PublicKey
-	for _, k := range c.StringSlice("trusted-key") {
-		if strings.TrimSpace(k) == "" {
-			continue
-		}
-		pub, err := mirror.LoadPublicKey(k)
-		if err != nil {
-			return loader.LoadOptions{}, fmt.Errorf("--trusted-key: %w", err)
-		}
-		keys = append(keys, pub)
+	trust, err := loadTrust(c.StringSlice("trusted-key"), "--trusted-key")
+	if err != nil {
+		return loader.LoadOptions{}, err
 	}
 	return loader.LoadOptions{
-		Keys:         keys,
+		// Keys are the keys trusted now; Trust names the revoked and
+		// expired ones when only they sign an index.
+		Keys:         trust.Usable(time.Now()),
 		ModuleParams: c.String("module-params"),
 		Repo: loader.RepoOptions{
+			Trust:    trust,
 			Timeout:  c.Duration("repo-timeout"),
 			Attempts: c.Int("repo-attempts"),
 			Headers:  c.StringSlice("repo-header"),

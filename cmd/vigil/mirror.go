@@ -50,7 +50,7 @@ func mirrorCommand() *cli.Command {
 				Name:      "verify",
 				Usage:     "check index.json's signature, every artifact's size and sha256, and that DIR holds no file the index does not list",
 				ArgsUsage: "DIR",
-				Flags:     []cli.Flag{publicKeyFlag(""), partialFlag()},
+				Flags:     []cli.Flag{trustedKeyFlag(""), partialFlag()},
 				Action:    mirrorVerify,
 			},
 			{
@@ -72,6 +72,9 @@ func mirrorCommand() *cli.Command {
 			mirrorSyncCommand(),
 			mirrorPushCommand(),
 			mirrorPullCommand(),
+			mirrorSignCommand(),
+			mirrorExportCommand(),
+			mirrorImportCommand(),
 		},
 	}
 }
@@ -209,14 +212,18 @@ func mirrorVerify(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	pub, err := publicKey(c, "mirror verify")
+	if c.Bool("partial") {
+		pub, err := publicKey(c, "mirror verify")
+		if err != nil {
+			return err
+		}
+		return mirrorVerifyPartial(c, dir, pub)
+	}
+	trust, err := trustStore(c, "mirror verify")
 	if err != nil {
 		return err
 	}
-	if c.Bool("partial") {
-		return mirrorVerifyPartial(c, dir, pub)
-	}
-	ix, err := mirror.VerifyIndex(dir, pub)
+	ix, err := trust.VerifyIndex(dir)
 	var ve *mirror.VerifyError
 	switch {
 	case errors.As(err, &ve):
