@@ -212,16 +212,12 @@ func mirrorVerify(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if c.Bool("partial") {
-		pub, err := publicKey(c, "mirror verify")
-		if err != nil {
-			return err
-		}
-		return mirrorVerifyPartial(c, dir, pub)
-	}
 	trust, err := trustStore(c, "mirror verify")
 	if err != nil {
 		return err
+	}
+	if c.Bool("partial") {
+		return mirrorVerifyPartial(c, dir, trust)
 	}
 	ix, err := trust.VerifyIndex(dir)
 	var ve *mirror.VerifyError

@@ -4,13 +4,13 @@
 package main
 
 import (
-	"crypto/ed25519"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -55,12 +55,13 @@ func registryFlags(keyWhen string) []cli.Flag {
 // registryOptions turns registryFlags into oci.Options; what names the
 // command in errors.
 func registryOptions(c *cli.Context, what string) (oci.Options, error) {
-	key, err := publicKey(c, what)
+	trust, err := trustStore(c, what)
 	if err != nil {
 		return oci.Options{}, err
 	}
 	o := oci.Options{
-		Keys:           []ed25519.PublicKey{key},
+		Keys:           trust.Usable(time.Now()),
+		Trust:          trust,
 		Username:       c.String("username"),
 		Password:       c.String("password"),
 		RegistryConfig: c.String("registry-config"),

@@ -4,12 +4,12 @@
 package main
 
 import (
-	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -56,17 +56,11 @@ func mirrorSync(c *cli.Context) error {
 		return fmt.Errorf("mirror sync takes two arguments, the source mirror and the destination directory (got %d)", c.NArg())
 	}
 	srcSpec, dst := c.Args().Get(0), c.Args().Get(1)
-	var keys []ed25519.PublicKey
-	for _, k := range c.StringSlice("trusted-key") {
-		if strings.TrimSpace(k) == "" {
-			continue
-		}
-		pub, err := mirror.LoadPublicKey(k)
-		if err != nil {
-			return fmt.Errorf("--trusted-key: %w", err)
-		}
-		keys = append(keys, pub)
+	trust, err := loadTrust(c.StringSlice("trusted-key"), "--trusted-key")
+	if err != nil {
+		return err
 	}
+	keys := trust.Usable(time.Now())
 	if len(keys) == 0 {
 		return fmt.Errorf("mirror sync needs the source mirror's public key: --trusted-key FILE|VALUE or $%s (the .pub from `vigil mirror keygen`)", envTrustedKeys)
 	}
@@ -90,7 +84,7 @@ func mirrorSync(c *cli.Context) error {
 		return err
 	}
 	sum, err := syncer.Sync(c.Context, src, dst, syncer.Options{
-		Keys: keys, Filter: filter, Prune: c.Bool("prune"), Transfer: transfer, Progress: c.App.ErrWriter,
+		Keys: keys, Trust: trust, Filter: filter, Prune: c.Bool("prune"), Transfer: transfer, Progress: c.App.ErrWriter,
 	})
 	fmt.Fprintf(c.App.Writer, "sync %s -> %s: %s\n", src, dst, sum)
 	if err != nil {
@@ -121,8 +115,8 @@ func partialFlag() cli.Flag {
 }
 
 // mirrorVerifyPartial is vigil mirror verify --partial.
-func mirrorVerifyPartial(c *cli.Context, dir string, pub ed25519.PublicKey) error {
-	ix, present, err := syncer.VerifyPartial(dir, pub)
+func mirrorVerifyPartial(c *cli.Context, dir string, trust *mirror.TrustStore) error {
+	ix, present, err := syncer.VerifyPartialTrust(dir, trust, trust.Usable(time.Now())...)
 	var ve *mirror.VerifyError
 	switch {
 	case errors.As(err, &ve):

@@ -62,3 +62,28 @@ func TestMirrorSync(t *testing.T) {
 		t.Error("an untrusted sync made its destination")
 	}
 }
+
+// A trust store that revokes the key the source is signed with copies
+// nothing, and says which key and why.
+func TestMirrorSyncRevokedKey(t *testing.T) {
+	ko := mirror.ArtifactPath("0.1.0", "x86_64", "debian", "6.1.0-50-cloud-amd64", "1")
+	src, pub, _ := signedMirror(t, ko, []byte("module"))
+	key, err := mirror.LoadPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh, _, _ := mirror.GenerateKey()
+	store := filepath.Join(t.TempDir(), "trusted.keys")
+	text := mirror.EncodePublicKey(key) + " revoked\n" + mirror.EncodePublicKey(fresh) + "\n"
+	if err := os.WriteFile(store, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(t.TempDir(), "copy")
+	r := run(t, "mirror", "sync", src, dst, "--trusted-key", store)
+	if r.code == 0 || !strings.Contains(r.stderr, "revoked") || !strings.Contains(r.stderr, mirror.KeyID(key)) {
+		t.Errorf("sync with the signing key revoked: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if _, err := os.Stat(dst); err == nil {
+		t.Error("the destination was made although the source's key is revoked")
+	}
+}

@@ -99,6 +99,9 @@ type Options struct {
 	// verifies with; Push verifies the local mirror with them before
 	// sending anything.
 	Keys []ed25519.PublicKey
+	// Trust, when set, names revoked and expired keys, so that an index
+	// signed only by one is refused naming it.
+	Trust *mirror.TrustStore
 	// Username and Password log in; without a Username the credentials
 	// come from RegistryConfig.
 	Username, Password string
@@ -433,10 +436,11 @@ func moduleAnnotations(e mirror.Entry, schema string, created string) map[string
 	return a
 }
 
-// verifyIndex checks data and sig with the trusted keys.
-func verifyIndex(data, sig []byte, src string, keys []ed25519.PublicKey) (*mirror.Index, error) {
+// verifyIndex checks data and sig with the trusted keys; trust, when set,
+// also refuses revoked and expired keys by name.
+func verifyIndex(data, sig []byte, src string, trust *mirror.TrustStore, keys []ed25519.PublicKey) (*mirror.Index, error) {
 	if len(keys) == 0 {
 		return nil, errors.New("oci: no trusted key: give the mirror's public key (the .pub file from vigil mirror keygen)")
 	}
-	return mirror.VerifySignedIndex(data, sig, src, keys...)
+	return trust.VerifySignedIndex(data, sig, src, keys...)
 }

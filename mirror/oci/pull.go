@@ -40,7 +40,7 @@ func Pull(ctx context.Context, ref, dir string, opts Options) (Summary, error) {
 		return Summary{}, fmt.Errorf("oci: %s: %w: the index artifact has no signature; nothing was written to %s: push a signed mirror (vigil driver build --key-file signs it)",
 			r.name, mirror.ErrNoSignature, dir)
 	}
-	ix, err := verifyIndex(data, sig, r.Where(mirror.IndexFile), opts.Keys)
+	ix, err := verifyIndex(data, sig, r.Where(mirror.IndexFile), opts.Trust, opts.Keys)
 	if err != nil {
 		return Summary{}, fmt.Errorf("%w; nothing was written to %s: check that the key you trust is the one the mirror is signed with", err, dir)
 	}

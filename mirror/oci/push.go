@@ -113,7 +113,7 @@ func readMirror(dir string, opts Options) (data, sig []byte, ix *mirror.Index, e
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("oci: push: %w", err)
 	}
-	if ix, err = verifyIndex(data, sig, indexPath, opts.Keys); err != nil {
+	if ix, err = verifyIndex(data, sig, indexPath, opts.Trust, opts.Keys); err != nil {
 		return nil, nil, nil, fmt.Errorf("%w; nothing was pushed", err)
 	}
 	for _, e := range ix.Entries {

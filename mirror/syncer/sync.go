@@ -47,6 +47,9 @@ type Options struct {
 	// Keys are the trusted public keys; the source's index must verify
 	// with one of them. Required.
 	Keys []ed25519.PublicKey
+	// Trust, when set, also names keys that are revoked or expired, so
+	// that an index signed only by one is refused naming it.
+	Trust *mirror.TrustStore
 	// Filter picks the artifacts to copy; the zero Filter copies all.
 	Filter Filter
 	// Prune removes, once the new index is published, the artifacts (and
@@ -152,7 +155,7 @@ func Sync(ctx context.Context, src Source, dst string, opts Options) (Summary, e
 	case err != nil:
 		return sum, fmt.Errorf("sync: source %s: %w", src, err)
 	}
-	ix, err := mirror.VerifySignedIndex(data, sig, src.String()+"/"+mirror.IndexFile, opts.Keys...)
+	ix, err := opts.Trust.VerifySignedIndex(data, sig, src.String()+"/"+mirror.IndexFile, opts.Keys...)
 	if err != nil {
 		return sum, fmt.Errorf("sync: %w; nothing was copied: check that the key you trust is the one the source's operator signs with", err)
 	}

@@ -24,6 +24,12 @@ import (
 // present, and a *mirror.VerifyError listing every problem; a bad or
 // missing signature is returned at once, without the index.
 func VerifyPartial(root string, keys ...ed25519.PublicKey) (ix *mirror.Index, present int, err error) {
+	return VerifyPartialTrust(root, nil, keys...)
+}
+
+// VerifyPartialTrust is VerifyPartial with a trust store, whose revoked
+// and expired keys are refused by name.
+func VerifyPartialTrust(root string, trust *mirror.TrustStore, keys ...ed25519.PublicKey) (ix *mirror.Index, present int, err error) {
 	indexPath := filepath.Join(root, mirror.IndexFile)
 	data, err := os.ReadFile(indexPath)
 	if err != nil {
@@ -36,7 +42,7 @@ func VerifyPartial(root string, keys ...ed25519.PublicKey) (ix *mirror.Index, pr
 	if err != nil {
 		return nil, 0, fmt.Errorf("mirror: cannot verify: %w", err)
 	}
-	if ix, err = mirror.VerifySignedIndex(data, sig, indexPath, keys...); err != nil {
+	if ix, err = trust.VerifySignedIndex(data, sig, indexPath, keys...); err != nil {
 		return nil, 0, err
 	}
 	r, err := os.OpenRoot(root)
