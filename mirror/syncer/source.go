@@ -92,8 +92,10 @@ func OpenSource(spec string, o loader.RepoOptions) (Source, error) {
 			return nil, fmt.Errorf("sync: source %s: %w", u.Redacted(), err)
 		}
 		return &httpSource{base: u, client: client, set: set}, nil
+	case "oci":
+		return openOCI(u, o)
 	}
-	return nil, fmt.Errorf("sync: source %s: scheme %q is not supported: give a mirror directory, a file:// or an http(s):// URL", u.Redacted(), u.Scheme)
+	return nil, fmt.Errorf("sync: source %s: scheme %q is not supported: give a mirror directory, a file://, http(s):// or oci:// URL", u.Redacted(), u.Scheme)
 }
 
 // dirSource is a mirror in a local directory.
