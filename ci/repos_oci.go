@@ -9,11 +9,13 @@ package ci
 // oci://10.0.2.2:PORT/vigil/drivers and loads its module from.
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/pem"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/url"
 	"os"
@@ -55,6 +57,16 @@ func (l *loaderRepos) startRegistry(mirrorDir string, key ed25519.PublicKey, dir
 	if err != nil {
 		return "", fmt.Errorf("driver loader: push the mirror to the registry: %w", err)
 	}
+	// The round trip a site makes: pulled into an empty directory, the
+	// mirror must verify and be the same, byte for byte.
+	pulled := filepath.Join(dir, "pulled")
+	if _, err := oci.Pull(ctx, oci.Scheme+reg.Addr+"/"+ociRepository, pulled, oci.Options{
+		Keys: []ed25519.PublicKey{key}, Username: reg.Username, Password: reg.Password, CAFile: reg.CAFile}); err != nil {
+		return "", fmt.Errorf("driver loader: pull the mirror back from the registry: %w", err)
+	}
+	if err := sameFiles(mirrorDir, pulled); err != nil {
+		return "", fmt.Errorf("driver loader: the mirror pulled back from the registry differs from %s: %w", mirrorDir, err)
+	}
 	b, err := os.ReadFile(reg.CAFile)
 	if err != nil {
 		return "", err
@@ -66,6 +78,44 @@ func (l *loaderRepos) startRegistry(mirrorDir string, key ed25519.PublicKey, dir
 	_, port, _ := net.SplitHostPort(reg.Addr)
 	ref := oci.Scheme + url.UserPassword(reg.Username, reg.Password).String() + "@" + net.JoinHostPort(hostAddr.String(), port) + "/" + ociRepository
 	return fmt.Sprintf("%s=%s %s=%s", paramOCI, ref, paramOCICA, base64.StdEncoding.EncodeToString(block.Bytes)), nil
+}
+
+// sameFiles fails unless b holds exactly a's regular files with the same
+// bytes.
+func sameFiles(a, b string) error {
+	files := func(root string) (map[string][]byte, error) {
+		m := map[string][]byte{}
+		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			rel, _ := filepath.Rel(root, p)
+			m[rel], err = os.ReadFile(p)
+			return err
+		})
+		return m, err
+	}
+	fa, err := files(a)
+	if err != nil {
+		return err
+	}
+	fb, err := files(b)
+	if err != nil {
+		return err
+	}
+	for name, data := range fa {
+		if got, ok := fb[name]; !ok {
+			return fmt.Errorf("%s is missing", name)
+		} else if !bytes.Equal(got, data) {
+			return fmt.Errorf("%s differs", name)
+		}
+	}
+	for name := range fb {
+		if _, ok := fa[name]; !ok {
+			return fmt.Errorf("%s was not pushed", name)
+		}
+	}
+	return nil
 }
 
 // writeGuestCA writes the registry's CA from its parameter into the
