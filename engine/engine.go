@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/vigil-dev/vigil/driver"
@@ -77,6 +78,10 @@ type Engine struct {
 	// they compare none, or the events are not live (a capture's
 	// addresses are not today's).
 	dns *dns.Cache
+	// next is a program Reload handed over; Run's loop takes it between
+	// two events, so that no event is evaluated half by one program and
+	// half by the other, and the loop pays one atomic load per event.
+	next atomic.Pointer[eval.Program]
 }
 
 // purgeEvery is how often a live engine drops threads /proc no longer
@@ -192,6 +197,16 @@ func (e *Engine) Process(ev *driver.Event) int {
 	return n
 }
 
+// Reload hands a new program to the running engine: Run switches to it
+// before the next event, keeping the state tables and counters. It may be
+// called from any goroutine. The names fd.*ip.name is compared with stay
+// those of the program the engine started with.
+func (e *Engine) Reload(p *eval.Program) {
+	if p != nil {
+		e.next.Store(p)
+	}
+}
+
 // Restore applies a capture's snapshot (driver.CaptureReader.Snapshot):
 // the processes and files that existed before the capture began. Rules do
 // not see these events: they are state, not activity.
@@ -220,6 +235,9 @@ func (e *Engine) Run(ctx context.Context, src driver.Source) error {
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil
+		}
+		if e.next.Load() != nil {
+			e.cfg.Program = e.next.Swap(nil)
 		}
 		ev, err := src.Next()
 		switch {
