@@ -117,6 +117,8 @@ type queue struct {
 	sent, dropped, failed, unsent atomic.Uint64
 	inflight                      atomic.Bool
 	closeErr                      error
+	// closedLogged is set once an ErrClosed failure was logged.
+	closedLogged bool
 
 	errLog, dropLog rateLimit
 }
@@ -340,6 +342,12 @@ func (q *queue) deliver() {
 		q.sent.Add(1)
 	case q.ctx.Err() != nil:
 		q.unsent.Add(1)
+	case errors.Is(err, ErrClosed):
+		q.failed.Add(1)
+		if !q.closedLogged {
+			q.closedLogged = true
+			q.log.WithError(err).Error("output closed: its alerts are counted as failed from now on; detection and the other outputs go on")
+		}
 	default:
 		q.failed.Add(1)
 		if ok, n := q.errLog.allow(); ok {

@@ -5,11 +5,18 @@ package output
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"sync"
+	"syscall"
 )
+
+// ErrClosed says an output's reader went away for good (stdout piped to a
+// program that exited): every later alert for it fails at once, and the
+// Dispatcher logs it once rather than every few seconds.
+var ErrClosed = errors.New("output closed by its reader")
 
 // WriterSink writes one line per alert to an io.Writer (stdout, usually).
 type WriterSink struct {
@@ -17,6 +24,9 @@ type WriterSink struct {
 	w    io.Writer
 	enc  Encoder
 	buf  []byte
+	// broken is set once a write met EPIPE: a closed pipe never opens
+	// again, so later alerts do not try.
+	broken bool
 }
 
 // NewWriterSink writes alerts in format f to w, one Write per alert.
@@ -29,8 +39,15 @@ func (s *WriterSink) Name() string { return s.name }
 
 // Write implements Sink.
 func (s *WriterSink) Write(_ context.Context, a *Alert) error {
+	if s.broken {
+		return fmt.Errorf("write to %s: %w", s.name, ErrClosed)
+	}
 	s.buf = s.enc.AppendLine(s.buf[:0], a)
 	if _, err := s.w.Write(s.buf); err != nil {
+		if errors.Is(err, syscall.EPIPE) {
+			s.broken = true
+			return fmt.Errorf("write to %s: %w: %w", s.name, ErrClosed, err)
+		}
 		return fmt.Errorf("write to %s: %w", s.name, err)
 	}
 	return nil
