@@ -21,8 +21,6 @@ import (
 	"github.com/vigil-dev/vigil/engine/container"
 	"github.com/vigil-dev/vigil/engine/eval"
 	"github.com/vigil-dev/vigil/engine/output"
-	"github.com/vigil-dev/vigil/engine/rules"
-	"github.com/vigil-dev/vigil/engine/ruleset"
 	"github.com/vigil-dev/vigil/loader"
 )
 
@@ -65,7 +63,7 @@ func runCommand() *cli.Command {
 				"(default: $DOCKER_HOST when it is unix://, else <host-root>/var/run/docker.sock)"},
 			&cli.StringFlag{Name: "buffer-size", Value: "8MiB", Usage: "ring buffer size per CPU (a power of two)"},
 			&cli.BoolFlag{Name: "all-syscalls", Usage: "capture every syscall, not only those the rules and state tracking need"},
-		), loaderFlags()...),
+		), append(loaderFlags(), daemonFlags()...)...),
 		Action: runAction,
 	}
 }
@@ -87,38 +85,9 @@ type detector struct {
 }
 
 func newDetector(c *cli.Context, tab *driver.SyscallTable) (*detector, error) {
-	set := rules.NewSet()
-	if files := c.StringSlice("rules"); len(files) > 0 {
-		var err error
-		if set, err = rules.LoadFiles(files...); err != nil {
-			return nil, fmt.Errorf("load rules: %w\n(vigil rules validate FILE shows every problem)", err)
-		}
-	} else {
-		if err := set.AddFile(ruleset.Name, ruleset.Default()); err != nil {
-			return nil, fmt.Errorf("embedded rules: %w", err)
-		}
-		if err := set.Resolve(); err != nil {
-			return nil, fmt.Errorf("embedded rules: %w", err)
-		}
-	}
-	prog, err := eval.Compile(set, eval.Options{
-		MinPriority: c.String("min-priority"), Tags: c.StringSlice("enable-tag"),
-		DisableTags: c.StringSlice("disable-tag"), AllMatches: c.Bool("all-matches"), Syscalls: tab,
-	})
+	prog, running, err := compileRules(c, tab)
 	if err != nil {
-		return nil, fmt.Errorf("compile rules: %w\n(vigil rules validate FILE shows every problem)", err)
-	}
-	for _, w := range prog.Warnings() {
-		logrus.Warn(w.Error())
-	}
-	running := 0
-	for _, r := range prog.Rules() {
-		if r.Runs {
-			running++
-		}
-	}
-	if running == 0 {
-		return nil, errors.New("no rule runs: check --rules, --min-priority and the tag flags")
+		return nil, err
 	}
 	out, err := output.New(output.Config{
 		Format: c.String(output.FlagFormat), Stdout: !c.Bool(output.FlagNoStdout), File: c.String(output.FlagFile), FileKeepAlive: true,
@@ -164,6 +133,8 @@ func signalContext(d time.Duration) (context.Context, context.CancelFunc) {
 }
 
 func runAction(c *cli.Context) error {
+	sigs := notifyDaemonSignals() // before anything: a SIGHUP must not kill vigil
+	defer sigs.stop()
 	if c.Duration("duration") < 0 {
 		return fmt.Errorf("--duration %s: want a positive duration, or 0 to run until interrupted", c.Duration("duration"))
 	}
@@ -220,12 +191,13 @@ func runAction(c *cli.Context) error {
 	defer cancel()
 	// Close the source when the context ends: that interrupts a blocked Next.
 	go func() { <-ctx.Done(); src.Close() }()
+	go sigs.serve(ctx, &daemon{c: c, tab: tab, eng: eng, out: d.out, src: src, cfg: cfg, hostname: hostname})
 	runErr := eng.Run(ctx, src)
 	if st, err := src.Stats(); err == nil && st.Drops+st.Missed > 0 {
 		logrus.WithFields(logrus.Fields{"drops": st.Drops, "missed": st.Missed}).Warn("events were lost: raise --buffer-size")
 	}
 	src.Close()
-	return errors.Join(runErr, d.finish(eng))
+	return outputsExit(errors.Join(runErr, d.finish(eng)), d.out)
 }
 
 func replayAction(c *cli.Context) error {
