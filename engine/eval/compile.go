@@ -358,6 +358,9 @@ type compiler struct {
 	// warnAt reports what compiles but deserves attention.
 	warnAt func(n rules.Node, hint, msg string)
 	tab    *names
+	// source is the rule's event source: its fields are the only known
+	// ones.
+	source string
 	// unknown counts unknown-field errors (skip-if-unknown-filter), and
 	// fields vigil never has data for: to that rule, the same.
 	unknown, other int
@@ -430,6 +433,11 @@ func (cc *compiler) bind(f *rules.Field) (*fields.Bound, fields.Transformer, fie
 		cc.errAt(f, fe.Hint, fe.Msg)
 		return nil, 0, 0, false
 	}
+	if fe := sourceMismatch(b, cc.source); fe != nil {
+		cc.unknown++
+		cc.errAt(f, fe.Hint, fe.Msg)
+		return nil, 0, 0, false
+	}
 	if b.Never != "" {
 		// A condition on a field that never has a value is silently
 		// false (or true under not): say so.
@@ -458,6 +466,20 @@ func (cc *compiler) bind(f *rules.Field) (*fields.Bound, fields.Transformer, fie
 		}
 	}
 	return b, tr, t, true
+}
+
+// sourceMismatch is the error for a field of another source than the
+// rule's: as in Falco, each source knows only its own fields, and an
+// extractor must never see another source's event.
+func sourceMismatch(b *fields.Bound, source string) *fields.Error {
+	if source == "" {
+		source = "syscall"
+	}
+	if fs := b.SourceOf(); fs != source {
+		return &fields.Error{Msg: fmt.Sprintf("unknown field '%s' for source '%s'", b.Text, source),
+			Hint: fmt.Sprintf("it is a field of the '%s' source: use it in rules with source: %s", fs, fs)}
+	}
+	return nil
 }
 
 func (cc *compiler) compare(e *rules.CompareExpr) node {

@@ -129,10 +129,10 @@ func TestSkipIfUnknownFilterAndWarnings(t *testing.T) {
   warn_evttypes: false
 - rule: other source
   desc: d
-  condition: ka.verb = get
+  condition: ct.name = get
   output: "x"
   priority: WARNING
-  source: k8s_audit
+  source: aws_cloudtrail
 `
 	set, err := rules.Load("w.yaml", []byte(y))
 	if err != nil {
@@ -146,7 +146,7 @@ func TestSkipIfUnknownFilterAndWarnings(t *testing.T) {
 	if len(w) != 3 {
 		t.Fatalf("want 3 warnings, got %v", w)
 	}
-	for i, want := range []string{"w.yaml:1:3: rule 'skipped' skipped (skip-if-unknown-filter)", "w.yaml:7:3: rule 'everything' matches all event types", "w.yaml:18:3: rule 'other source' has source 'k8s_audit'"} {
+	for i, want := range []string{"w.yaml:1:3: rule 'skipped' skipped (skip-if-unknown-filter)", "w.yaml:7:3: rule 'everything' matches all event types", "w.yaml:18:3: rule 'other source' has source 'aws_cloudtrail'"} {
 		if !strings.HasPrefix(w[i].Error(), want) {
 			t.Errorf("warning %d: %s, want %s", i, w[i], want)
 		}

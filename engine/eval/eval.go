@@ -14,7 +14,11 @@
 //     template problems are located at the rule. A rule with errors is left
 //     out, the others compile. A rule with skip-if-unknown-filter: true whose
 //     only problems are unknown fields is skipped with a warning, as Falco
-//     does. Rules of another source than syscall are skipped with a warning.
+//     does. Rules of a source without registered fields (fields.Register)
+//     are skipped with a warning; a rule may name only its source's fields.
+//   - Rules of another source than syscall (k8s_audit) are not indexed by
+//     event type: EvalSource runs all of that source's rules on its
+//     events, and Eval never sees them.
 //   - Literals are converted once, at compile time: numbers (decimal or
 //     0x hex), bools (true/false), IP addresses, networks (CIDR; a plain
 //     address is a /32 or /128), hex bytes for bcontains/bstartswith, RE2
@@ -89,6 +93,8 @@ type Rule struct {
 	// event.
 	EventTypes []string
 	AllEvents  bool
+	// Source is the rule's event source: "syscall", "k8s_audit", …
+	Source string
 
 	src  *rules.Rule
 	cond node
@@ -101,6 +107,7 @@ type Rule struct {
 type Program struct {
 	rules    []*Rule
 	byKey    [keySpace][]*Rule
+	bySource map[string][]*Rule // running rules of sources other than syscall
 	warnings rules.ErrorList
 	syscalls []string
 	domains  []string
@@ -124,14 +131,19 @@ func Compile(set *rules.Set, opts Options) (*Program, error) {
 		}
 		minPrio = p
 	}
-	p := &Program{matchAll: opts.AllMatches, names: &names{tab: tab}}
+	p := &Program{matchAll: opts.AllMatches, names: &names{tab: tab}, bySource: map[string][]*Rule{}}
+	sources := fields.Sources()
 	// What the loader found in disabled rules' conditions.
 	p.warnings = disabledWarnings(set.Warnings())
 	var errs rules.ErrorList
 	var need keyset
 	for _, r := range set.Rules() {
-		if r.Source != "" && r.Source != "syscall" {
-			p.warnings = append(p.warnings, set.ErrorAt(r, nil, "vigil handles the syscall source only",
+		source := r.Source
+		if source == "" {
+			source = "syscall"
+		}
+		if !slices.Contains(sources, source) {
+			p.warnings = append(p.warnings, set.ErrorAt(r, nil, "vigil handles the sources "+strings.Join(sources, ", "),
 				fmt.Sprintf("rule '%s' has source '%s': skipped", r.Name, r.Source)))
 			continue
 		}
@@ -139,14 +151,14 @@ func Compile(set *rules.Set, opts Options) (*Program, error) {
 			continue // the loader reported why
 		}
 		var rerrs, rwarns rules.ErrorList
-		cc := &compiler{tab: p.names, errAt: func(n rules.Node, hint, msg string) {
+		cc := &compiler{tab: p.names, source: source, errAt: func(n rules.Node, hint, msg string) {
 			rerrs = append(rerrs, set.ErrorAt(r, n, hint, fmt.Sprintf("rule '%s': %s", r.Name, msg)))
 		}, warnAt: func(n rules.Node, hint, msg string) {
 			rwarns = append(rwarns, set.ErrorAt(r, n, hint, fmt.Sprintf("rule '%s': %s", r.Name, msg)))
 		}}
-		cr := &Rule{Name: r.Name, Priority: r.Priority, Tags: r.Tags, src: r}
+		cr := &Rule{Name: r.Name, Priority: r.Priority, Tags: r.Tags, Source: source, src: r}
 		cr.cond = cc.node(r.Cond)
-		tmpl, terrs := parseTemplate(r.Output)
+		tmpl, terrs := parseSourceTemplate(r.Output, source)
 		rerrs = append(rerrs, templateErrors(set, r, terrs)...)
 		for _, te := range terrs {
 			if strings.HasPrefix(te.Msg, "unknown field") {
@@ -171,6 +183,16 @@ func Compile(set *rules.Set, opts Options) (*Program, error) {
 		}
 		p.warnings = append(p.warnings, rwarns...)
 		cr.out = tmpl
+		if source != "syscall" {
+			// No event types here: every event of the source runs the
+			// source's rules.
+			cr.Runs = r.Enabled && r.Priority <= minPrio && tagsAllow(r.Tags, opts.Tags, opts.DisableTags)
+			p.rules = append(p.rules, cr)
+			if cr.Runs {
+				p.bySource[source] = append(p.bySource[source], cr)
+			}
+			continue
+		}
 		cr.keys = p.names.eventKeys(r.Cond)
 		full := allKeys().and(entryKeys.not())
 		cr.AllEvents = cr.keys.and(full) == full
@@ -267,8 +289,18 @@ func (p *Program) Domains() []string {
 	return slices.Compact(d)
 }
 
-// Unrestricted returns the names of the compiled rules without an event
-// type restriction.
+// Runs reports whether any rule of that source runs.
+func (p *Program) Runs(source string) bool {
+	for _, r := range p.rules {
+		if r.Runs && r.Source == source {
+			return true
+		}
+	}
+	return false
+}
+
+// Unrestricted returns the names of the compiled syscall rules without an
+// event type restriction.
 func (p *Program) Unrestricted() []string {
 	var out []string
 	for _, r := range p.rules {
@@ -301,13 +333,38 @@ func (p *Program) Eval(c *fields.Ctx, emit func(*output.Alert)) int {
 	return n
 }
 
+// EvalSource matches the event of another source than syscall in c.Ext
+// against every running rule of that source, as Eval does (first match,
+// or every one with AllMatches). It returns the number of matches.
+func (p *Program) EvalSource(source string, c *fields.Ctx, emit func(*output.Alert)) int {
+	c.Reset()
+	n := 0
+	for _, r := range p.bySource[source] {
+		if !r.cond.eval(c) {
+			continue
+		}
+		n++
+		if emit != nil {
+			emit(r.alert(c))
+		}
+		if !p.matchAll {
+			break
+		}
+	}
+	return n
+}
+
 func (r *Rule) alert(c *fields.Ctx) *output.Alert {
 	text, vals := r.out.render(c)
+	t := c.ExtTime
+	if c.Event != nil {
+		t = c.Clock.Wall(c.Event.TS)
+	}
 	return &output.Alert{
-		Time:         c.Clock.Wall(c.Event.TS),
+		Time:         t,
 		Rule:         r.Name,
 		Priority:     r.Priority.String(),
-		Source:       "syscall",
+		Source:       r.Source,
 		Tags:         slices.Clone(r.Tags),
 		Hostname:     c.Hostname,
 		Output:       text,

@@ -44,9 +44,13 @@ func isNameByte(c byte) bool {
 
 func isLetter(c byte) bool { return ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z') }
 
-// parseTemplate parses and binds an output template; every problem is
-// returned.
-func parseTemplate(s string) (*template, []*TemplateError) {
+// parseTemplate parses and binds an output template of a syscall rule;
+// every problem is returned.
+func parseTemplate(s string) (*template, []*TemplateError) { return parseSourceTemplate(s, "syscall") }
+
+// parseSourceTemplate parses and binds an output template of a rule of
+// that source: fields of other sources are unknown there.
+func parseSourceTemplate(s, source string) (*template, []*TemplateError) {
 	// A folded YAML block (output: >) ends in a newline that is not part
 	// of the message.
 	s = strings.TrimRight(s, " \t\r\n")
@@ -126,6 +130,10 @@ func parseTemplate(s string) (*template, []*TemplateError) {
 				te.Msg, te.Hint = fe.Msg, fe.Hint
 			}
 			errs = append(errs, te)
+			continue
+		}
+		if err := sourceMismatch(b, source); err != nil {
+			errs = append(errs, &TemplateError{Offset: start, Msg: err.Msg, Hint: err.Hint})
 			continue
 		}
 		if b.Multi {

@@ -94,6 +94,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 	"unsafe"
 
 	"github.com/vigil-dev/vigil/driver"
@@ -178,6 +179,9 @@ type Field struct {
 	// a condition when Reject is set, and warns about it otherwise.
 	Never  string
 	Reject bool
+	// Source is the event source the field reads: "" for the syscall
+	// source; other sources register theirs with Register.
+	Source string
 
 	ext func(c *Ctx, b *Bound, v *Value) bool
 	// domainIP: a domain field's address (see MatchDomain).
@@ -232,6 +236,48 @@ func All() []*Field {
 	}
 	out = append(out, prefixFields...)
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Extractor extracts a field of another source from c.Ext into v; it
+// reports false when the value is not available. Strings it returns must
+// stay valid until the next extraction on c.
+type Extractor func(c *Ctx, b *Bound, v *Value) bool
+
+// Register adds the fields of an event source other than syscall (for
+// example engine/k8saudit's ka.* and jevt.*): f describes the field (Name,
+// Type, Desc, Arg, ArgRequired), ext reads it from Ctx.Ext. Rules of that
+// source may name only its fields, and rules of other sources not these.
+// Call it from an init function: the registry is not locked.
+func Register(source string, f Field, ext Extractor) {
+	if source == "" || source == "syscall" {
+		panic("fields: Register is for sources other than syscall")
+	}
+	f.Source, f.ext = source, ext
+	f.Multi, f.multi, f.prefix, f.bind = false, nil, false, nil
+	add(&f)
+}
+
+// SourceOf returns the source a field belongs to: "syscall" or the name
+// given to Register.
+func (f *Field) SourceOf() string {
+	if f.Source == "" {
+		return "syscall"
+	}
+	return f.Source
+}
+
+// Sources returns the event sources with registered fields, sorted.
+func Sources() []string {
+	seen := map[string]bool{"syscall": true}
+	out := []string{"syscall"}
+	for _, f := range registry {
+		if s := f.SourceOf(); !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	sort.Strings(out)
 	return out
 }
 
@@ -420,6 +466,11 @@ type Ctx struct {
 	Hostname string
 	// Num is evt.num, the event's sequence number.
 	Num uint64
+	// Ext is the event of another source than syscall (Event is nil
+	// then): what that source's extractors read (see Register).
+	Ext any
+	// ExtTime is when Ext happened, the time of its alerts.
+	ExtTime time.Time
 
 	vals [2]Value
 	buf  []byte // scratch, reset per extraction
