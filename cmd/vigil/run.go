@@ -63,7 +63,7 @@ func runCommand() *cli.Command {
 				"(default: $DOCKER_HOST when it is unix://, else <host-root>/var/run/docker.sock)"},
 			&cli.StringFlag{Name: "buffer-size", Value: "8MiB", Usage: "ring buffer size per CPU (a power of two)"},
 			&cli.BoolFlag{Name: "all-syscalls", Usage: "capture every syscall, not only those the rules and state tracking need"},
-		), append(loaderFlags(), daemonFlags()...)...),
+		), append(append(loaderFlags(), daemonFlags()...), auditFlags()...)...),
 		Action: runAction,
 	}
 }
@@ -158,6 +158,11 @@ func runAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	audit, err := startAudit(c, d.prog, d.out.Send)
+	if err != nil {
+		d.finish(nil)
+		return err
+	}
 	hostRoot := c.String("host-root")
 	resolver := container.NewResolver(container.Config{
 		HostRoot: hostRoot, DockerSocket: c.String("docker-socket"),
@@ -197,7 +202,7 @@ func runAction(c *cli.Context) error {
 		logrus.WithFields(logrus.Fields{"drops": st.Drops, "missed": st.Missed}).Warn("events were lost: raise --buffer-size")
 	}
 	src.Close()
-	return outputsExit(errors.Join(runErr, d.finish(eng)), d.out)
+	return outputsExit(errors.Join(runErr, audit.stop(), d.finish(eng)), d.out)
 }
 
 func replayAction(c *cli.Context) error {

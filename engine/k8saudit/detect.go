@@ -15,7 +15,7 @@ import (
 // Detector runs the k8s_audit rules of a program on audit events. The
 // syscall engine never sees these events, nor these rules its events.
 type Detector struct {
-	prog *eval.Program
+	prog atomic.Pointer[eval.Program]
 	emit func(*output.Alert)
 	ctx  fields.Ctx
 
@@ -25,14 +25,24 @@ type Detector struct {
 // NewDetector returns a Detector raising alerts through emit
 // (output.Dispatcher.Send); hostname is the alerts' hostname.
 func NewDetector(prog *eval.Program, hostname string, emit func(*output.Alert)) *Detector {
-	return &Detector{prog: prog, emit: emit, ctx: fields.Ctx{Hostname: hostname}}
+	d := &Detector{emit: emit, ctx: fields.Ctx{Hostname: hostname}}
+	d.prog.Store(prog)
+	return d
+}
+
+// Reload hands the Detector a new program (the rules reloaded on SIGHUP),
+// used from the next event on; safe from any goroutine.
+func (d *Detector) Reload(p *eval.Program) {
+	if p != nil {
+		d.prog.Store(p)
+	}
 }
 
 // Eval runs the rules on one event and returns the number of matches. One
 // goroutine at a time: the Detector reuses its fields.Ctx.
 func (d *Detector) Eval(e *Event) int {
 	d.ctx.Ext, d.ctx.ExtTime = e, e.Time
-	n := d.prog.EvalSource(Source, &d.ctx, d.emit)
+	n := d.prog.Load().EvalSource(Source, &d.ctx, d.emit)
 	d.ctx.Ext = nil
 	d.events.Add(1)
 	d.alerts.Add(uint64(n))
