@@ -51,6 +51,11 @@ type Probe struct {
 	merge    *driver.Merge[*ring]
 	consumed int
 	drain    driver.Drain // under mu
+	// statsMu lets Stats run on any goroutine (a web server, a drop
+	// check) while Close may free the maps: Stats reads under it, and
+	// teardown frees under it.
+	statsMu sync.RWMutex
+	freed   bool // under statsMu
 }
 
 var _ driver.Stopper = (*Probe)(nil)
@@ -307,6 +312,11 @@ func (p *Probe) wait() error {
 
 // Stats reads the per-CPU counters the probe keeps.
 func (p *Probe) Stats() (driver.Stats, error) {
+	p.statsMu.RLock()
+	defer p.statsMu.RUnlock()
+	if p.freed {
+		return driver.Stats{}, driver.ErrClosed
+	}
 	var per []probeCpuStats
 	if err := p.objs.Stats.Lookup(uint32(0), &per); err != nil {
 		return driver.Stats{}, fmt.Errorf("read probe counters: %w", err)
@@ -376,6 +386,9 @@ func (p *Probe) Close() error {
 }
 
 func (p *Probe) teardown() {
+	p.statsMu.Lock()
+	defer p.statsMu.Unlock()
+	p.freed = true
 	p.detach()
 	for _, r := range p.rings {
 		r.close()

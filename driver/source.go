@@ -17,7 +17,8 @@ type Source interface {
 	// the end of a finite source, and ErrTimeout when a live source had no
 	// event within its poll interval (callers simply call again).
 	Next() (*Event, error)
-	// Stats returns the driver's counters.
+	// Stats returns the driver's counters. Live sources allow it from
+	// any goroutine, also while or after Close runs.
 	Stats() (Stats, error)
 	// Close releases the source; it interrupts a blocked Next.
 	Close() error

@@ -82,6 +82,37 @@ type Engine struct {
 	// two events, so that no event is evaluated half by one program and
 	// half by the other, and the loop pays one atomic load per event.
 	next atomic.Pointer[eval.Program]
+	// pub is what Published hands to other goroutines.
+	pub published
+}
+
+// published holds copies of the counters that other goroutines (a web
+// server) may read while Run runs. Run stores them every publishEvery
+// events and whenever the source is idle, so that the event loop pays a
+// few atomic stores now and then rather than on every event.
+type published struct {
+	events, alerts atomic.Uint64
+	threads        atomic.Int64
+	beat           atomic.Int64 // unix ns of the last store
+	reloads        atomic.Uint64
+	programAt      atomic.Int64 // unix ns when Run took its current program
+}
+
+// publishEvery is a power of two: Run publishes when the event count is a
+// multiple of it.
+const publishEvery = 64
+
+// Published are an Engine's counters as Run last published them.
+type Published struct {
+	Stats
+	// At is when Run last published: a few events ago or, on a quiet
+	// host, within the source's poll interval. A stale At means the event
+	// loop is stuck.
+	At time.Time
+	// Reloads counts the programs Reload handed over that Run took, and
+	// ProgramAt is when Run took the current one (or started).
+	Reloads   uint64
+	ProgramAt time.Time
 }
 
 // purgeEvery is how often a live engine drops threads /proc no longer
@@ -223,6 +254,31 @@ func (e *Engine) Stats() Stats {
 	return s
 }
 
+// Published returns the counters Run last published. Unlike Stats, it may
+// be called from any goroutine.
+func (e *Engine) Published() Published {
+	return Published{
+		Stats:     Stats{Events: e.pub.events.Load(), Alerts: e.pub.alerts.Load(), Threads: int(e.pub.threads.Load())},
+		At:        unixTime(e.pub.beat.Load()),
+		Reloads:   e.pub.reloads.Load(),
+		ProgramAt: unixTime(e.pub.programAt.Load()),
+	}
+}
+
+func unixTime(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
+}
+
+func (e *Engine) publish() {
+	e.pub.events.Store(e.stats.Events)
+	e.pub.alerts.Store(e.stats.Alerts)
+	e.pub.threads.Store(int64(e.threads.Len()))
+	e.pub.beat.Store(time.Now().UnixNano())
+}
+
 // Run processes src until it ends (io.EOF), is closed, or ctx is done.
 // Meanwhile, the names the rules compare fd.*ip.name with are resolved in
 // the background.
@@ -232,12 +288,17 @@ func (e *Engine) Run(ctx context.Context, src driver.Source) error {
 		defer cancel()
 		go e.dns.Run(dctx)
 	}
+	e.pub.programAt.CompareAndSwap(0, time.Now().UnixNano())
+	e.publish()
+	defer e.publish()
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil
 		}
 		if e.next.Load() != nil {
 			e.cfg.Program = e.next.Swap(nil)
+			e.pub.reloads.Add(1)
+			e.pub.programAt.Store(time.Now().UnixNano())
 		}
 		ev, err := src.Next()
 		switch {
@@ -246,8 +307,12 @@ func (e *Engine) Run(ctx context.Context, src driver.Source) error {
 			if e.stats.Events&4095 == 0 {
 				e.housekeeping()
 			}
+			if e.stats.Events&(publishEvery-1) == 0 {
+				e.publish()
+			}
 		case errors.Is(err, driver.ErrTimeout):
 			e.housekeeping()
+			e.publish()
 		case errors.Is(err, io.EOF), errors.Is(err, driver.ErrClosed):
 			return nil
 		default:

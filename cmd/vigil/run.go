@@ -63,6 +63,7 @@ func runCommand() *cli.Command {
 				"(default: $DOCKER_HOST when it is unix://, else <host-root>/var/run/docker.sock)"},
 			&cli.StringFlag{Name: "buffer-size", Value: "8MiB", Usage: "ring buffer size per CPU (a power of two)"},
 			&cli.BoolFlag{Name: "all-syscalls", Usage: "capture every syscall, not only those the rules and state tracking need"},
+			configFlag(), webListenFlag(),
 		), append(append(loaderFlags(), daemonFlags()...), auditFlags()...)...),
 		Action: runAction,
 	}
@@ -135,6 +136,9 @@ func signalContext(d time.Duration) (context.Context, context.CancelFunc) {
 func runAction(c *cli.Context) error {
 	sigs := notifyDaemonSignals() // before anything: a SIGHUP must not kill vigil
 	defer sigs.stop()
+	if err := applyConfig(c); err != nil {
+		return err
+	}
 	if c.Duration("duration") < 0 {
 		return fmt.Errorf("--duration %s: want a positive duration, or 0 to run until interrupted", c.Duration("duration"))
 	}
@@ -196,6 +200,9 @@ func runAction(c *cli.Context) error {
 	defer cancel()
 	// Close the source when the context ends: that interrupts a blocked Next.
 	go func() { <-ctx.Done(); src.Close() }()
+	if err := startWeb(ctx, c, webParts{eng: eng, out: d.out, src: src, driver: l.Driver, containers: resolver}); err != nil {
+		return errors.Join(err, d.finish(eng)) // the deferred cancel closes the source
+	}
 	go sigs.serve(ctx, &daemon{c: c, tab: tab, eng: eng, out: d.out, src: src, cfg: cfg, hostname: hostname})
 	runErr := eng.Run(ctx, src)
 	if st, err := src.Stats(); err == nil && st.Drops+st.Missed > 0 {

@@ -106,6 +106,11 @@ type Reader struct {
 	epfd  int
 	evs   []unix.EpollEvent
 	drain driver.Drain // under mu
+	// statsMu lets Stats run on any goroutine (a web server, a drop
+	// check) while Close unmaps the rings' counters: Stats reads under
+	// it, Close unmaps under it. Next holds mu, not statsMu, while it
+	// waits.
+	statsMu sync.RWMutex
 }
 
 var (
@@ -308,6 +313,8 @@ func (r *Reader) Next() (*driver.Event, error) {
 
 // Stats sums the rings' counters.
 func (r *Reader) Stats() (driver.Stats, error) {
+	r.statsMu.RLock()
+	defer r.statsMu.RUnlock()
 	var st driver.Stats
 	for _, rg := range r.rings {
 		c := driver.CPUStats{Events: atomic.LoadUint64(&rg.ctl.events), Drops: atomic.LoadUint64(&rg.ctl.drops)}
@@ -375,6 +382,8 @@ func (r *Reader) Close() error {
 		r.epfd = -1
 	}
 	_ = ioctlPtr(r.rings[0].f.Fd(), iocStop, nil)
+	r.statsMu.Lock()
+	defer r.statsMu.Unlock()
 	for _, rg := range r.rings {
 		_ = unix.Munmap(rg.data)
 		_ = unix.Munmap(rg.ctlM)

@@ -107,7 +107,7 @@ type Resolver struct {
 
 	runtimes map[Runtime]*runtimeState // fixed at construction
 
-	fetches, evictions, dropped atomic.Uint64
+	fetches, evictions, dropped, failures atomic.Uint64
 }
 
 type entry struct {
@@ -322,6 +322,7 @@ type Stats struct {
 	Fetches   uint64 // fetches run (including those failed at once for a runtime known down)
 	Evictions uint64 // containers dropped from the cache
 	Dropped   uint64 // fetches not queued for a full queue (retried by a later Lookup)
+	Failures  uint64 // fetches that failed (the fields read <NA> until a retry works)
 }
 
 // Stats returns the counters.
@@ -329,7 +330,7 @@ func (r *Resolver) Stats() Stats {
 	r.mu.RLock()
 	n := len(r.entries)
 	r.mu.RUnlock()
-	return Stats{Entries: n, Fetches: r.fetches.Load(), Evictions: r.evictions.Load(), Dropped: r.dropped.Load()}
+	return Stats{Entries: n, Fetches: r.fetches.Load(), Evictions: r.evictions.Load(), Dropped: r.dropped.Load(), Failures: r.failures.Load()}
 }
 
 func (r *Resolver) work() {
@@ -420,6 +421,7 @@ func (r *Resolver) retryTime(e *entry) time.Time {
 
 // fail marks the entry Failed; retry zero means never again.
 func (r *Resolver) fail(e *entry, reason string, retry time.Time) {
+	r.failures.Add(1)
 	old := e.info.Load()
 	if old.Status != Failed || old.Reason != reason {
 		e.info.Store(&Info{ID: old.ID, FullID: old.FullID, Runtime: old.Runtime, Status: Failed, Reason: reason})

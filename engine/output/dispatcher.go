@@ -94,6 +94,8 @@ type Dispatcher struct {
 	mu     sync.RWMutex // held for reading by Send, for writing by Close
 	closed bool
 	queues []*queue
+	// observe sees every alert Send is given (Observe).
+	observe atomic.Pointer[func(*Alert)]
 	// closeDone is closed once the first Close has set report and err.
 	closeDone chan struct{}
 	report    []Stats
@@ -159,6 +161,9 @@ func NewDispatcher(opt Options, sinks ...Sink) *Dispatcher {
 // OutputFields later, from their own goroutines, so the caller must not
 // modify them after Send.
 func (d *Dispatcher) Send(a *Alert) {
+	if f := d.observe.Load(); f != nil {
+		(*f)(a)
+	}
 	d.mu.RLock()
 	for _, q := range d.queues {
 		if d.closed {
@@ -176,6 +181,11 @@ func (d *Dispatcher) Send(a *Alert) {
 	}
 	d.mu.RUnlock()
 }
+
+// Observe makes f see every alert given to Send, on Send's goroutine,
+// before the alert is queued: metrics count alerts by rule there. f must
+// be quick and must not keep a. Alerts sent before Observe are not seen.
+func (d *Dispatcher) Observe(f func(*Alert)) { d.observe.Store(&f) }
 
 // Reopen reopens every sink that writes to a file, after log rotation
 // renamed it (what Falco does on SIGUSR1).
