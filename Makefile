@@ -94,7 +94,7 @@ bench:
 	$(SUDO) $(GO) test -run '^$$' -bench . -benchtime=1x ./bpf/
 	$(GO) test -run '^$$' -bench . -benchmem ./driver/
 	$(SUDO) $(GO) test -run '^$$' -bench BenchmarkRulesets -benchtime=1x ./engine/
-	$(GO) test -run '^$$' -bench . -benchmem ./engine/eval/ ./engine/state/ ./engine/output/
+	$(GO) test -run '^$$' -bench . -benchmem ./engine/eval/ ./engine/state/ ./engine/output/ ./engine/k8saudit/
 	$(MAKE) build
 	$(if $(wildcard out/mirror/index.json),$(SUDO) ./$(BIN) matrix run --drivers bench$(COMMA)loader --modules out/mirror --key out/mirror-key.pub --out out/bench,@echo "bench: no out/mirror; run make mirror first for the module against the probe")
 

@@ -16,7 +16,7 @@
 //     values (numbers, bools, objects, arrays) as their compact JSON text,
 //     a missing or null value is not available. List fields (ka.user.groups,
 //     ka.req.pod.containers.image, …) are lists: `in` needs every element
-//     in the set, `intersects` one.
+//     in the set, `intersects` one; an empty list is not available.
 //   - Falco's per-container fields also read initContainers and
 //     ephemeralContainers (ka.req.pod.initContainers.image, …), which the
 //     upstream rules use.

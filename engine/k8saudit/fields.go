@@ -47,7 +47,9 @@ func addList(name, desc string, f listField) {
 				return false
 			}
 			v.L, ok = f(e)
-			return ok
+			// As in Falco, a field with no value does not exist: an empty
+			// list is not available.
+			return ok && len(v.L) > 0
 		})
 }
 
