@@ -203,7 +203,7 @@ func runAction(c *cli.Context) error {
 	if err := startWeb(ctx, c, webParts{eng: eng, out: d.out, src: src, driver: l.Driver, containers: resolver}); err != nil {
 		return errors.Join(err, d.finish(eng)) // the deferred cancel closes the source
 	}
-	go sigs.serve(ctx, &daemon{c: c, tab: tab, eng: eng, out: d.out, src: src, cfg: cfg, hostname: hostname})
+	go sigs.serve(ctx, &daemon{c: c, tab: tab, eng: eng, out: d.out, src: src, audit: audit, cfg: cfg, hostname: hostname})
 	runErr := eng.Run(ctx, src)
 	if st, err := src.Stats(); err == nil && st.Drops+st.Missed > 0 {
 		logrus.WithFields(logrus.Fields{"drops": st.Drops, "missed": st.Missed}).Warn("events were lost: raise --buffer-size")

@@ -119,6 +119,7 @@ type daemon struct {
 	eng      *engine.Engine
 	out      *output.Dispatcher
 	src      driver.Source
+	audit    *auditSource  // nil without --k8s-audit-listen
 	cfg      driver.Config // what the driver was told, updated by reloads
 	hostname string
 
@@ -191,6 +192,9 @@ func (d *daemon) reload(why string) {
 		d.updateSyscalls(log, engine.Syscalls(prog, d.tab))
 	}
 	d.eng.Reload(prog)
+	if d.audit != nil {
+		d.audit.det.Reload(prog) // k8s_audit rules come from the same files
+	}
 	log.WithField("rules", running).Info("rules reloaded")
 }
 
@@ -262,7 +266,8 @@ func (d *daemon) checkDrops() {
 }
 
 func (d *daemon) logStats() {
-	f := logrus.Fields{}
+	pub := d.eng.Published()
+	f := logrus.Fields{"events": pub.Events, "alerts": pub.Alerts, "reloads": pub.Reloads}
 	if st, err := d.src.Stats(); err == nil {
 		f["driver_events"], f["drops"], f["missed"] = st.Events, st.Drops, st.Missed
 	}
