@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -289,4 +290,38 @@ func TestRunReopenOnSIGUSR1(t *testing.T) {
 	}
 	d.waitLog(t, "file outputs reopened")
 	waitFor(t, "an alert in the new file", func() bool { return countLines(outFile) > 0 })
+}
+
+// A reload whose rules need a syscall the driver was not capturing tells
+// the driver to capture it.
+func TestRunReloadAddsSyscalls(t *testing.T) {
+	dir := t.TempDir()
+	rulesFile := filepath.Join(dir, "rules.yaml")
+	if err := os.WriteFile(rulesFile, openRule(dir, "A"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := startRun(t, "-r", rulesFile)
+	mkdirRule := "- rule: M\n  desc: d\n  condition: evt.type in (mkdir, mkdirat) and fs.path.name contains vgl-reload-mkdir\n" +
+		"  output: \"M %fs.path.name\"\n  priority: WARNING\n"
+	if err := os.WriteFile(rulesFile, []byte(mkdirRule), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	d.waitLog(t, `"msg":"rules reloaded"`)
+	if !strings.Contains(d.logs(), "syscall selection updated") {
+		t.Errorf("no log line says the driver captures the new rules' syscalls")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	defer func() { cancel(); <-done }()
+	go func() {
+		defer close(done)
+		for i := 0; ctx.Err() == nil; i++ {
+			_ = os.Mkdir(filepath.Join(dir, "vgl-reload-mkdir-"+strconv.Itoa(i)), 0o700)
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+	d.wait(t, "M", nil)
 }
