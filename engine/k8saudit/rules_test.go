@@ -4,9 +4,11 @@
 package k8saudit
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/vigil-dev/vigil/engine/eval"
+	"github.com/vigil-dev/vigil/engine/output"
 	"github.com/vigil-dev/vigil/engine/rules"
 )
 
@@ -51,5 +53,42 @@ func TestUpstreamRulesCompile(t *testing.T) {
 	}
 	if len(p.Syscalls()) != 0 {
 		t.Errorf("audit rules ask the driver for syscalls %v", p.Syscalls())
+	}
+}
+
+// TestWithSyscallRules loads Falco's syscall rules and its audit rules in
+// one set: both compile, the audit rules do not change what the driver
+// captures, and audit events raise audit rules only.
+func TestWithSyscallRules(t *testing.T) {
+	const falcoRules = "../../../shared/fixtures/falco-rules/falco_rules.yaml"
+	both, err := rules.LoadFiles(falcoRules, upstreamRules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := eval.Compile(both, eval.Options{AllMatches: true})
+	if err != nil {
+		t.Fatalf("compile both: %v", err)
+	}
+	sys, err := rules.LoadFiles(falcoRules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, err := eval.Compile(sys, eval.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(p.Syscalls(), ps.Syscalls()) || !p.Runs("syscall") || !p.Runs(Source) {
+		t.Errorf("syscalls with audit rules %v, without %v", p.Syscalls(), ps.Syscalls())
+	}
+	for _, ev := range []string{podExec, clusterAdminBinding, secretConfigMap, anonymousList} {
+		e, err := ParseEvent([]byte(ev))
+		if err != nil {
+			t.Fatal(err)
+		}
+		NewDetector(p, "h", func(a *output.Alert) {
+			if r := p.Rule(a.Rule); r == nil || r.Source != Source || a.Source != Source {
+				t.Errorf("audit event raised %q (source %q)", a.Rule, a.Source)
+			}
+		}).Eval(e)
 	}
 }
