@@ -325,3 +325,20 @@ func TestRunReloadAddsSyscalls(t *testing.T) {
 	}()
 	d.wait(t, "M", nil)
 }
+
+// --watch-rules reloads when a rules file changes, without a signal.
+func TestRunWatchRules(t *testing.T) {
+	dir := t.TempDir()
+	rulesFile := filepath.Join(dir, "rules.yaml")
+	if err := os.WriteFile(rulesFile, openRule(dir, "A"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := startRun(t, "-r", rulesFile, "--watch-rules")
+	touchLoop(t, filepath.Join(dir, "A"), filepath.Join(dir, "B"))
+	d.wait(t, "A", nil)
+	if err := os.WriteFile(rulesFile, openRule(dir, "B"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d.waitLog(t, `"trigger":"rules file changed"`)
+	d.wait(t, "B", nil)
+}
