@@ -68,7 +68,7 @@ buffer_size: 16MiB
 		t.Fatal(err)
 	}
 	for flag, want := range map[string]string{
-		"min-priority": "error", // the flag wins
+		"min-priority":    "error", // the flag wins
 		output.FlagFormat: "json", output.FlagFile: "/var/log/vigil.json", output.FlagHTTPURL: "http://127.0.0.1:2801/",
 		output.FlagProgram: "", flagWebListen: "127.0.0.1:9000", "driver": "bpf", "buffer-size": "32MiB",
 	} {

@@ -51,8 +51,8 @@ const (
 
 // Config is what a Server reports on.
 type Config struct {
-	// Engine gives the engine's published counters.
-	Engine *engine.Engine
+	// Engine gives the engine's published counters (*engine.Engine).
+	Engine interface{ Published() engine.Published }
 	// DriverStats reads the driver's counters (driver.Source.Stats); it
 	// must be safe on any goroutine.
 	DriverStats func() (driver.Stats, error)
