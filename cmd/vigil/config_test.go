@@ -140,3 +140,25 @@ func TestConfigRulesDirectory(t *testing.T) {
 		t.Errorf("--rules = %q, want %q", got, want)
 	}
 }
+
+// TestConfigREADMEExample keeps the README's example file valid.
+func TestConfigREADMEExample(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, _ := strings.Cut(string(b), "### Configuration file")
+	_, rest, _ = strings.Cut(rest, "```yaml\n")
+	example, _, ok := strings.Cut(rest, "```")
+	if !ok {
+		t.Fatal("README.md has no example configuration file")
+	}
+	path := writeConfig(t, t.TempDir(), map[string]string{"vigil.yaml": example})
+	cfg, _, err := loadConfig(path, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Webserver.listen() != "127.0.0.1:8765" || !metricsEnabled(cfg) {
+		t.Errorf("webserver %s, metrics %v", cfg.Webserver.listen(), metricsEnabled(cfg))
+	}
+}
