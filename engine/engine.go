@@ -93,6 +93,9 @@ type Engine struct {
 type published struct {
 	events, alerts atomic.Uint64
 	threads        atomic.Int64
+	processes      atomic.Int64
+	full, purged   atomic.Uint64 // state.Stats.Full and Purged
+	procLoads      atomic.Uint64
 	beat           atomic.Int64 // unix ns of the last store
 	reloads        atomic.Uint64
 	programAt      atomic.Int64 // unix ns when Run took its current program
@@ -105,6 +108,8 @@ const publishEvery = 64
 // Published are an Engine's counters as Run last published them.
 type Published struct {
 	Stats
+	// State are the thread table's counters.
+	State state.Stats
 	// At is when Run last published: a few events ago or, on a quiet
 	// host, within the source's poll interval. A stale At means the event
 	// loop is stuck.
@@ -258,7 +263,9 @@ func (e *Engine) Stats() Stats {
 // be called from any goroutine.
 func (e *Engine) Published() Published {
 	return Published{
-		Stats:     Stats{Events: e.pub.events.Load(), Alerts: e.pub.alerts.Load(), Threads: int(e.pub.threads.Load())},
+		Stats: Stats{Events: e.pub.events.Load(), Alerts: e.pub.alerts.Load(), Threads: int(e.pub.threads.Load())},
+		State: state.Stats{Threads: int(e.pub.threads.Load()), Processes: int(e.pub.processes.Load()),
+			Full: e.pub.full.Load(), Purged: e.pub.purged.Load(), ProcLoads: e.pub.procLoads.Load()},
 		At:        unixTime(e.pub.beat.Load()),
 		Reloads:   e.pub.reloads.Load(),
 		ProgramAt: unixTime(e.pub.programAt.Load()),
@@ -275,7 +282,12 @@ func unixTime(ns int64) time.Time {
 func (e *Engine) publish() {
 	e.pub.events.Store(e.stats.Events)
 	e.pub.alerts.Store(e.stats.Alerts)
-	e.pub.threads.Store(int64(e.threads.Len()))
+	st := e.threads.Stats()
+	e.pub.threads.Store(int64(st.Threads))
+	e.pub.processes.Store(int64(st.Processes))
+	e.pub.full.Store(st.Full)
+	e.pub.purged.Store(st.Purged)
+	e.pub.procLoads.Store(st.ProcLoads)
 	e.pub.beat.Store(time.Now().UnixNano())
 }
 

@@ -96,7 +96,7 @@ webserver: {enabled: true, listen_port: %d}
 			t.Errorf("%s%v did not rise: %v then %v", m.name, m.labels, b, a)
 		}
 	}
-	for _, name := range []string{"falcosecurity_scap_n_evts_cpu_total", "vigil_state_threads", "vigil_rules_info",
+	for _, name := range []string{"falcosecurity_scap_n_evts_cpu_total", "vigil_state_threads", "vigil_state_processes", "vigil_rules_info",
 		"vigil_container_lookups_total", "process_resident_memory_bytes", "process_cpu_seconds_total"} {
 		if after[name] == nil {
 			t.Errorf("/metrics lacks %s", name)

@@ -24,6 +24,10 @@ var (
 	descAlerts    = desc("vigil_engine_alerts_total", "Alerts the rules raised.")
 	descMatches   = desc("falcosecurity_falco_rules_matches_total", "Alerts by rule; tags are the rule's, joined by commas.", "rule_name", "priority", "source", "tags")
 	descThreads   = desc("vigil_state_threads", "Threads in the engine's state table.")
+	descProcs     = desc("vigil_state_processes", "Processes in the engine's state table.")
+	descFull      = desc("vigil_state_threads_full_total", "Threads not added because the table was full.")
+	descPurged    = desc("vigil_state_threads_purged_total", "Threads dropped because /proc no longer had them (their exit was missed).")
+	descProcLoads = desc("vigil_state_proc_loads_total", "Threads read from /proc because no event had told of them.")
 	descSent      = desc("vigil_outputs_sent_total", "Alerts an output delivered.", "output")
 	descDropped   = desc("vigil_outputs_dropped_total", "Alerts an output dropped for a full queue.", "output")
 	descFailed    = desc("vigil_outputs_failed_total", "Alerts an output tried and failed to deliver.", "output")
@@ -48,7 +52,7 @@ type collector struct{ s *Server }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descVersion, descEngine, descEvts, descDrops, descEvtsCPU, descDropsCPU,
-		descMissed, descProcessed, descAlerts, descMatches, descThreads, descSent, descDropped, descFailed,
+		descMissed, descProcessed, descAlerts, descMatches, descThreads, descProcs, descFull, descPurged, descProcLoads, descSent, descDropped, descFailed,
 		descQueued, descQueueDrop, descCEntries, descCFetches, descCFailures, descCDropped, descRules, descRulesAt, descReloads} {
 		ch <- d
 	}
@@ -76,7 +80,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	pub := cfg.Engine.Published()
 	counter(descProcessed, pub.Events)
 	counter(descAlerts, pub.Alerts)
-	gauge(descThreads, float64(pub.Threads))
+	gauge(descThreads, float64(pub.State.Threads))
+	gauge(descProcs, float64(pub.State.Processes))
+	counter(descFull, pub.State.Full)
+	counter(descPurged, pub.State.Purged)
+	counter(descProcLoads, pub.State.ProcLoads)
 	c.s.matches.Range(func(k, v any) bool {
 		m := k.(matchKey)
 		counter(descMatches, v.(*atomic.Uint64).Load(), m.rule, m.priority, m.source, m.tags)
