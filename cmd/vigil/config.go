@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sirupsen/logrus"
 	"github.com/urfave/cli/v2"
 	"gopkg.in/yaml.v3"
 
@@ -47,6 +48,7 @@ func configFlag() cli.Flag {
 type fileConfig struct {
 	RulesFiles    []string      `yaml:"rules_files"`
 	Priority      *string       `yaml:"priority"`
+	RuleMatching  *string       `yaml:"rule_matching"` // first or all: --all-matches
 	JSONOutput    *bool         `yaml:"json_output"`
 	StdoutOutput  stdoutOutput  `yaml:"stdout_output"`
 	FileOutput    fileOutput    `yaml:"file_output"`
@@ -58,6 +60,29 @@ type fileConfig struct {
 	BufferSize    *string       `yaml:"buffer_size"`
 	// OutputsQueue is vigil's --output-queue-size.
 	OutputsQueue *int `yaml:"outputs_queue_size"`
+
+	// ignored are falco.yaml keys vigil does not implement, with their
+	// place: logged, not refused, so that a falco.yaml can be reused.
+	ignored []string `yaml:"-"`
+}
+
+// falcoOnly are falco.yaml's keys that vigil has no use for, by section
+// ("" is the top level).
+var falcoOnly = map[string][]string{
+	"": {"config_files", "watch_config_files", "outputs_queue", "outputs",
+		"append_output", "static_fields", "time_format_iso_8601", "buffer_format_base64",
+		"json_include_output_property", "json_include_message_property", "json_include_tags_property",
+		"json_include_output_fields_property", "buffered_outputs", "syslog_output", "grpc_output", "grpc",
+		"log_stderr", "log_syslog", "log_level", "libs_logger", "output_timeout", "syscall_event_timeouts",
+		"syscall_event_drops", "base_syscalls", "falco_libs", "engine", "plugins", "load_plugins",
+		"container_engines", "capture", "modern_bpf", "syscall_buf_size_preset", "syscall_drop_failed_exit"},
+	"http_output": {"user_agent", "insecure", "ca_cert", "ca_bundle", "ca_path", "compress_uploads", "keep_alive",
+		"mtls", "client_cert", "client_key", "echo", "max_consecutive_timeouts"},
+	"webserver": {"threadiness", "ssl_enabled", "ssl_certificate"},
+	"metrics": {"output_rule", "output_file", "rules_counters_enabled", "resource_utilization_enabled",
+		"state_counters_enabled", "kernel_event_counters_enabled", "kernel_event_counters_per_cpu_enabled",
+		"libbpf_stats_enabled", "plugins_metrics_enabled", "jemalloc_stats_enabled", "convert_memory_to_mb",
+		"include_empty_values"},
 }
 
 type stdoutOutput struct {
@@ -167,6 +192,7 @@ func decodeConfigFile(path string, cfg *fileConfig) error {
 	}
 	d := &configDecoder{file: path}
 	d.decode(doc.Content[0], reflect.ValueOf(cfg).Elem(), "")
+	cfg.ignored = append(cfg.ignored, d.ignored...)
 	return errors.Join(d.errs...)
 }
 
@@ -174,8 +200,9 @@ func decodeConfigFile(path string, cfg *fileConfig) error {
 // unknown key and every wrong type is reported with its position, and all
 // of them at once.
 type configDecoder struct {
-	file string
-	errs []error
+	file    string
+	errs    []error
+	ignored []string
 }
 
 func (d *configDecoder) fail(n *yaml.Node, format string, args ...any) {
@@ -224,7 +251,9 @@ func (d *configDecoder) mapping(n *yaml.Node, v reflect.Value, path string) {
 	keys := map[string]int{}
 	for i := range v.NumField() {
 		name, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("yaml"), ",")
-		keys[name] = i
+		if name != "-" {
+			keys[name] = i
+		}
 	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, val := n.Content[i], n.Content[i+1]
@@ -233,6 +262,10 @@ func (d *configDecoder) mapping(n *yaml.Node, v reflect.Value, path string) {
 			full = path + "." + k.Value
 		}
 		f, ok := keys[k.Value]
+		if !ok && slices.Contains(falcoOnly[path], k.Value) {
+			d.ignored = append(d.ignored, fmt.Sprintf("%s:%d:%d: %s", d.file, k.Line, k.Column, full))
+			continue
+		}
 		if !ok {
 			d.fail(k, "unknown key %q%s", full, hint(k.Value, keys))
 			continue
@@ -300,6 +333,9 @@ func applyConfig(c *cli.Context) error {
 		c.App.Metadata = map[string]any{}
 	}
 	c.App.Metadata[configMetadata] = cfg
+	for _, k := range cfg.ignored {
+		logrus.Warnf("config %s: a falco.yaml key vigil does not implement: ignored", k)
+	}
 	return cfg.apply(c, strings.Join(read, ", "))
 }
 
@@ -334,6 +370,14 @@ func (cfg *fileConfig) apply(c *cli.Context, files string) error {
 	}
 	set("rules", rules...)
 	one("min-priority", cfg.Priority)
+	if m := cfg.RuleMatching; m != nil {
+		switch *m {
+		case "first", "all":
+			set("all-matches", strconv.FormatBool(*m == "all"))
+		default:
+			errs = append(errs, fmt.Errorf("config %s: rule_matching %q: want first or all", files, *m))
+		}
+	}
 	if cfg.JSONOutput != nil {
 		set(output.FlagFormat, map[bool]string{true: "json", false: "text"}[*cfg.JSONOutput])
 	}
@@ -402,7 +446,7 @@ func (w webserverConf) listen() string {
 // flagKey names the file key that sets a flag, for errors.
 func flagKey(flag string) string {
 	k := map[string]string{
-		"rules": "rules_files", "min-priority": "priority", output.FlagFormat: "json_output",
+		"rules": "rules_files", "min-priority": "priority", output.FlagFormat: "json_output", "all-matches": "rule_matching",
 		output.FlagNoStdout: "stdout_output.enabled", output.FlagFile: "file_output.filename",
 		output.FlagHTTPURL: "http_output.url", output.FlagHTTPHeader: "http_output.headers",
 		output.FlagHTTPTimeout: "http_output.timeout", output.FlagProgram: "program_output.program",

@@ -50,6 +50,7 @@ func TestConfigMergeAndFlagsWin(t *testing.T) {
 		"vigil.yaml": `
 rules_files: [/etc/vigil/a.yaml, /etc/vigil/b.yaml]
 priority: warning
+rule_matching: all
 json_output: true
 stdout_output: {enabled: false}
 file_output: {enabled: true, filename: /var/log/vigil.json, keep_alive: false}
@@ -75,6 +76,9 @@ buffer_size: 16MiB
 		if got := c.String(flag); got != want {
 			t.Errorf("--%s = %q, want %q", flag, got, want)
 		}
+	}
+	if !c.Bool("all-matches") {
+		t.Error("rule_matching: all did not set --all-matches")
 	}
 	if !c.Bool(output.FlagNoStdout) {
 		t.Error("stdout_output.enabled: false did not set --no-stdout")
@@ -160,5 +164,23 @@ func TestConfigREADMEExample(t *testing.T) {
 	}
 	if cfg.Webserver.listen() != "127.0.0.1:8765" || !metricsEnabled(cfg) {
 		t.Errorf("webserver %s, metrics %v", cfg.Webserver.listen(), metricsEnabled(cfg))
+	}
+}
+
+// TestConfigFalcoKeysIgnored: a falco.yaml loads; the keys vigil does not
+// implement are named with their place, not refused.
+func TestConfigFalcoKeysIgnored(t *testing.T) {
+	path := writeConfig(t, t.TempDir(), map[string]string{"vigil.yaml": `log_level: info
+plugins: [{name: k8saudit}]
+http_output: {enabled: false, insecure: true}
+json_output: true
+`})
+	cfg, _, err := loadConfig(path, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{path + ":1:1: log_level", path + ":2:1: plugins", path + ":3:31: http_output.insecure"}
+	if !slices.Equal(cfg.ignored, want) || cfg.JSONOutput == nil || !*cfg.JSONOutput {
+		t.Errorf("ignored %q, want %q; json_output %v", cfg.ignored, want, cfg.JSONOutput)
 	}
 }
