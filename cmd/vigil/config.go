@@ -136,7 +136,7 @@ type duration struct{ time.Duration }
 func (d *duration) UnmarshalYAML(n *yaml.Node) error {
 	v, err := time.ParseDuration(n.Value)
 	if n.Kind != yaml.ScalarNode || err != nil || v < 0 {
-		return errors.New("want a duration such as 30s, 15m or 1h")
+		return errors.New("not a duration") // configDecoder says what is wanted
 	}
 	d.Duration = v
 	return nil
@@ -230,10 +230,11 @@ func (d *configDecoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		return
 	}
 	if err := n.Decode(ptr.Interface()); err != nil {
-		if te := (*yaml.TypeError)(nil); !errors.As(err, &te) {
-			want = err.Error() // an UnmarshalYAML's own words
+		if n.Kind == yaml.ScalarNode {
+			d.fail(n, "%s: want %s, not %q", path, want, n.Value)
+		} else {
+			d.fail(n, "%s: want %s", path, want)
 		}
-		d.fail(n, "%s: want %s, not %q", path, want, n.Value)
 		return
 	}
 	if v.Kind() == reflect.Pointer {

@@ -99,6 +99,8 @@ webserver:
   listen_port: high
   enabeld: true
 file_output: [a]
+metrics: {interval: soon}
+rules_files: [{a: 1}]
 `})
 	_, err := runWithConfig(t, "--config", path)
 	if err == nil {
@@ -111,6 +113,8 @@ file_output: [a]
 		path + `:4:16: webserver.listen_port: want an integer, not "high"`,
 		path + `:5:3: unknown key "webserver.enabeld" (did you mean "enabled"?)`,
 		path + `:6:14: file_output: want a mapping of keys`,
+		path + `:7:21: metrics.interval: want a duration such as 30s, not "soon"`,
+		path + `:8:14: rules_files: want a list of strings`,
 	} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error lacks %q:\n%s", want, msg)
