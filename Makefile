@@ -88,13 +88,15 @@ kmod:
 # with a mirror from `make mirror`, the module's per-syscall cost against
 # the probe's in a VM of every matrix kernel, and the loader's time to a
 # driver ready, to the first event and to the first alert, the module
-# fetched from the host's mirror (out/bench/matrix.md).
+# fetched from the host's mirror (out/bench/matrix.md); the engine's rate
+# with the webserver scraped against without it, and audit events/s.
 bench:
 	scripts/deps test
 	$(SUDO) $(GO) test -run '^$$' -bench . -benchtime=1x ./bpf/
 	$(GO) test -run '^$$' -bench . -benchmem ./driver/
 	$(SUDO) $(GO) test -run '^$$' -bench BenchmarkRulesets -benchtime=1x ./engine/
 	$(GO) test -run '^$$' -bench . -benchmem ./engine/eval/ ./engine/state/ ./engine/output/ ./engine/k8saudit/
+	$(GO) test -run '^$$' -bench BenchmarkWebserverOnOff -benchtime=1x ./internal/webserver/
 	$(MAKE) build
 	$(if $(wildcard out/mirror/index.json),$(SUDO) ./$(BIN) matrix run --drivers bench$(COMMA)loader --modules out/mirror --key out/mirror-key.pub --out out/bench,@echo "bench: no out/mirror; run make mirror first for the module against the probe")
 
