@@ -79,6 +79,14 @@ type Options struct {
 	AllMatches bool
 	// Syscalls names syscalls; nil: the table of the running architecture.
 	Syscalls *driver.SyscallTable
+	// Append is Falco's append_output: what each entry adds to the
+	// outputs of the rules it matches, applied in order.
+	Append []AppendOutput
+	// SuggestedOutput appends container_id=%container.id and
+	// container_name=%container.name to every syscall rule's output that
+	// does not name them, as Falco's suggested_output does with its
+	// container plugin.
+	SuggestedOutput bool
 }
 
 // Rule is a compiled rule.
@@ -179,6 +187,10 @@ func Compile(set *rules.Set, opts Options) (*Program, error) {
 			default:
 				errs = append(errs, rerrs...)
 			}
+			continue
+		}
+		if aerrs := appendOutputs(set, cr, tmpl, &opts); len(aerrs) > 0 {
+			errs = append(errs, aerrs...)
 			continue
 		}
 		p.warnings = append(p.warnings, rwarns...)

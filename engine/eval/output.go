@@ -25,8 +25,14 @@ type segment struct {
 }
 
 type template struct {
-	segs []segment
-	n    int // field references
+	segs  []segment
+	n     int          // field references
+	extra []extraField // append_output's extra_fields: in OutputFields only
+}
+
+type extraField struct {
+	key string
+	t   *template
 }
 
 // TemplateError is a problem in an output template: Offset is the byte
@@ -180,6 +186,14 @@ func (t *template) render(c *fields.Ctx) (string, map[string]any) {
 		}
 		out = fields.AppendText(out, s.t, v)
 		vals[s.key] = fields.Typed(s.t, v)
+	}
+	for _, x := range t.extra {
+		text, xv := x.t.render(c)
+		if x.t.isOneField() {
+			vals[x.key] = xv[x.t.segs[0].key]
+		} else {
+			vals[x.key] = text
+		}
 	}
 	return string(out), vals
 }
