@@ -56,8 +56,13 @@
 // or Config.DockerSocket (unix:///path, a path or tcp://host:port, as
 // ParseEndpoint reads them). Podman's containers are asked on podman's
 // Docker-compatible socket, <HostRoot>/run/podman/podman.sock. containerd
-// and CRI-O have no client yet: their containers read Failed, and the
-// warning says metadata for that runtime is not supported yet.
+// and CRI-O are asked over the CRI (the kubelet's gRPC API, which both
+// serve) on <HostRoot>/run/containerd/containerd.sock and
+// <HostRoot>/var/run/crio/crio.sock: ContainerStatus (verbose, for the
+// sandbox id and privileged), PodSandboxStatus for the pod's name,
+// namespace, uid and labels (cached per pod), ImageStatus for the image's
+// id, tags and digests. No Kubernetes API server is needed. A pod's pause
+// process, whose cgroup names the sandbox, reads as its pod.
 //
 // The image reference (Config.Image) is split as Falco splits it: the
 // repository keeps a registry host and port; a container created from an

@@ -61,6 +61,8 @@ func (d *engineAPI) client() (*client.Client, error) {
 	return d.cli, nil
 }
 
+func (d *engineAPI) endpoint() Endpoint { return d.ep }
+
 func (d *engineAPI) close() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -116,7 +118,7 @@ func (d *engineAPI) inspect(ctx context.Context, fullID string) (info *Info, ali
 	info.PodName = info.Labels[labelPodName]
 	info.PodNamespace = info.Labels[labelPodNamespace]
 	info.PodUID = info.Labels[labelPodUID]
-	d.fillImage(ctx, cli, info)
+	fillImage(ctx, info, func(ctx context.Context, id string) (imageNames, bool) { return d.imageNames(ctx, cli, id) })
 	return info, c.State != nil && c.State.Running, nil
 }
 
@@ -126,14 +128,15 @@ func (d *engineAPI) inspect(ctx context.Context, fullID string) (info *Info, ali
 // image's RepoDigests and RepoTags (the first of the same repository); a
 // tag still missing reads "latest". Unlike Falco, a tag or digest the
 // reference has is kept: the image may carry several.
-func (d *engineAPI) fillImage(ctx context.Context, cli *client.Client, info *Info) {
+// names gives an image's tags and digests by image id, false when unknown.
+func fillImage(ctx context.Context, info *Info, names func(context.Context, string) (imageNames, bool)) {
 	short := strings.TrimPrefix(info.Image, "sha256:")
 	byID := isID(short) && strings.HasPrefix(info.ImageID, short)
 	if !byID {
 		info.ImageRepo, info.ImageTag, info.ImageDigest = SplitImage(info.Image)
 	}
 	if info.ImageID != "" && (info.ImageDigest == "" || info.ImageTag == "") {
-		if names, ok := d.imageNames(ctx, cli, info.ImageID); ok {
+		if names, ok := names(ctx, info.ImageID); ok {
 			for _, rd := range names.digests {
 				if info.ImageDigest != "" {
 					break

@@ -3,6 +3,8 @@
 
 package container
 
+import "time"
+
 // This file is the contract with the rule engine's field extractors: they
 // read Info; the resolver fills it. Add fields, do not rename.
 
@@ -58,6 +60,12 @@ type Info struct {
 	PodName      string
 	PodNamespace string
 	PodUID       string
+	// PodLabels are the pod's own labels, from its CRI sandbox; nil for
+	// Docker and podman containers.
+	PodLabels map[string]string
+
+	// StartedAt is when the container started; zero when not known.
+	StartedAt time.Time
 
 	// Reason says why the metadata cannot be had, when Status is Failed.
 	Reason string

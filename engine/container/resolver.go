@@ -31,6 +31,11 @@ type Config struct {
 	// PodmanSocket overrides <HostRoot>/run/podman/podman.sock, podman's
 	// Docker-compatible API socket.
 	PodmanSocket string
+	// ContainerdSocket overrides <HostRoot>/run/containerd/containerd.sock,
+	// containerd's socket (its CRI service answers there).
+	ContainerdSocket string
+	// CRIOSocket overrides <HostRoot>/var/run/crio/crio.sock.
+	CRIOSocket string
 
 	Workers       int           // fetches run at once; default 4
 	QueueLen      int           // fetches waiting for a worker; default 1024
@@ -62,6 +67,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.PodmanSocket == "" {
 		c.PodmanSocket = filepath.Join(c.HostRoot, "run/podman/podman.sock")
+	}
+	if c.ContainerdSocket == "" {
+		c.ContainerdSocket = filepath.Join(c.HostRoot, "run/containerd/containerd.sock")
+	}
+	if c.CRIOSocket == "" {
+		c.CRIOSocket = filepath.Join(c.HostRoot, "var/run/crio/crio.sock")
 	}
 	def := func(v *int, d int) {
 		if *v <= 0 {
@@ -128,7 +139,7 @@ type entry struct {
 // runtimeState is what the resolver knows of one runtime as a whole.
 type runtimeState struct {
 	rt  Runtime
-	api *engineAPI // nil: no metadata client for the runtime yet
+	api metadataAPI // nil: no metadata client for the runtime
 
 	mu        sync.Mutex
 	cause     *Warning  // the outage in force; nil while the runtime answers
@@ -136,6 +147,17 @@ type runtimeState struct {
 	backoff   time.Duration
 	warned    bool // Warn was called for this outage
 	apiErrors int  // consecutive API errors
+}
+
+// metadataAPI is a runtime's API as the resolver uses it: the Docker Engine
+// API (engineAPI) or the CRI (criAPI).
+type metadataAPI interface {
+	// inspect fetches one container's metadata, and whether it still
+	// runs. Errors are errNotFound, a context error (no answer in time),
+	// or what the client returned (transport failures, other API errors).
+	inspect(ctx context.Context, fullID string) (info *Info, alive bool, err error)
+	endpoint() Endpoint
+	close()
 }
 
 // apiErrorsToWarn is how many API errors in a row, each for a container the
@@ -162,8 +184,8 @@ func NewResolver(cfg Config) *Resolver {
 		runtimes: map[Runtime]*runtimeState{
 			Docker:     {rt: Docker, api: newEngineAPI(Docker, dockerEP)},
 			Podman:     {rt: Podman, api: newEngineAPI(Podman, Endpoint{Network: "unix", Address: cfg.PodmanSocket})},
-			Containerd: {rt: Containerd},
-			CRIO:       {rt: CRIO},
+			Containerd: {rt: Containerd, api: newCRIAPI(Containerd, cfg.ContainerdSocket)},
+			CRIO:       {rt: CRIO, api: newCRIAPI(CRIO, cfg.CRIOSocket)},
 		},
 		lastSweep: time.Now(),
 	}
@@ -370,7 +392,7 @@ func (r *Resolver) resolve(e *entry) {
 	if r.ctx.Err() != nil {
 		return // closing
 	}
-	name := engineName(e.rt)
+	name, sock := apiName(e.rt), rs.api.endpoint().String()
 	switch {
 	case err == nil:
 		r.answered(rs)
@@ -381,14 +403,14 @@ func (r *Resolver) resolve(e *entry) {
 		}
 	case errors.Is(err, errNotFound):
 		r.answered(rs)
-		r.fail(e, fmt.Sprintf("the %s Engine at %s does not know this container (it was removed, or another engine runs it)", name, rs.api.sock),
+		r.fail(e, fmt.Sprintf("the %s at %s does not know this container (it was removed, or another runtime runs it)", name, sock),
 			r.retryTime(e))
 		e.deadAt.CompareAndSwap(0, time.Now().UnixNano())
 	default:
-		w, transport := diagnose(e.rt, rs.api.ep, r.cfg.Timeout)
+		w, transport := diagnose(e.rt, rs.api.endpoint(), r.cfg.Timeout)
 		if !transport && errors.Is(err, context.DeadlineExceeded) {
 			transport = true
-			w.Cause = fmt.Sprintf("the %s Engine at %s did not answer within %s", name, rs.api.sock, r.cfg.Timeout)
+			w.Cause = fmt.Sprintf("the %s at %s did not answer within %s", name, sock, r.cfg.Timeout)
 			w.Fix = fmt.Sprintf("check that %s is healthy on the host; vigil retries with backoff", daemonName(e.rt))
 		}
 		if w.Err == "" {
@@ -400,12 +422,12 @@ func (r *Resolver) resolve(e *entry) {
 			r.fail(e, w.Cause, maxTime(until, r.retryTime(e)))
 			return
 		}
-		w.Cause = fmt.Sprintf("the %s Engine at %s answers with errors", name, rs.api.sock)
+		w.Cause = fmt.Sprintf("the %s at %s answers with errors", name, sock)
 		w.Fix = fmt.Sprintf("see %s's log on the host", daemonName(e.rt))
 		if rs.apiError() {
 			r.warnOnce(rs, w)
 		}
-		r.fail(e, "the "+name+" Engine answered: "+err.Error(), r.retryTime(e))
+		r.fail(e, "the "+name+" answered: "+err.Error(), r.retryTime(e))
 	}
 }
 

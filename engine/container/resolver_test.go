@@ -357,12 +357,14 @@ func TestRetryBackoff(t *testing.T) {
 	}
 }
 
-func TestUnsupportedRuntimesWarnOncePerRuntime(t *testing.T) {
+func TestMissingSocketsWarnOncePerRuntime(t *testing.T) {
 	dir := t.TempDir()
 	r, w := newTestResolver(t, Config{
-		DockerSocket: filepath.Join(dir, "docker.sock"),
-		PodmanSocket: filepath.Join(dir, "podman.sock"),
-		RetryAfter:   time.Millisecond, MaxRetryAfter: time.Millisecond,
+		DockerSocket:     filepath.Join(dir, "docker.sock"),
+		PodmanSocket:     filepath.Join(dir, "podman.sock"),
+		ContainerdSocket: filepath.Join(dir, "containerd.sock"),
+		CRIOSocket:       filepath.Join(dir, "crio.sock"),
+		RetryAfter:       time.Millisecond, MaxRetryAfter: time.Millisecond,
 	})
 	rts := []Runtime{Docker, Podman, Containerd, CRIO}
 	for round := range 20 {
@@ -392,9 +394,10 @@ func TestUnsupportedRuntimesWarnOncePerRuntime(t *testing.T) {
 	if len(byRT) != 4 {
 		t.Fatalf("warnings for %d runtimes, want 4: %v", len(byRT), w.list())
 	}
-	for _, rt := range []string{"containerd", "cri-o"} {
-		if got := byRT[rt].Cause; got != "metadata for "+rt+" containers is not supported yet" {
-			t.Errorf("%s: cause %q", rt, got)
+	for rt, want := range map[string]string{"containerd": "no containerd socket at " + filepath.Join(dir, "containerd.sock"),
+		"cri-o": "no CRI-O socket at " + filepath.Join(dir, "crio.sock")} {
+		if got := byRT[rt]; got.Cause != want || !strings.Contains(got.Fix, "--host-root") || got.Err == "" {
+			t.Errorf("%s: warning %+v, want cause %q", rt, got, want)
 		}
 	}
 	if got := byRT["podman"]; got.Cause != "no Podman socket at "+filepath.Join(dir, "podman.sock") ||

@@ -36,12 +36,25 @@ func (w Warning) String() string {
 	return s
 }
 
-// engineName is how a runtime's API server is called in messages.
+// engineName is how a runtime is called in messages about its socket.
 func engineName(rt Runtime) string {
-	if rt == Podman {
+	switch rt {
+	case Podman:
 		return "Podman"
+	case Containerd:
+		return "containerd"
+	case CRIO:
+		return "CRI-O"
 	}
 	return "Docker"
+}
+
+// apiName is how a runtime's API server is called in messages.
+func apiName(rt Runtime) string {
+	if rt == Containerd || rt == CRIO {
+		return engineName(rt) + " CRI"
+	}
+	return engineName(rt) + " Engine"
 }
 
 // diagnose finds out why a runtime's socket cannot be talked to, by looking
@@ -73,7 +86,7 @@ func diagnose(rt Runtime, ep Endpoint, timeout time.Duration) (Warning, bool) {
 	if st.Mode().Type() != fs.ModeSocket {
 		w.Err = "mode " + st.Mode().String()
 		w.Cause = fmt.Sprintf("%s is not a socket", sock)
-		w.Fix = fmt.Sprintf("point vigil at the %s Engine's API socket (its socket option, or DOCKER_HOST=unix:///path)", name)
+		w.Fix = socketFix(rt)
 		return w, true
 	}
 	c, err := net.DialTimeout("unix", sock, timeout)
@@ -126,13 +139,35 @@ func diagnoseTCP(rt Runtime, ep Endpoint, timeout time.Duration) (Warning, bool)
 }
 
 func daemonName(rt Runtime) string {
-	if rt == Podman {
+	switch rt {
+	case Podman:
 		return "the podman service"
+	case Containerd:
+		return "containerd"
+	case CRIO:
+		return "crio"
 	}
 	return "dockerd"
 }
 
+// socketFix says how to point vigil at the runtime's socket.
+func socketFix(rt Runtime) string {
+	switch rt {
+	case Containerd:
+		return "point vigil at containerd's socket (container.Config.ContainerdSocket; by default <host-root>/run/containerd/containerd.sock)"
+	case CRIO:
+		return "point vigil at CRI-O's socket (container.Config.CRIOSocket; by default <host-root>/var/run/crio/crio.sock)"
+	}
+	return fmt.Sprintf("point vigil at the %s Engine's API socket (its socket option, or DOCKER_HOST=unix:///path)", engineName(rt))
+}
+
 func mountFix(rt Runtime) string {
+	switch rt {
+	case Containerd:
+		return "mount the host's /run/containerd under the host root, e.g. -v /run/containerd:/host/run/containerd:ro with --host-root /host"
+	case CRIO:
+		return "mount the host's /var/run/crio under the host root, e.g. -v /var/run/crio:/host/var/run/crio:ro with --host-root /host"
+	}
 	if rt == Podman {
 		return "enable the podman.socket unit on the host and mount its /run/podman/podman.sock, " +
 			"e.g. -v /run/podman/podman.sock:/host/run/podman/podman.sock:ro"
@@ -156,6 +191,9 @@ func permissionDenied(name, sock string, st fs.FileInfo) (cause, fix string) {
 	if uid := os.Geteuid(); uid != 0 {
 		cause = fmt.Sprintf("permission denied connecting to %s as uid %d%s", sock, uid, owner)
 		fix = "run vigil as root or in the docker group"
+		if name != "Docker" {
+			fix = "run vigil as root or in the socket's group"
+		}
 		if st != nil && gid != 0 {
 			fix += fmt.Sprintf(" (the socket's group, gid %d)", gid)
 		}
