@@ -60,6 +60,8 @@ type fileConfig struct {
 	BufferSize    *string       `yaml:"buffer_size"`
 	// OutputsQueue is vigil's --output-queue-size.
 	OutputsQueue *int `yaml:"outputs_queue_size"`
+	// AppendOutput is Falco's append_output, read by compileRules.
+	AppendOutput []appendOutputConf `yaml:"append_output"`
 
 	// ignored are falco.yaml keys vigil does not implement, with their
 	// place: logged, not refused, so that a falco.yaml can be reused.
@@ -70,7 +72,7 @@ type fileConfig struct {
 // ("" is the top level).
 var falcoOnly = map[string][]string{
 	"": {"config_files", "watch_config_files", "outputs_queue", "outputs",
-		"append_output", "static_fields", "time_format_iso_8601", "buffer_format_base64",
+		"static_fields", "time_format_iso_8601", "buffer_format_base64",
 		"json_include_output_property", "json_include_message_property", "json_include_tags_property",
 		"json_include_output_fields_property", "buffered_outputs", "syslog_output", "grpc_output", "grpc",
 		"log_stderr", "log_syslog", "log_level", "libs_logger", "output_timeout", "syscall_event_timeouts",
@@ -128,6 +130,34 @@ type driverConf struct {
 	Kind        *string  `yaml:"kind"`
 	Repos       []string `yaml:"repos"`
 	TrustedKeys []string `yaml:"trusted_keys"`
+}
+
+// appendOutputConf is an entry of append_output.
+type appendOutputConf struct {
+	Match struct {
+		Source *string  `yaml:"source"`
+		Tags   []string `yaml:"tags"`
+		Rule   *string  `yaml:"rule"`
+	} `yaml:"match"`
+	ExtraOutput     *string          `yaml:"extra_output"`
+	ExtraFields     []extraFieldConf `yaml:"extra_fields"`
+	SuggestedOutput *bool            `yaml:"suggested_output"`
+}
+
+// extraFieldConf is an item of extra_fields: a field name, or a mapping
+// of one key to an output template.
+type extraFieldConf struct{ Key, Format string }
+
+func (f *extraFieldConf) UnmarshalYAML(n *yaml.Node) error {
+	switch {
+	case n.Kind == yaml.ScalarNode && n.Value != "":
+		f.Key = n.Value
+		return nil
+	case n.Kind == yaml.MappingNode && len(n.Content) == 2 && n.Content[1].Kind == yaml.ScalarNode:
+		f.Key, f.Format = n.Content[0].Value, n.Content[1].Value
+		return nil
+	}
+	return errors.New("not an extra field") // configDecoder says what is wanted
 }
 
 // duration is a Go duration in the file ("30s", "15m", "1h").
@@ -213,8 +243,19 @@ func (d *configDecoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	if n.Kind == yaml.AliasNode {
 		n = n.Alias
 	}
-	if v.Kind() == reflect.Struct && v.Type() != reflect.TypeOf(duration{}) {
+	_, custom := v.Addr().Interface().(yaml.Unmarshaler)
+	if v.Kind() == reflect.Struct && !custom {
 		d.mapping(n, v, path)
+		return
+	}
+	if v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.Struct && n.Kind == yaml.SequenceNode {
+		// Each entry is decoded as a mapping, so that its unknown keys
+		// are reported at their place too.
+		for i, item := range n.Content {
+			e := reflect.New(v.Type().Elem()).Elem()
+			d.decode(item, e, fmt.Sprintf("%s[%d]", path, i))
+			v.Set(reflect.Append(v, e))
+		}
 		return
 	}
 	if n.Tag == "!!null" {
@@ -308,12 +349,16 @@ func describe(t reflect.Type) string {
 	switch {
 	case t == reflect.TypeOf(duration{}):
 		return "a duration such as 30s"
+	case t == reflect.TypeOf(extraFieldConf{}):
+		return "a field name, or a mapping of one key to an output format"
 	case t.Kind() == reflect.Bool:
 		return "true or false"
 	case t.Kind() == reflect.Int:
 		return "an integer"
-	case t.Kind() == reflect.Slice:
+	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.String:
 		return "a list of strings"
+	case t.Kind() == reflect.Slice:
+		return "a list of entries"
 	}
 	return "a string"
 }
@@ -423,6 +468,11 @@ func (cfg *fileConfig) apply(c *cli.Context, files string) error {
 	set("repo", cfg.Driver.Repos...)
 	set("trusted-key", cfg.Driver.TrustedKeys...)
 	one("buffer-size", cfg.BufferSize)
+	for _, a := range cfg.AppendOutput {
+		if a.SuggestedOutput != nil && !*a.SuggestedOutput {
+			set(flagNoSuggestedOutput, "true")
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -454,6 +504,7 @@ func flagKey(flag string) string {
 		output.FlagProgramKeepAlive: "program_output.keep_alive", output.FlagQueueSize: "outputs_queue_size",
 		flagWebListen: "webserver", "stats-interval": "metrics.interval", "driver": "driver.kind", "repo": "driver.repos",
 		"trusted-key": "driver.trusted_keys", "buffer-size": "buffer_size",
+		flagNoSuggestedOutput: "append_output.suggested_output",
 	}[flag]
 	if k == "" {
 		return flag

@@ -27,7 +27,7 @@ import (
 // detectFlags are the flags vigil run and vigil replay share: which rules,
 // and where alerts go.
 func detectFlags() []cli.Flag {
-	return []cli.Flag{
+	return append([]cli.Flag{
 		&cli.StringSliceFlag{Name: "rules", Aliases: []string{"r"}, Usage: "rules `FILE` (repeatable, loaded in order); default: vigil's embedded rules"},
 		&cli.StringFlag{Name: "min-priority", Usage: "run only rules at least this severe (emergency … debug)"},
 		&cli.StringSliceFlag{Name: "enable-tag", Usage: "run only rules with one of these tags"},
@@ -44,7 +44,7 @@ func detectFlags() []cli.Flag {
 		&cli.BoolFlag{Name: output.FlagProgramKeepAlive, Usage: "run --" + output.FlagProgram + " once and keep it running, instead of once per alert"},
 		&cli.IntFlag{Name: output.FlagQueueSize, Usage: "alerts each output holds before it drops (0: the default)"},
 		&cli.DurationFlag{Name: "duration", Usage: "stop after this long (0: until interrupted)"},
-	}
+	}, appendOutputFlags()...)
 }
 
 func runCommand() *cli.Command {

@@ -72,9 +72,14 @@ func compileRules(c *cli.Context, tab *driver.SyscallTable) (*eval.Program, int,
 			return nil, 0, fmt.Errorf("embedded rules: %w", err)
 		}
 	}
+	appended, suggested, err := appendOptions(c)
+	if err != nil {
+		return nil, 0, err
+	}
 	prog, err := eval.Compile(set, eval.Options{
 		MinPriority: c.String("min-priority"), Tags: c.StringSlice("enable-tag"),
 		DisableTags: c.StringSlice("disable-tag"), AllMatches: c.Bool("all-matches"), Syscalls: tab,
+		Append: appended, SuggestedOutput: suggested,
 	})
 	if err != nil {
 		return nil, 0, fmt.Errorf("compile rules: %w\n(vigil rules validate FILE shows every problem)", err)
