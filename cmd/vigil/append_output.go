@@ -5,6 +5,8 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"regexp"
 
 	"github.com/urfave/cli/v2"
 
@@ -46,10 +48,10 @@ func appendOptions(c *cli.Context) (entries []eval.AppendOutput, suggested bool,
 				e.Rule = *a.Match.Rule
 			}
 			if a.ExtraOutput != nil {
-				e.ExtraOutput = *a.ExtraOutput
+				e.ExtraOutput = expandEnv(*a.ExtraOutput)
 			}
 			for _, f := range a.ExtraFields {
-				e.ExtraFields = append(e.ExtraFields, eval.ExtraField{Key: f.Key, Format: f.Format})
+				e.ExtraFields = append(e.ExtraFields, eval.ExtraField{Key: f.Key, Format: expandEnv(f.Format)})
 			}
 			entries = append(entries, e)
 		}
@@ -58,4 +60,13 @@ func appendOptions(c *cli.Context) (entries []eval.AppendOutput, suggested bool,
 		return nil, false, fmt.Errorf("append output: %w", err)
 	}
 	return entries, !c.Bool(flagNoSuggestedOutput), nil
+}
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// expandEnv replaces ${NAME} by the variable's value, as Falco does in its
+// configuration ("home_directory: ${HOME}"); a lone $ is left alone, since
+// output text may well hold one.
+func expandEnv(s string) string {
+	return envRef.ReplaceAllStringFunc(s, func(m string) string { return os.Getenv(m[2 : len(m)-1]) })
 }

@@ -23,6 +23,7 @@ append_output:
     extra_fields:
       - home: "%user.homedir"
       - evt.hostname
+      - site: "${VIGIL_TEST_SITE} $5"
   - match: {rule: Terminal shell in container}
     extra_output: "(shell)"
 `
@@ -41,13 +42,14 @@ func appendOptionsOf(t *testing.T, config string, args ...string) ([]eval.Append
 }
 
 func TestAppendOutputConfig(t *testing.T) {
+	t.Setenv("VIGIL_TEST_SITE", "lab")
 	entries, suggested, _, err := appendOptionsOf(t, appendConfig)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := []eval.AppendOutput{
 		{Source: "syscall", Tags: []string{"container", "mitre_execution"}, ExtraOutput: "on CPU %evt.cpu",
-			ExtraFields: []eval.ExtraField{{Key: "home", Format: "%user.homedir"}, {Key: "evt.hostname"}}},
+			ExtraFields: []eval.ExtraField{{Key: "home", Format: "%user.homedir"}, {Key: "evt.hostname"}, {Key: "site", Format: "lab $5"}}},
 		{Rule: "Terminal shell in container", ExtraOutput: "(shell)"},
 	}
 	if !reflect.DeepEqual(entries, want) || !suggested {

@@ -6,9 +6,13 @@ package eval
 import (
 	"strings"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/vigil-dev/vigil/driver"
 	"github.com/vigil-dev/vigil/engine/fields"
+	"github.com/vigil-dev/vigil/engine/output"
 )
 
 // dropAndExecute is an event "Drop and execute new binary in container"
@@ -108,5 +112,25 @@ func TestAppendOutputUnknownField(t *testing.T) {
 	if err := CheckAppend([]AppendOutput{{ExtraFields: []ExtraField{{Key: "proc.nosuch"}}}}); err == nil ||
 		!strings.Contains(err.Error(), "extra_fields proc.nosuch") {
 		t.Fatalf("CheckAppend extra_fields: %v", err)
+	}
+}
+
+// On the host the suggested fields read "host", as Falco's do; in JSON
+// they are output_fields keys.
+func TestSuggestedOutputHostJSON(t *testing.T) {
+	w := newWorld(t)
+	w.child(200, 300, "cat", "/usr/bin/cat", "/etc/shadow")
+	c := w.openat(t, 300, 3, "/etc/shadow", unix.O_RDONLY)
+	as := alerts(upstreamWith(t, Options{SuggestedOutput: true}), c)
+	if len(as) != 1 {
+		t.Fatalf("want one alert, got %d", len(as))
+	}
+	if !strings.HasSuffix(as[0].Output, " container_id=host container_name=host") {
+		t.Errorf("output %q", as[0].Output)
+	}
+	enc := output.Encoder{Format: output.JSON, Location: time.UTC}
+	line := string(enc.AppendJSON(nil, as[0]))
+	if !strings.Contains(line, `"container.id":"host","container.name":"host"`) {
+		t.Errorf("JSON lacks the suggested output_fields: %s", line)
 	}
 }
