@@ -4,6 +4,8 @@
 package fields
 
 import (
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -165,5 +167,22 @@ func init() {
 		metaField("k8s.ns.name", "Kubernetes namespace", str(func(m *container.Info) string { return m.PodNamespace })),
 		metaField("k8s.pod.name", "Kubernetes pod name", str(func(m *container.Info) string { return m.PodName })),
 		metaField("k8s.pod.uid", "Kubernetes pod uid", str(func(m *container.Info) string { return m.PodUID })),
+		metaFieldT("k8s.pod.label", String, ArgKey, "a Kubernetes pod label (containerd and CRI-O)", func(c *Ctx, b *Bound, m *container.Info, v *Value) bool {
+			return nonEmpty(v, m.PodLabels[b.Arg])
+		}),
+		metaField("k8s.pod.labels", "Kubernetes pod labels, each key:value, sorted by key, separated by commas", func(c *Ctx, b *Bound, m *container.Info, v *Value) bool {
+			if len(m.PodLabels) == 0 {
+				return false
+			}
+			start := len(c.buf)
+			for i, k := range slices.Sorted(maps.Keys(m.PodLabels)) {
+				if i > 0 {
+					c.buf = append(c.buf, ',')
+				}
+				c.buf = append(append(append(c.buf, k...), ':'), m.PodLabels[k]...)
+			}
+			v.S = c.str(start)
+			return true
+		}),
 	)
 }

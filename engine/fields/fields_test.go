@@ -28,7 +28,8 @@ func TestRegistryCovers(t *testing.T) {
 		fd.net fd.snet fd.cnet fd.connected fs.path.name fs.path.source fs.path.target user.uid user.name user.loginuid
 		user.loginname user.homedir user.shell group.gid group.name container.id container.name container.image
 		container.image.repository container.image.tag container.image.digest container.image.id container.type
-		container.privileged container.mounts container.mount container.start_ts k8s.ns.name k8s.pod.name k8s.pod.uid`) {
+		container.privileged container.mounts container.mount container.start_ts k8s.ns.name k8s.pod.name k8s.pod.uid
+		k8s.pod.label k8s.pod.labels`) {
 		if _, ok := Lookup(n); !ok {
 			t.Errorf("field %s is not registered", n)
 		}
