@@ -154,9 +154,9 @@ func daemonName(rt Runtime) string {
 func socketFix(rt Runtime) string {
 	switch rt {
 	case Containerd:
-		return "point vigil at containerd's socket (container.Config.ContainerdSocket; by default <host-root>/run/containerd/containerd.sock)"
+		return "point vigil at containerd's socket (--containerd-socket; by default <host-root>/run/containerd/containerd.sock)"
 	case CRIO:
-		return "point vigil at CRI-O's socket (container.Config.CRIOSocket; by default <host-root>/var/run/crio/crio.sock)"
+		return "point vigil at CRI-O's socket (--crio-socket; by default <host-root>/var/run/crio/crio.sock)"
 	}
 	return fmt.Sprintf("point vigil at the %s Engine's API socket (its socket option, or DOCKER_HOST=unix:///path)", engineName(rt))
 }

@@ -1,0 +1,357 @@
+// Copyright 2026 The vigil Authors
+// SPDX-License-Identifier: Apache-2.0
+
+// Package critest runs a containerd of a test's own, with the CRI on, and
+// pods and containers in it through the CRI: what the kubelet does, without
+// a kubelet or a registry.
+package critest
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	"github.com/opencontainers/image-spec/specs-go"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/vigil-dev/vigil/internal/testenv"
+)
+
+// sleeperSrc sleeps until signalled; given files, it prints them instead
+// (the test's `cat`, since the image holds nothing else).
+const sleeperSrc = `package main
+
+import (
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	for _, f := range os.Args[1:] {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			os.Stderr.WriteString(err.Error() + "\n")
+			os.Exit(1)
+		}
+		os.Stdout.Write(b)
+	}
+	if len(os.Args) > 1 {
+		return
+	}
+	c := make(chan os.Signal, 1)
+	signal.Notify(c, syscall.SIGTERM, syscall.SIGINT)
+	<-c
+}
+`
+
+// testContainerd is a containerd of the test's own: root, state and socket
+// under a temporary directory, the CRI plugin on, the native snapshotter
+// (no overlayfs needed, which nested containers may refuse).
+type Containerd struct {
+	Sock    string                   // its socket, where the CRI answers
+	Runtime cri.RuntimeServiceClient // the CRI's runtime service on Sock
+	log     string
+}
+
+// Image is the image ImportImage imports, and the pods' sandbox image.
+const Image = "docker.io/vigil/sleeper:cri-test"
+
+// Start starts containerd; it stops when the test ends.
+func Start(t testing.TB) *Containerd {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		testenv.Unavailable(t, "needs root to run containerd")
+	}
+	bin, err := exec.LookPath("containerd")
+	if err != nil {
+		testenv.Unavailable(t, "no containerd (scripts/deps test installs it)")
+	}
+	// Short: a unix socket path has a length limit.
+	dir, err := os.MkdirTemp("", "vigil-ctrd-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc := &Containerd{Sock: filepath.Join(dir, "c.sock"), log: filepath.Join(dir, "containerd.log")}
+	cfg := fmt.Sprintf(`version = 2
+root = %[1]q
+state = %[2]q
+disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper"]
+[grpc]
+  address = %[3]q
+[ttrpc]
+  address = %[4]q
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = %[5]q
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+  # The sandbox asks for oom_score_adj -998; where the test runs without
+  # CAP_SYS_RESOURCE (a container), only containerd's own or higher is allowed.
+  restrict_oom_score_adj = true
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "native"
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+      Root = %[7]q
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = %[6]q
+    conf_dir = %[6]q
+`, filepath.Join(dir, "root"), filepath.Join(dir, "state"), tc.Sock, tc.Sock+".ttrpc", Image, filepath.Join(dir, "cni"), filepath.Join(dir, "runc"))
+	cfgPath := filepath.Join(dir, "config.toml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	logf, err := os.Create(tc.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "--config", cfgPath)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start containerd: %v", err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+		logf.Close()
+		if t.Failed() {
+			b, _ := os.ReadFile(tc.log)
+			t.Logf("containerd log:\n%s", tail(b, 4000))
+		}
+		// The native snapshotter's files are plain; sandbox mounts
+		// were undone by RemovePodSandbox.
+		os.RemoveAll(dir)
+	})
+	conn, err := grpc.NewClient("unix://"+tc.Sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	tc.Runtime = cri.NewRuntimeServiceClient(conn)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_, err := tc.Runtime.Version(ctx, &cri.VersionRequest{})
+		cancel()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			b, _ := os.ReadFile(tc.log)
+			t.Fatalf("containerd's CRI did not answer within 30s: %v\n%s", err, tail(b, 4000))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return tc
+}
+
+func tail(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[len(b)-n:]
+	}
+	return b
+}
+
+// ImportImage builds the sleeper (it sleeps until signalled; given files,
+// it prints them), with an /etc/shadow to read, as an OCI image archive
+// and imports it as Image into the k8s.io namespace (where the CRI looks)
+// with ctr: no registry is involved.
+func (tc *Containerd) ImportImage(t testing.TB) {
+	t.Helper()
+	dir := t.TempDir()
+	for name, body := range map[string]string{"main.go": sleeperSrc, "go.mod": "module sleeper\n\ngo 1.22\n"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	build := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", "sleeper", ".")
+	build.Dir = dir
+	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOWORK=off", "GOFLAGS=")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build the sleeper: %v\n%s", err, out)
+	}
+	prog, err := os.ReadFile(filepath.Join(dir, "sleeper"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var layer bytes.Buffer
+	lw := tar.NewWriter(&layer)
+	add := func(h *tar.Header, body []byte) {
+		h.Size = int64(len(body))
+		if err := lw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := lw.Write(body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add(&tar.Header{Name: "etc/", Mode: 0o755, Typeflag: tar.TypeDir}, nil)
+	add(&tar.Header{Name: "etc/shadow", Mode: 0o640, Typeflag: tar.TypeReg}, []byte("root:*:20000:0:99999:7:::\n"))
+	add(&tar.Header{Name: "sleeper", Mode: 0o755, Typeflag: tar.TypeReg}, prog)
+	if err := lw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	layerDigest := digest.FromBytes(layer.Bytes())
+	config, _ := json.Marshal(ocispec.Image{
+		Platform: ocispec.Platform{Architecture: runtime.GOARCH, OS: "linux"},
+		Config:   ocispec.ImageConfig{Cmd: []string{"/sleeper"}},
+		RootFS:   ocispec.RootFS{Type: "layers", DiffIDs: []digest.Digest{layerDigest}},
+	})
+	manifest, _ := json.Marshal(ocispec.Manifest{
+		Versioned: specsVersioned,
+		MediaType: ocispec.MediaTypeImageManifest,
+		Config:    ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: digest.FromBytes(config), Size: int64(len(config))},
+		Layers:    []ocispec.Descriptor{{MediaType: ocispec.MediaTypeImageLayer, Digest: layerDigest, Size: int64(layer.Len())}},
+	})
+	index, _ := json.Marshal(ocispec.Index{
+		Versioned: specsVersioned,
+		MediaType: ocispec.MediaTypeImageIndex,
+		Manifests: []ocispec.Descriptor{{
+			MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromBytes(manifest), Size: int64(len(manifest)),
+			Platform:    &ocispec.Platform{Architecture: runtime.GOARCH, OS: "linux"},
+			Annotations: map[string]string{"io.containerd.image.name": Image, ocispec.AnnotationRefName: "cri-test"},
+		}},
+	})
+	archive := filepath.Join(dir, "image.tar")
+	f, err := os.Create(archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	aw := tar.NewWriter(f)
+	for _, e := range []struct {
+		name string
+		body []byte
+	}{
+		{ocispec.ImageLayoutFile, []byte(`{"imageLayoutVersion":"1.0.0"}`)},
+		{"index.json", index},
+		{blobPath(config), config},
+		{blobPath(manifest), manifest},
+		{blobPath(layer.Bytes()), layer.Bytes()},
+	} {
+		if err := aw.WriteHeader(&tar.Header{Name: e.name, Mode: 0o644, Size: int64(len(e.body)), Typeflag: tar.TypeReg}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := aw.Write(e.body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := aw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	imp := exec.Command("ctr", "--address", tc.Sock, "-n", "k8s.io", "images", "import", "--snapshotter", "native", archive)
+	if out, err := imp.CombinedOutput(); err != nil {
+		t.Fatalf("ctr images import: %v\n%s", err, out)
+	}
+}
+
+var specsVersioned = specs.Versioned{SchemaVersion: 2}
+
+func blobPath(b []byte) string { return "blobs/sha256/" + digest.FromBytes(b).Encoded() }
+
+// Pod is what RunPod makes: a pod with one container.
+type Pod struct {
+	Name, Namespace, UID string
+	Labels               map[string]string // the pod's
+	Container            string            // the container's name
+	ContainerLabels      map[string]string
+}
+
+// RunPod runs a pod (host network: no CNI needed) and one sleeper
+// container of Image in it, removed when the test ends; it returns the
+// container's id and host pid.
+func (tc *Containerd) RunPod(t testing.TB, p Pod) (ctrID string, pid int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	host := &cri.NamespaceOption{Network: cri.NamespaceMode_NODE, Ipc: cri.NamespaceMode_NODE}
+	podCfg := &cri.PodSandboxConfig{
+		Metadata:     &cri.PodSandboxMetadata{Name: p.Name, Namespace: p.Namespace, Uid: p.UID},
+		Labels:       p.Labels,
+		LogDirectory: t.TempDir(),
+		Linux: &cri.LinuxPodSandboxConfig{
+			CgroupParent:    "/kubepods/besteffort/pod" + p.UID,
+			SecurityContext: &cri.LinuxSandboxSecurityContext{NamespaceOptions: host},
+		},
+	}
+	pod, err := tc.Runtime.RunPodSandbox(ctx, &cri.RunPodSandboxRequest{Config: podCfg})
+	if err != nil {
+		t.Fatalf("RunPodSandbox: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if _, err := tc.Runtime.StopPodSandbox(ctx, &cri.StopPodSandboxRequest{PodSandboxId: pod.PodSandboxId}); err != nil {
+			t.Errorf("StopPodSandbox: %v", err)
+		}
+		if _, err := tc.Runtime.RemovePodSandbox(ctx, &cri.RemovePodSandboxRequest{PodSandboxId: pod.PodSandboxId}); err != nil {
+			t.Errorf("RemovePodSandbox: %v", err)
+		}
+	})
+	ctr, err := tc.Runtime.CreateContainer(ctx, &cri.CreateContainerRequest{
+		PodSandboxId: pod.PodSandboxId,
+		Config: &cri.ContainerConfig{
+			Metadata: &cri.ContainerMetadata{Name: p.Container},
+			Image:    &cri.ImageSpec{Image: Image},
+			Labels:   p.ContainerLabels,
+			LogPath:  p.Container + ".log",
+			Linux: &cri.LinuxContainerConfig{
+				SecurityContext: &cri.LinuxContainerSecurityContext{NamespaceOptions: host},
+			},
+		},
+		SandboxConfig: podCfg,
+	})
+	if err != nil {
+		t.Fatalf("CreateContainer: %v", err)
+	}
+	if _, err := tc.Runtime.StartContainer(ctx, &cri.StartContainerRequest{ContainerId: ctr.ContainerId}); err != nil {
+		t.Fatalf("StartContainer: %v", err)
+	}
+	st, err := tc.Runtime.ContainerStatus(ctx, &cri.ContainerStatusRequest{ContainerId: ctr.ContainerId, Verbose: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v struct {
+		Pid int `json:"pid"`
+	}
+	if err := json.Unmarshal([]byte(st.Info["info"]), &v); err != nil || v.Pid == 0 {
+		t.Fatalf("no pid in the container's verbose status (%v): %s", err, st.Info["info"])
+	}
+	return ctr.ContainerId, v.Pid
+}
+
+// ExecSync runs cmd in the container and returns its output.
+func (tc *Containerd) ExecSync(t testing.TB, id string, cmd ...string) []byte {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	resp, err := tc.Runtime.ExecSync(ctx, &cri.ExecSyncRequest{ContainerId: id, Cmd: cmd, Timeout: 30})
+	if err != nil {
+		t.Fatalf("ExecSync %v: %v", cmd, err)
+	}
+	if resp.ExitCode != 0 {
+		t.Fatalf("ExecSync %v: exit %d: %s", cmd, resp.ExitCode, resp.Stderr)
+	}
+	return resp.Stdout
+}
