@@ -60,3 +60,40 @@ func TestRunSensitiveFileInCRIPod(t *testing.T) {
 		t.Errorf("a containerd warning:\n%s", d.logs())
 	}
 }
+
+// With containerd's socket out of reach, the alert still comes with the
+// container's id, its metadata fields read <NA>, and one warning names the
+// socket, the cause and the fix.
+func TestRunCRIPodWithoutSocket(t *testing.T) {
+	if os.Geteuid() != 0 {
+		testenv.Unavailable(t, "needs root for the probe and containerd")
+	}
+	testenv.RequireProbe(t)
+	tc := critest.Start(t)
+	tc.ImportImage(t)
+	missing := filepath.Join(t.TempDir(), "containerd.sock")
+	d := startRun(t, "--host-root", "/", "--containerd-socket", missing)
+	id, _ := tc.RunPod(t, critest.Pod{Name: "nosock-0", Namespace: "prod", UID: "7f5e3a2c-0000-4000-8000-00000000c0de", Container: "web"})
+	// Several reads: several lookups, still one warning.
+	for range 3 {
+		tc.ExecSync(t, id, "/sleeper", "/etc/shadow")
+	}
+	a := d.wait(t, "Sensitive file read by untrusted program", func(a alert) bool {
+		return field(a, "container.id") == id[:12]
+	})
+	if got := field(a, "container.name"); got != "<NA>" {
+		t.Errorf("container.name = %q with no containerd socket, want <NA>", got)
+	}
+	var warnings []string
+	for _, line := range strings.Split(d.logs(), "\n") {
+		if strings.Contains(line, `"level":"warning"`) && strings.Contains(line, missing) {
+			warnings = append(warnings, line)
+		}
+	}
+	if len(warnings) != 1 {
+		t.Fatalf("%d warnings name the socket %s, want 1:\n%s", len(warnings), missing, d.logs())
+	}
+	if !strings.Contains(warnings[0], "no containerd socket at "+missing) || !strings.Contains(warnings[0], "mount the host's /run/containerd") {
+		t.Errorf("the warning does not say what is wrong and how to fix it: %s", warnings[0])
+	}
+}

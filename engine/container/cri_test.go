@@ -6,6 +6,7 @@ package container
 import (
 	"context"
 	"net"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -77,7 +78,11 @@ func (f *fakeCRI) ImageStatus(_ context.Context, req *cri.ImageStatusRequest) (*
 
 func serveFakeCRI(t *testing.T, f *fakeCRI) string {
 	t.Helper()
-	sock := filepath.Join(t.TempDir(), "containerd.sock")
+	return serveFakeCRIAt(t, f, filepath.Join(t.TempDir(), "containerd.sock"))
+}
+
+func serveFakeCRIAt(t *testing.T, f *fakeCRI, sock string) string {
+	t.Helper()
 	l, err := net.Listen("unix", sock)
 	if err != nil {
 		t.Fatal(err)
@@ -151,5 +156,27 @@ func TestCRIConnectionRefused(t *testing.T) {
 		!strings.Contains(x.Cause, "crio is not running") || !strings.Contains(x.Fix, "start crio") ||
 		!strings.Contains(x.Err, "connection refused") {
 		t.Errorf("warning %+v", x)
+	}
+}
+
+// A host root with only var/run mounted (as vigil's DaemonSet does) finds
+// containerd's socket there.
+func TestCRISocketUnderVarRun(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, "var/run/containerd")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f := &fakeCRI{ctr: testID(1), pod: testID(2), imageID: strings.Repeat("e", 64)}
+	sock := serveFakeCRIAt(t, f, filepath.Join(dir, "containerd.sock"))
+	r, _ := newTestResolver(t, Config{HostRoot: root})
+	if r.cfg.ContainerdSocket != sock {
+		t.Errorf("containerd socket %s, want %s", r.cfg.ContainerdSocket, sock)
+	}
+	if want := filepath.Join(root, "var/run/crio/crio.sock"); r.cfg.CRIOSocket != want {
+		t.Errorf("CRI-O socket %s with neither present, want %s", r.cfg.CRIOSocket, want)
+	}
+	if info := waitStatus(t, r, Containerd, f.ctr, 5*time.Second); info.Status != Ready || info.PodName != "shop-0" {
+		t.Errorf("%+v", info)
 	}
 }

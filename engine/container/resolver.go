@@ -31,10 +31,12 @@ type Config struct {
 	// PodmanSocket overrides <HostRoot>/run/podman/podman.sock, podman's
 	// Docker-compatible API socket.
 	PodmanSocket string
-	// ContainerdSocket overrides <HostRoot>/run/containerd/containerd.sock,
-	// containerd's socket (its CRI service answers there).
+	// ContainerdSocket overrides <HostRoot>/run/containerd/containerd.sock
+	// (or <HostRoot>/var/run/containerd/containerd.sock, when only that
+	// exists), containerd's socket: its CRI service answers there.
 	ContainerdSocket string
-	// CRIOSocket overrides <HostRoot>/var/run/crio/crio.sock.
+	// CRIOSocket overrides <HostRoot>/var/run/crio/crio.sock (or
+	// <HostRoot>/run/crio/crio.sock, when only that exists).
 	CRIOSocket string
 
 	Workers       int           // fetches run at once; default 4
@@ -69,10 +71,12 @@ func (c *Config) setDefaults() {
 		c.PodmanSocket = filepath.Join(c.HostRoot, "run/podman/podman.sock")
 	}
 	if c.ContainerdSocket == "" {
-		c.ContainerdSocket = filepath.Join(c.HostRoot, "run/containerd/containerd.sock")
+		c.ContainerdSocket = firstExisting(filepath.Join(c.HostRoot, "run/containerd/containerd.sock"),
+			filepath.Join(c.HostRoot, "var/run/containerd/containerd.sock"))
 	}
 	if c.CRIOSocket == "" {
-		c.CRIOSocket = filepath.Join(c.HostRoot, "var/run/crio/crio.sock")
+		c.CRIOSocket = firstExisting(filepath.Join(c.HostRoot, "var/run/crio/crio.sock"),
+			filepath.Join(c.HostRoot, "run/crio/crio.sock"))
 	}
 	def := func(v *int, d int) {
 		if *v <= 0 {
@@ -94,6 +98,18 @@ func (c *Config) setDefaults() {
 	if c.MaxRetryAfter < c.RetryAfter {
 		c.MaxRetryAfter = c.RetryAfter
 	}
+}
+
+// firstExisting returns the first path that exists, else the first: the
+// host's /var/run is a link to /run, and a DaemonSet may mount either one
+// under the host root (vigil's manifests mount /var/run).
+func firstExisting(paths ...string) string {
+	for _, p := range paths {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return paths[0]
 }
 
 // hostInfo is what every host process shares.
