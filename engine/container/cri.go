@@ -6,6 +6,7 @@ package container
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -261,11 +262,19 @@ func criMount(m *cri.Mount) Mount {
 	return Mount{Source: m.HostPath, Dest: m.ContainerPath, Mode: mode, RW: !m.Readonly, Propagation: prop}
 }
 
+// errNoCRI is a runtime whose socket does not serve the CRI: containerd
+// with its cri plugin disabled (as Docker's bundled containerd has it), or
+// another server on the socket.
+var errNoCRI = errors.New("no CRI service")
+
 // criError makes a gRPC error what the resolver tells apart: a deadline is
 // a context error, so that it reads "did not answer in time".
 func criError(err error) error {
-	if status.Code(err) == codes.DeadlineExceeded {
+	switch status.Code(err) {
+	case codes.DeadlineExceeded:
 		return fmt.Errorf("%w: %v", context.DeadlineExceeded, err)
+	case codes.Unimplemented:
+		return fmt.Errorf("%w: %v", errNoCRI, err)
 	}
 	return err
 }

@@ -180,3 +180,30 @@ func TestCRISocketUnderVarRun(t *testing.T) {
 		t.Errorf("%+v", info)
 	}
 }
+
+// A containerd whose cri plugin is disabled answers on its socket, but not
+// the CRI: one warning says so and how to enable it.
+func TestCRIUnimplemented(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "containerd.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := grpc.NewServer() // no CRI services registered
+	go s.Serve(l)
+	t.Cleanup(s.Stop)
+	r, w := newTestResolver(t, Config{ContainerdSocket: sock})
+	for i := range 4 {
+		if info := waitStatus(t, r, Containerd, testID(i), 5*time.Second); info.Status != Failed {
+			t.Fatalf("%+v", info)
+		}
+	}
+	ws := w.list()
+	if len(ws) != 1 {
+		t.Fatalf("warnings %v", ws)
+	}
+	if x := ws[0]; x.Socket != sock || x.Cause != "the containerd socket "+sock+" answers, but not with the CRI v1 API" ||
+		!strings.Contains(x.Fix, "disabled_plugins") || !strings.Contains(x.Err, "Unimplemented") {
+		t.Errorf("warning %+v", x)
+	}
+}

@@ -422,6 +422,13 @@ func (r *Resolver) resolve(e *entry) {
 		r.fail(e, fmt.Sprintf("the %s at %s does not know this container (it was removed, or another runtime runs it)", name, sock),
 			r.retryTime(e))
 		e.deadAt.CompareAndSwap(0, time.Now().UnixNano())
+	case errors.Is(err, errNoCRI):
+		// Every container of the runtime will fail alike: say so at once.
+		w := Warning{Runtime: string(e.rt), Socket: sock, Err: err.Error(),
+			Cause: fmt.Sprintf("the %s socket %s answers, but not with the CRI v1 API", engineName(e.rt), sock),
+			Fix:   noCRIFix(e.rt)}
+		r.warnOnce(rs, w)
+		r.fail(e, w.Cause, r.retryTime(e))
 	default:
 		w, transport := diagnose(e.rt, rs.api.endpoint(), r.cfg.Timeout)
 		if !transport && errors.Is(err, context.DeadlineExceeded) {

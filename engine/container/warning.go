@@ -161,6 +161,16 @@ func socketFix(rt Runtime) string {
 	return fmt.Sprintf("point vigil at the %s Engine's API socket (its socket option, or DOCKER_HOST=unix:///path)", engineName(rt))
 }
 
+// noCRIFix says what to do about a runtime socket that does not serve the
+// CRI.
+func noCRIFix(rt Runtime) string {
+	if rt == Containerd {
+		return "enable containerd's cri plugin (remove \"cri\" from disabled_plugins in /etc/containerd/config.toml and restart containerd), " +
+			"or point --containerd-socket at the containerd the kubelet uses"
+	}
+	return "point --crio-socket at CRI-O's socket (crio.sock)"
+}
+
 func mountFix(rt Runtime) string {
 	switch rt {
 	case Containerd:
