@@ -61,8 +61,8 @@ func runCommand() *cli.Command {
 				Usage: "where the host's root is mounted (/host in a container): its /proc, /etc and container sockets"},
 			&cli.StringFlag{Name: "docker-socket", Usage: "Docker Engine API: unix:///path, a socket path, or tcp://host:port " +
 				"(default: $DOCKER_HOST when it is unix://, else <host-root>/var/run/docker.sock)"},
-			&cli.StringFlag{Name: "containerd-socket", Usage: "containerd's socket, for CRI metadata (default: <host-root>/run/containerd/containerd.sock)"},
-			&cli.StringFlag{Name: "crio-socket", Usage: "CRI-O's socket, for CRI metadata (default: <host-root>/var/run/crio/crio.sock)"},
+			&cli.StringFlag{Name: "containerd-socket", Usage: "containerd's socket, a path or unix:///path, for CRI metadata (default: <host-root>/run/containerd/containerd.sock)"},
+			&cli.StringFlag{Name: "crio-socket", Usage: "CRI-O's socket, a path or unix:///path, for CRI metadata (default: <host-root>/var/run/crio/crio.sock)"},
 			&cli.StringFlag{Name: "buffer-size", Value: "8MiB", Usage: "ring buffer size per CPU (a power of two)"},
 			&cli.BoolFlag{Name: "all-syscalls", Usage: "capture every syscall, not only those the rules and state tracking need"},
 			configFlag(), webListenFlag(),

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -45,7 +46,13 @@ const maxSandboxes = 512
 // maxCRIMessage allows the verbose status, which carries the OCI spec.
 const maxCRIMessage = 16 << 20
 
+// newCRIAPI takes the socket as a path or unix:///path, as crictl's
+// --runtime-endpoint has it.
 func newCRIAPI(rt Runtime, sock string) *criAPI {
+	sock = strings.TrimPrefix(sock, "unix://")
+	if abs, err := filepath.Abs(sock); err == nil {
+		sock = abs // the gRPC target below wants an absolute path
+	}
 	return &criAPI{rt: rt, ep: Endpoint{Network: "unix", Address: sock}, sock: sock,
 		images: make(map[string]criImage), sandboxes: make(map[string]*cri.PodSandboxStatus)}
 }

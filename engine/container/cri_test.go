@@ -207,3 +207,19 @@ func TestCRIUnimplemented(t *testing.T) {
 		t.Errorf("warning %+v", x)
 	}
 }
+
+func TestCRISocketForms(t *testing.T) {
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for in, want := range map[string]string{
+		"/run/containerd/containerd.sock":        "/run/containerd/containerd.sock",
+		"unix:///run/containerd/containerd.sock": "/run/containerd/containerd.sock",
+		"crio.sock":                              filepath.Join(wd, "crio.sock"),
+	} {
+		if got := newCRIAPI(CRIO, in).endpoint().String(); got != want {
+			t.Errorf("%q: socket %q, want %q", in, got, want)
+		}
+	}
+}
