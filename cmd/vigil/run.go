@@ -85,9 +85,14 @@ func replayCommand() *cli.Command {
 type detector struct {
 	prog *eval.Program
 	out  *output.Dispatcher
+	// mtimes are the rules files' as they were before being compiled:
+	// --watch-rules compares with them, so no change after compiling is
+	// missed however late its goroutine starts.
+	mtimes []time.Time
 }
 
 func newDetector(c *cli.Context, tab *driver.SyscallTable) (*detector, error) {
+	mtimes := ruleMtimes(c)
 	prog, running, err := compileRules(c, tab)
 	if err != nil {
 		return nil, err
@@ -102,7 +107,7 @@ func newDetector(c *cli.Context, tab *driver.SyscallTable) (*detector, error) {
 		return nil, err
 	}
 	logrus.WithField("rules", running).Info("rules loaded")
-	return &detector{prog: prog, out: out}, nil
+	return &detector{prog: prog, out: out, mtimes: mtimes}, nil
 }
 
 // finish closes the outputs, waiting a little for queued alerts, and logs
@@ -206,7 +211,7 @@ func runAction(c *cli.Context) error {
 	if err := startWeb(ctx, c, webParts{eng: eng, out: d.out, src: src, driver: l.Driver, containers: resolver}); err != nil {
 		return errors.Join(err, d.finish(eng)) // the deferred cancel closes the source
 	}
-	go sigs.serve(ctx, &daemon{c: c, tab: tab, eng: eng, out: d.out, src: src, audit: audit, cfg: cfg, hostname: hostname})
+	go sigs.serve(ctx, &daemon{c: c, tab: tab, eng: eng, out: d.out, src: src, audit: audit, cfg: cfg, hostname: hostname, mtimes: d.mtimes})
 	runErr := eng.Run(ctx, src)
 	if st, err := src.Stats(); err == nil && st.Drops+st.Missed > 0 {
 		logrus.WithFields(logrus.Fields{"drops": st.Drops, "missed": st.Missed}).Warn("events were lost: raise --buffer-size")

@@ -149,7 +149,6 @@ func (s *daemonSignals) serve(ctx context.Context, d *daemon) {
 		if len(d.c.StringSlice("rules")) == 0 {
 			logrus.Warn("--watch-rules: no --rules file to watch (the embedded rules do not change)")
 		} else {
-			d.mtimes = d.ruleMtimes()
 			t := time.NewTicker(watchEvery)
 			defer t.Stop()
 			watch = t.C
@@ -176,7 +175,7 @@ func (s *daemonSignals) serve(ctx context.Context, d *daemon) {
 		case <-stats:
 			d.logStats()
 		case <-watch:
-			if m := d.ruleMtimes(); !slices.Equal(m, d.mtimes) {
+			if m := ruleMtimes(d.c); !slices.Equal(m, d.mtimes) {
 				d.mtimes = m
 				d.reload("rules file changed")
 			}
@@ -225,9 +224,11 @@ func (d *daemon) updateSyscalls(log *logrus.Entry, sel []bool) {
 	log.Info("driver's syscall selection updated for the new rules")
 }
 
-func (d *daemon) ruleMtimes() []time.Time {
+// ruleMtimes are the --rules files' modification times (zero for one
+// that cannot be read).
+func ruleMtimes(c *cli.Context) []time.Time {
 	var m []time.Time
-	for _, f := range d.c.StringSlice("rules") {
+	for _, f := range c.StringSlice("rules") {
 		var t time.Time
 		if fi, err := os.Stat(f); err == nil {
 			t = fi.ModTime()
