@@ -189,8 +189,8 @@ func findTarget(ctx context.Context, cat *kernels.Catalogue, f loader.Facts) (ke
 			}
 		}
 	}
-	err := fmt.Errorf("kernel %s is in none of Debian's suites %s at %s: the archive keeps only the newest kernels of each suite; install linux-headers-%s on the host (snapshot.debian.org has every version), or boot a kernel the archive has (`vigil kernels list`)",
-		f.Release, strings.Join(suites, ", "), cat.Mirror(), f.Release)
+	err := fmt.Errorf("kernel %s is in none of Debian's suites %s at %s: the archive keeps only the newest kernels of each suite; install linux-headers-%s on the host (or set %s to an archive snapshot that still has that version), or boot a kernel the archive has (`vigil kernels list`)",
+		f.Release, strings.Join(suites, ", "), cat.Mirror(), f.Release, kernels.EnvMirror)
 	if len(errs) > 0 {
 		err = fmt.Errorf("%w (some suites could not be read: %v)", err, errors.Join(errs...))
 	}
