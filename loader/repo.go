@@ -13,7 +13,6 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -30,6 +29,7 @@ import (
 
 	"github.com/vigil-dev/vigil/driver"
 	"github.com/vigil-dev/vigil/internal/editdist"
+	"github.com/vigil-dev/vigil/internal/tlsca"
 	"github.com/vigil-dev/vigil/internal/uname"
 	"github.com/vigil-dev/vigil/mirror"
 )
@@ -294,21 +294,11 @@ func newClient(proxy, caFile string) (*http.Client, error) {
 		tr.Proxy = http.ProxyURL(u)
 	}
 	if caFile != "" {
-		pem, err := os.ReadFile(caFile)
+		cfg, err := tlsca.Config(caFile)
 		if err != nil {
-			return nil, fmt.Errorf("CA file: %w", err)
+			return nil, err
 		}
-		// The given CA is added to the system's, so a repository moving to
-		// a public certificate keeps working; a host without system roots
-		// still trusts the given one.
-		pool, err := x509.SystemCertPool()
-		if err != nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("CA file %s holds no PEM certificate", caFile)
-		}
-		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+		tr.TLSClientConfig = cfg
 	}
 	return &http.Client{Transport: tr}, nil
 }
@@ -516,11 +506,7 @@ func (r *Repo) download(ctx context.Context, e mirror.Entry, dst string) (err er
 	if err := os.Rename(tmp.Name(), dst); err != nil {
 		return err
 	}
-	// The rename is durable once the directory is.
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
+	mirror.SyncDir(dir)
 	return nil
 }
 

@@ -263,11 +263,11 @@ func ImportBundle(bundle, dir string, o ImportOptions) (*Index, error) {
 	if err := os.Chmod(stage, 0o755); err != nil {
 		return fail(err)
 	}
-	syncDir(stage)
+	SyncDir(stage)
 	if err := swapIn(stage, dir, o.Replace); err != nil {
 		return fail(err)
 	}
-	syncDir(filepath.Dir(dir))
+	SyncDir(filepath.Dir(dir))
 	return ix, nil
 }
 

@@ -132,7 +132,7 @@ func WriteSigned(root string, ix *Index, key ed25519.PrivateKey) error {
 		os.Remove(sigPath)
 		return fmt.Errorf("mirror: %w (index.json written but left unsigned; run again)", err)
 	}
-	syncDir(root)
+	SyncDir(root)
 	return nil
 }
 
@@ -296,7 +296,7 @@ func addSignature(root string, key ed25519.PrivateKey, keep bool) error {
 		os.Remove(tmp)
 		return fmt.Errorf("mirror: sign: %w", err)
 	}
-	syncDir(root)
+	SyncDir(root)
 	return nil
 }
 
@@ -327,7 +327,9 @@ func writeTemp(dir, pattern string, data []byte) (name string, err error) {
 	return f.Name(), nil
 }
 
-func syncDir(dir string) {
+// SyncDir makes the renames in dir durable: a file renamed into place is
+// there after a crash only once its directory is synced.
+func SyncDir(dir string) {
 	if d, err := os.Open(dir); err == nil {
 		d.Sync()
 		d.Close()

@@ -75,7 +75,7 @@ func Pull(ctx context.Context, ref, dir string, opts Options) (Summary, error) {
 			return sum, fmt.Errorf("oci: pull: writing %s: %w", filepath.Join(dir, f.name), err)
 		}
 	}
-	syncDir(dir)
+	mirror.SyncDir(dir)
 	return sum, verifyPulled(dir, opts)
 }
 
@@ -136,13 +136,6 @@ func writeAtomic(root *os.Root, name string, write func(io.Writer) error) (err e
 		return err
 	}
 	return root.Rename(tmp, name)
-}
-
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
 }
 
 // verifyPulled checks dir as `vigil mirror verify` does, with the first

@@ -491,7 +491,7 @@ func publish(dst string, data, sig []byte) (bool, error) {
 		os.Remove(sigPath)
 		return true, fmt.Errorf("sync: publishing the index's signature in %s: %w (%s left unsigned: run sync again)", dst, err, mirror.IndexFile)
 	}
-	syncDir(dst)
+	mirror.SyncDir(dst)
 	return true, nil
 }
 
@@ -636,15 +636,8 @@ func syncDirs(dst string, entries []mirror.Entry) {
 		d := path.Dir(e.Name)
 		if !done[d] {
 			done[d] = true
-			syncDir(filepath.Join(dst, filepath.FromSlash(d)))
+			mirror.SyncDir(filepath.Join(dst, filepath.FromSlash(d)))
 		}
-	}
-}
-
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
 	}
 }
 
