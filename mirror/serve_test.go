@@ -15,34 +15,16 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/vigil-dev/vigil/internal/testenv"
 )
 
-// syncBuffer is a bytes.Buffer the server's goroutines may write to while a
-// test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func newTestServer(t *testing.T) (root string, srv *httptest.Server, log *syncBuffer) {
+func newTestServer(t *testing.T) (root string, srv *httptest.Server, log *testenv.Buffer) {
 	t.Helper()
 	root, _, _, _ = newMirror(t)
-	log = &syncBuffer{}
+	log = &testenv.Buffer{}
 	srv = httptest.NewServer(NewServer(root, log))
 	t.Cleanup(srv.Close)
 	return root, srv, log

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vigil-dev/vigil/internal/testenv"
 )
 
 // flagRE finds the flags a message names.
@@ -74,7 +76,7 @@ func TestConfigAllOutputs(t *testing.T) {
 		got <- r
 	}))
 	defer srv.Close()
-	var stdout lockedBuffer
+	var stdout testenv.Buffer
 	file, prog := filepath.Join(dir, "file.json"), filepath.Join(dir, "prog.json")
 	d, err := New(Config{
 		Format: "json", Stdout: true, Writer: &stdout, File: file, HTTPURL: srv.URL, HTTPHeaders: []string{"Authorization: Bearer t0k"},

@@ -20,6 +20,8 @@ import (
 
 	"github.com/sirupsen/logrus"
 	logtest "github.com/sirupsen/logrus/hooks/test"
+
+	"github.com/vigil-dev/vigil/internal/testenv"
 )
 
 func alertN(i int) Alert {
@@ -91,26 +93,8 @@ func textLine(a Alert) string {
 	return string(e.AppendText(nil, &a))
 }
 
-// lockedBuffer is an io.Writer safe to read while a sink writes to it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 func TestWriterSink(t *testing.T) {
-	var buf lockedBuffer
+	var buf testenv.Buffer
 	d := NewDispatcher(Options{Log: quietLog()}, NewWriterSink("stdout", &buf, Text))
 	for i := range 3 {
 		a := alertN(i)
