@@ -56,23 +56,28 @@ func LoadModule(ko, params string) (name string, err error) {
 	if name, err = CheckModule(ko); err != nil {
 		return "", err
 	}
+	return name, finitModule(ko, name, params)
+}
+
+// finitModule hands ko, already checked and named name, to finit_module.
+func finitModule(ko, name, params string) error {
 	f, err := os.Open(ko)
 	if err != nil {
-		return "", err
+		return err
 	}
 	defer f.Close()
 	if err := unix.FinitModule(int(f.Fd()), params, 0); err != nil {
 		switch {
 		case errors.Is(err, unix.EEXIST):
-			return name, fmt.Errorf("load %s: module %s is already loaded: %w", ko, name, err)
+			return fmt.Errorf("load %s: module %s is already loaded: %w", ko, name, err)
 		case errors.Is(err, unix.ENOSYS):
-			return name, fmt.Errorf("load %s: this kernel has no module support (CONFIG_MODULES off): use the eBPF probe: %w", ko, err)
+			return fmt.Errorf("load %s: this kernel has no module support (CONFIG_MODULES off): use the eBPF probe: %w", ko, err)
 		case errors.Is(err, unix.EPERM):
-			return name, fmt.Errorf("load %s: not permitted (needs CAP_SYS_MODULE; lockdown or module signing may forbid unsigned modules): %w", ko, err)
+			return fmt.Errorf("load %s: not permitted (needs CAP_SYS_MODULE; lockdown or module signing may forbid unsigned modules): %w", ko, err)
 		}
-		return name, fmt.Errorf("load %s: finit_module: %w", ko, err)
+		return fmt.Errorf("load %s: finit_module: %w", ko, err)
 	}
-	return name, nil
+	return nil
 }
 
 // UnloadModule removes a module; it fails while the module is in use.

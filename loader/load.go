@@ -244,7 +244,8 @@ func insertModule(f Facts, s Step, o LoadOptions) (err error) {
 		return err
 	}
 	defer unlock()
-	if _, err := CheckModuleFor(s.CachePath, f.Release); err != nil {
+	name, err := CheckModuleFor(s.CachePath, f.Release)
+	if err != nil {
 		return err
 	}
 	// Another loader may have loaded this very module while we waited.
@@ -256,10 +257,9 @@ func insertModule(f Facts, s Step, o LoadOptions) (err error) {
 			return err
 		}
 	}
-	if _, err := LoadModule(s.CachePath, o.ModuleParams); err != nil {
-		return err
-	}
-	return nil
+	// Checked above against the facts' release: the host's, as uname in
+	// a container says too.
+	return finitModule(s.CachePath, name, o.ModuleParams)
 }
 
 // unloadIdle removes the loaded vigil module (another version, or a
