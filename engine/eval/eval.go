@@ -328,30 +328,22 @@ func (p *Program) Unrestricted() []string {
 // rule with AllMatches). c's exported members must be filled for the
 // event; Eval resets its caches. It returns the number of matches.
 func (p *Program) Eval(c *fields.Ctx, emit func(*output.Alert)) int {
-	c.Reset()
-	n := 0
-	for _, r := range p.byKey[keyOf(c.Event)] {
-		if !r.cond.eval(c) {
-			continue
-		}
-		n++
-		if emit != nil {
-			emit(r.alert(c))
-		}
-		if !p.matchAll {
-			break
-		}
-	}
-	return n
+	return p.match(p.byKey[keyOf(c.Event)], c, emit)
 }
 
 // EvalSource matches the event of another source than syscall in c.Ext
 // against every running rule of that source, as Eval does (first match,
 // or every one with AllMatches). It returns the number of matches.
 func (p *Program) EvalSource(source string, c *fields.Ctx, emit func(*output.Alert)) int {
+	return p.match(p.bySource[source], c, emit)
+}
+
+// match runs rules against c in order: the first match only, or every
+// one with AllMatches. It returns the number of matches.
+func (p *Program) match(rules []*Rule, c *fields.Ctx, emit func(*output.Alert)) int {
 	c.Reset()
 	n := 0
-	for _, r := range p.bySource[source] {
+	for _, r := range rules {
 		if !r.cond.eval(c) {
 			continue
 		}
