@@ -1,0 +1,166 @@
+// Copyright 2026 The vigil Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package bpf
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vigil-dev/vigil/ci/selftest"
+	"github.com/vigil-dev/vigil/internal/testenv"
+)
+
+// BenchmarkConsumerCapture measures the consumer as users run it: a real
+// `vigil capture --driver bpf --type getppid` writing to a file on tmpfs
+// while two processes flood getppid for 10 s (VIGIL_BENCH_FOR changes
+// that). The figure is the capture process's CPU time (user and system,
+// every thread: decode, merge, the capture writer, its write syscalls,
+// the Go runtime) from the moment the flood starts to its exit after
+// draining, divided by the events it wrote. The processes' CPU before the
+// flood (loading the probe, the verifier, the /proc snapshot) is left out.
+// Run it with -benchtime=1x.
+func BenchmarkConsumerCapture(b *testing.B) {
+	testenv.RequireProbe(b)
+	dur := 10 * time.Second
+	if s := os.Getenv("VIGIL_BENCH_FOR"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			b.Fatalf("VIGIL_BENCH_FOR=%q: %v", s, err)
+		}
+		dur = d
+	}
+	bin, err := testenv.BuildVigil("../cmd/vigil")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer os.RemoveAll(filepath.Dir(bin))
+	// tmpfs, so that the figure is the consumer's and not the disk's.
+	dir := "/dev/shm"
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		dir = ""
+	}
+	for i := 0; i < b.N; i++ {
+		tmp, err := os.MkdirTemp(dir, "vigil-consumer-bench-")
+		if err != nil {
+			b.Fatal(err)
+		}
+		r := consumerRun(b, bin, filepath.Join(tmp, "flood.vcap"), dur)
+		os.RemoveAll(tmp)
+		nsPerEvent := float64(r.cpu.Nanoseconds()) / float64(max(r.events, 1))
+		b.ReportMetric(nsPerEvent, "consumer-cpu-ns/event")
+		b.ReportMetric(float64(r.events)/r.flood.Seconds(), "events/s")
+		b.ReportMetric(float64(r.drops), "drops")
+		fmt.Fprintf(os.Stderr, "consumer (vigil capture to tmpfs): 2 flooders for %s: %d events read (%.0f/s), %d drops, capture CPU %s: %.1f ns CPU/event\n",
+			dur, r.events, float64(r.events)/r.flood.Seconds(), r.drops, r.cpu.Round(time.Millisecond), nsPerEvent)
+		if r.drops > 0 {
+			b.Logf("%d drops: the figure is not the sustained one; rerun on a quieter machine", r.drops)
+		}
+	}
+}
+
+type consumerResult struct {
+	events, drops uint64
+	cpu           time.Duration // capture process CPU from the flood's start to its exit
+	flood         time.Duration
+}
+
+func consumerRun(b *testing.B, bin, path string, dur time.Duration) consumerResult {
+	var stderr bytes.Buffer
+	cmd := exec.Command(bin, "capture", "--driver", "bpf", "--type", "getppid", "-w", path)
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	exited := false
+	defer func() {
+		if !exited {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	}()
+	// The .tmp file appears once the probe is loaded and capturing.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if fi, err := os.Stat(path + ".tmp"); err == nil && fi.Size() > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("vigil capture did not start within 30 s: %s", stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond) // the snapshot, then the first idle polls
+	before, err := procCPU(cmd.Process.Pid)
+	if err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	var waits []*exec.Cmd
+	for c := 0; c < 2; c++ {
+		w, out, err := selftest.StartWorkload("floodfor", b.TempDir(), "VIGIL_FOR="+dur.String())
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer os.Remove(out.Name())
+		waits = append(waits, w)
+	}
+	for _, w := range waits {
+		if err := w.Wait(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	flood := time.Since(start)
+	// SIGINT stops the probe; capture drains what is buffered and exits.
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		b.Fatal(err)
+	}
+	err = cmd.Wait()
+	exited = true
+	if err != nil {
+		b.Fatalf("vigil capture: %v\n%s", err, stderr.String())
+	}
+	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	after := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	m := regexp.MustCompile(`events: (\d+) read, (\d+) matched; driver: \d+ events, (\d+) drops`).FindStringSubmatch(stderr.String())
+	if m == nil {
+		b.Fatalf("vigil capture printed no counters:\n%s", stderr.String())
+	}
+	read, _ := strconv.ParseUint(m[1], 10, 64)
+	drops, _ := strconv.ParseUint(m[3], 10, 64)
+	if !strings.Contains(stderr.String(), "wrote ") {
+		b.Fatalf("vigil capture wrote no file:\n%s", stderr.String())
+	}
+	return consumerResult{events: read, drops: drops, cpu: after - before, flood: flood}
+}
+
+// procCPU returns a process's CPU time so far, user and system, all
+// threads, from /proc/PID/stat (in clock ticks of 10 ms).
+func procCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// Fields after the command name, which may hold spaces: state is 3,
+	// utime 14, stime 15.
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: %d fields after the name", pid, len(f))
+	}
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: utime %q stime %q", pid, f[11], f[12])
+	}
+	return time.Duration(ut+st) * 10 * time.Millisecond, nil
+}
