@@ -40,6 +40,7 @@ var workloads = map[string]func(dir string) error{
 	"noop":      func(string) error { return nil },
 	"cat":       catWorkload,
 	"timedloop": timedLoop,
+	"openloop":  openLoop,
 	"floodfor":  floodFor,
 	"sleep":     func(string) error { time.Sleep(30 * time.Second); return nil },
 	// 1000 getppid paced so that a one-page buffer never overflows.
@@ -66,6 +67,10 @@ func RunChild() {
 	}
 	// One thread does the work, so that tid == pid in what the test sees.
 	runtime.LockOSThread()
+	if err := pinToCPU(os.Getenv("VIGIL_CPU")); err != nil {
+		fmt.Fprintf(os.Stderr, "workload %s: %v\n", name, err)
+		os.Exit(2)
+	}
 	if err := fn(os.Getenv("VIGIL_DIR")); err != nil {
 		fmt.Fprintf(os.Stderr, "workload %s: %v\n", name, err)
 		os.Exit(1)
@@ -423,6 +428,47 @@ func timedLoop(string) error {
 	start := time.Now()
 	GetppidLoop(n)
 	fact("ns_per_call", float64(time.Since(start).Nanoseconds())/float64(n))
+	return nil
+}
+
+// openLoop opens and closes /dev/null VIGIL_N times and reports the time
+// per pair: the cost of syscalls that rules select, where timedLoop's
+// getppid is one they do not.
+func openLoop(string) error {
+	n, err := strconv.Atoi(os.Getenv("VIGIL_N"))
+	if err != nil || n <= 0 {
+		return fmt.Errorf("VIGIL_N=%q: want a positive count", os.Getenv("VIGIL_N"))
+	}
+	path := cstr("/dev/null")
+	fdcwd := unix.AT_FDCWD
+	atFDCWD := uintptr(fdcwd)
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		fd, _, e := unix.RawSyscall6(unix.SYS_OPENAT, atFDCWD, uintptr(unsafe.Pointer(path)), unix.O_RDONLY|unix.O_CLOEXEC, 0, 0, 0)
+		if e != 0 {
+			return fmt.Errorf("open /dev/null: %w", e)
+		}
+		unix.RawSyscall(unix.SYS_CLOSE, fd, 0, 0)
+	}
+	fact("ns_per_call", float64(time.Since(start).Nanoseconds())/float64(n))
+	return nil
+}
+
+// pinToCPU binds the calling thread to cpu ("" leaves it free), so that a
+// timed loop and the consumer it feeds do not share a CPU.
+func pinToCPU(cpu string) error {
+	if cpu == "" {
+		return nil
+	}
+	n, err := strconv.Atoi(cpu)
+	if err != nil || n < 0 || n >= runtime.NumCPU() {
+		return fmt.Errorf("VIGIL_CPU=%q: want a CPU number below %d", cpu, runtime.NumCPU())
+	}
+	var set unix.CPUSet
+	set.Set(n)
+	if err := unix.SchedSetaffinity(0, &set); err != nil {
+		return fmt.Errorf("pin to cpu %d: %w", n, err)
+	}
 	return nil
 }
 
