@@ -81,8 +81,10 @@ KDIR ?= /lib/modules/$(shell uname -r)/build
 kmod:
 	$(MAKE) -C kmod KDIR=$(KDIR)
 
-# Figures the issues ask for: probe overhead against a bare syscall loop
-# (interleaved, one run), sustained rate, decode throughput and allocations;
+# Figures the issues ask for: the fast-path table (bare, every syscall
+# captured, an unselected syscall, vigil run with default and upstream
+# stable rules; interleaved, one run), probe overhead against a bare
+# syscall loop, sustained rate, decode throughput and allocations;
 # the rule engine's events/s, allocations per event and peak memory over a
 # recorded capture of a busy workload, default rules against upstream's;
 # with a mirror from `make mirror`, the module's per-syscall cost against
@@ -92,6 +94,7 @@ kmod:
 # with the webserver scraped against without it, and audit events/s.
 bench:
 	scripts/deps test
+	$(SUDO) $(GO) test -run '^$$' -bench BenchmarkFastPath -benchtime=1x ./cmd/vigil/
 	$(SUDO) $(GO) test -run '^$$' -bench . -benchtime=1x ./bpf/
 	$(GO) test -run '^$$' -bench . -benchmem ./driver/
 	$(SUDO) $(GO) test -run '^$$' -bench BenchmarkRulesets -benchtime=1x ./engine/
