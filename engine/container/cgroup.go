@@ -3,7 +3,10 @@
 
 package container
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+)
 
 // idLen is the length of the container ids runc-based runtimes put in cgroup
 // names (64 lowercase hex digits: a sha256).
@@ -15,7 +18,10 @@ const ShortIDLen = 12
 // ParseCgroup names the container a process runs in from its cgroup path: the
 // content of the 0:: line of /proc/<pid>/cgroup, a cgroup v1 path, or a whole
 // line of that file. It returns Host and "" when the path names no container.
-// fullID is a substring of path; ParseCgroup never allocates.
+// fullID is a substring of path; ParseCgroup never allocates. A container
+// of containerd's own API (made with ctr or another containerd client, not
+// the CRI) is named <namespace>/<id>: its id alone says nothing of the
+// namespace containerd must be asked in, and need not be hex.
 //
 // See the package comment for the layouts recognised and how nested
 // containers are named.
@@ -28,6 +34,9 @@ func ParseCgroup(path string) (rt Runtime, fullID string) {
 	end := len(p)
 	for end > 0 {
 		start := strings.LastIndexByte(p[:end], '/') + 1
+		if id := matchNamespaced(p, start, end); id != "" {
+			return Containerd, id
+		}
 		if rt, id := matchComponent(p[:start], p[start:end]); rt != Host {
 			return rt, id
 		}
@@ -117,6 +126,86 @@ func matchComponent(parent, c string) (Runtime, string) {
 	return Host, ""
 }
 
+// ContainerdNamespaces are the containerd namespaces whose /<namespace>/<id>
+// cgroups (what containerd's clients make by default with cgroupfs, ctr
+// among them) name containers: the kubelet's (k8s.io, where an operator's
+// ctr containers also go) and Docker's (moby). Other namespaces are not
+// taken, since a top-level cgroup named like one ("default", say) may well
+// be the host's.
+var ContainerdNamespaces = [...]string{"k8s.io", "moby"}
+
+// matchNamespaced tells whether p[start:end] is <id> in a top-level
+// /<namespace>/<id> of a namespace in ContainerdNamespaces; it returns
+// "<namespace>/<id>", a substring of p, or "".
+func matchNamespaced(p string, start, end int) string {
+	if start < 2 || !validContainerdID(p[start:end]) {
+		return ""
+	}
+	parent := p[:start-1]
+	slash := strings.LastIndexByte(parent, '/')
+	ns := parent[slash+1:]
+	known := false
+	for _, n := range ContainerdNamespaces {
+		known = known || ns == n
+	}
+	if !known {
+		return ""
+	}
+	// The namespace must be the path's first component: what comes
+	// before it is nothing or a line's "hierarchy:controllers:" prefix.
+	if slash >= 0 {
+		head := parent[:slash]
+		if strings.IndexByte(head, '/') >= 0 || (head != "" && head[len(head)-1] != ':') {
+			return ""
+		}
+	}
+	return p[slash+1 : end]
+}
+
+// maxContainerdID is containerd's limit on identifiers.
+const maxContainerdID = 76
+
+// validContainerdID reports whether s is a containerd identifier:
+// alphanumerics, and '.', '_' or '-' between them (containerd's
+// identifiers package).
+func validContainerdID(s string) bool {
+	if s == "" || len(s) > maxContainerdID {
+		return false
+	}
+	alnum := func(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' }
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if alnum(c) {
+			continue
+		}
+		if c != '.' && c != '_' && c != '-' || i == 0 || i == len(s)-1 || !alnum(s[i-1]) {
+			return false
+		}
+	}
+	return true
+}
+
+// SplitNamespaced splits a full id as ParseCgroup gives it for a container
+// of containerd's own API, <namespace>/<id>; ok is false for other ids.
+func SplitNamespaced(fullID string) (namespace, id string, ok bool) {
+	return strings.Cut(fullID, "/")
+}
+
+// validFullID says why a full id cannot name a container of rt; "" when
+// it can.
+func validFullID(rt Runtime, fullID string) string {
+	if ns, id, ok := SplitNamespaced(fullID); ok {
+		if rt == Containerd && ns != "" && validContainerdID(ns) && validContainerdID(id) {
+			return ""
+		}
+		return fmt.Sprintf("%q is no container id: a containerd container is named <namespace>/<id>", fullID)
+	}
+	if len(fullID) < ShortIDLen || len(fullID) > idLen || !isID(fullID) {
+		return fmt.Sprintf("%q is no container id: 12 to 64 lowercase hex digits", fullID)
+	}
+	return ""
+}
+
 // bareIDRuntime tells which runtime made a cgroup named by the id alone
 // (the cgroupfs layouts): Docker under "docker" (its default cgroup parent),
 // CRI-O under "crio", the CRI runtime (containerd) under a kubelet's
@@ -147,10 +236,27 @@ func isID(s string) bool {
 	return len(s) > 0
 }
 
-// ShortID returns container.id for a full id: its first 12 characters.
+// ShortID returns container.id for a full id: its first 12 characters. A
+// containerd container (<namespace>/<id>) named by a name rather than a
+// hex id reads its whole name: cut, it could name another.
 func ShortID(fullID string) string {
+	if _, id, ok := SplitNamespaced(fullID); ok {
+		if len(id) != idLen || !isID(id) {
+			return id
+		}
+		fullID = id
+	}
 	if len(fullID) > ShortIDLen {
 		return fullID[:ShortIDLen]
+	}
+	return fullID
+}
+
+// displayID is container.full_id for a full id: a containerd container's
+// id without its namespace.
+func displayID(fullID string) string {
+	if _, id, ok := SplitNamespaced(fullID); ok {
+		return id
 	}
 	return fullID
 }

@@ -4,6 +4,7 @@
 package container
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -77,7 +78,23 @@ var cgroupCases = []struct {
 	{"podman split", "/machine.slice/libpod-payload-ba2f357a1a56ae4c263d4f5e8d46e12ceef89a08d7333ca29278e4f119e1b65c.scope",
 		Podman, "ba2f357a1a56ae4c263d4f5e8d46e12ceef89a08d7333ca29278e4f119e1b65c"},
 
+	// containerd's own API (ctr, nerdctl): /<namespace>/<id> with cgroupfs,
+	// ids being names; the full id keeps the namespace to ask in.
+	{"ctr in k8s.io", "/k8s.io/vigil-web", Containerd, "k8s.io/vigil-web"},
+	{"ctr in k8s.io v2 line", "0::/k8s.io/vigil-web\n", Containerd, "k8s.io/vigil-web"},
+	{"ctr in moby v1 line", "4:memory:/moby/build_1.x", Containerd, "moby/build_1.x"},
+	{"ctr hex id in k8s.io", "/k8s.io/7951fb549ab99e0722a949b6c121634e1f3a36b5bacbe5392991e3b12251e6b8",
+		Containerd, "k8s.io/7951fb549ab99e0722a949b6c121634e1f3a36b5bacbe5392991e3b12251e6b8"},
+	{"ctr sub-cgroup", "/k8s.io/vigil-web/init.scope", Containerd, "k8s.io/vigil-web"},
+	{"docker in a ctr container (composed)", "/k8s.io/node-1/docker/7951fb549ab99e0722a949b6c121634e1f3a36b5bacbe5392991e3b12251e6b8",
+		Docker, "7951fb549ab99e0722a949b6c121634e1f3a36b5bacbe5392991e3b12251e6b8"},
 	// The host.
+	{"k8s.io not at the top", "/system.slice/k8s.io/vigil-web", Host, ""},
+	{"k8s.io alone", "/k8s.io", Host, ""},
+	{"k8s.io with no containerd id", "/k8s.io/-web", Host, ""},
+	{"k8s.io with a double dot", "/k8s.io/a..b", Host, ""},
+	{"k8s.io with a too long id", "/k8s.io/" + strings.Repeat("a", 77), Host, ""},
+	{"unknown namespace", "/buildkit/vigil-web", Host, ""},
 	{"root", "/", Host, ""},
 	{"empty", "", Host, ""},
 	{"v2 root line", "0::/", Host, ""},
@@ -122,6 +139,12 @@ func TestShortID(t *testing.T) {
 	if got := ShortID("abc"); got != "abc" {
 		t.Errorf("ShortID(abc) = %q", got)
 	}
+	if got := ShortID("k8s.io/vigil-web-frontend"); got != "vigil-web-frontend" {
+		t.Errorf("a named containerd container's short id is %q, want its whole name", got)
+	}
+	if got := ShortID("k8s.io/7951fb549ab99e0722a949b6c121634e1f3a36b5bacbe5392991e3b12251e6b8"); got != "7951fb549ab9" {
+		t.Errorf("a hex containerd id's short id is %q", got)
+	}
 }
 
 func FuzzParseCgroup(f *testing.F) {
@@ -140,7 +163,11 @@ func FuzzParseCgroup(f *testing.F) {
 		default:
 			t.Fatalf("runtime %q", rt)
 		}
-		if len(id) != idLen || !isID(id) {
+		if ns, cid, ok := SplitNamespaced(id); ok {
+			if rt != Containerd || !slices.Contains(ContainerdNamespaces[:], ns) || !validContainerdID(cid) {
+				t.Fatalf("%s %q: no containerd <namespace>/<id>", rt, id)
+			}
+		} else if len(id) != idLen || !isID(id) {
 			t.Fatalf("id %q is not 64 lowercase hex digits", id)
 		}
 		if !strings.Contains(path, id) {

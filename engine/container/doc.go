@@ -16,6 +16,8 @@
 //	containerd  /kubepods/<qos>/pod<uid>/<id>         (CRI, cgroupfs)
 //	            /kubepods.slice/.../cri-containerd-<id>.scope
 //	            .../<slice>:cri-containerd:<id>        (systemd notation taken literally)
+//	            /<namespace>/<id>                     (containerd's own API: ctr, nerdctl;
+//	                                                   namespaces k8s.io and moby only)
 //	cri-o       .../crio-<id>.scope, .../crio-<id>, /crio/<id>
 //	podman      .../libpod-<id>.scope (also rootless, under user@<uid>.service,
 //	            with its /container sub-cgroup), /libpod_parent/libpod-<id>,
@@ -24,8 +26,17 @@
 // A bare <id> is the kubelet's CRI runtime under a kubepods tree, CRI-O
 // under /crio, and Docker anywhere else. Ids are lowercase hex, as every
 // runtime writes them; anything else, conmon's own scopes
-// (crio-conmon-<id>, libpod-conmon-<id>) and containerd's non-CRI
-// namespaces (/<namespace>/<name>) included, is the host.
+// (crio-conmon-<id>, libpod-conmon-<id>) included, is the host.
+//
+// containerd's own clients name a container as they like (letters, digits
+// and '.', '_', '-' between them, up to 76) and put it, with cgroupfs, in
+// /<namespace>/<id> at the top of the hierarchy. That layout is taken only
+// for the namespaces in ContainerdNamespaces, the kubelet's k8s.io (where
+// an operator's `ctr -n k8s.io run` goes) and Docker's moby, and only at
+// the top: /default/<name> or /system.slice/k8s.io/<name> may be the
+// host's own cgroups. ParseCgroup names such a container <namespace>/<id>,
+// since containerd must be asked in its namespace; container.id is the
+// whole name (the first 12 digits of a hex id), container.full_id the id.
 //
 // Nested cgroups: the innermost container wins. Path components are read
 // from the right, so sub-cgroups that a container makes below its own
@@ -63,6 +74,18 @@
 // namespace, uid and labels (cached per pod), ImageStatus for the image's
 // id, tags and digests. No Kubernetes API server is needed. A pod's pause
 // process, whose cgroup names the sandbox, reads as its pod.
+//
+// Containers of containerd's own API (<namespace>/<id>) are asked on the
+// same socket, over that API, with the namespace in the
+// containerd-namespace gRPC header: Containers.Get for the labels, the
+// image name, the creation time (containerd keeps no start time; its
+// clients start the task at once) and the OCI spec, whose bind mounts are
+// the mounts and which reads privileged when it keeps CAP_SYS_ADMIN and
+// masks no path (what --privileged makes; the spec has no flag); Images.Get
+// and the content store for the image's digest and id (its config's
+// digest, on this machine's platform); Tasks.Get for whether it runs. The
+// name is the id, or nerdctl's or the kubelet's name label. Both APIs are
+// one runtime for the warnings: one socket, one warning.
 //
 // The image reference (Config.Image) is split as Falco splits it: the
 // repository keeps a registry host and port; a container created from an

@@ -28,8 +28,12 @@ type Config struct {
 	// vigil's own mount namespace), else <HostRoot>/var/run/docker.sock.
 	// NewResolver leaves it as Endpoint.String gives it.
 	DockerSocket string
-	// PodmanSocket overrides <HostRoot>/run/podman/podman.sock, podman's
-	// Docker-compatible API socket.
+	// PodmanSocket overrides <HostRoot>/run/podman/podman.sock (or
+	// <HostRoot>/var/run/podman/podman.sock, when only that exists), the
+	// rootful podman service's socket, whose Docker-compatible API gives
+	// the metadata: unix:///path (as podman's --url), a path or
+	// tcp://host:port, as ParseEndpoint reads them. NewResolver leaves it
+	// as Endpoint.String gives it.
 	PodmanSocket string
 	// ContainerdSocket overrides <HostRoot>/run/containerd/containerd.sock
 	// (or <HostRoot>/var/run/containerd/containerd.sock, when only that
@@ -68,7 +72,8 @@ func (c *Config) setDefaults() {
 		}
 	}
 	if c.PodmanSocket == "" {
-		c.PodmanSocket = filepath.Join(c.HostRoot, "run/podman/podman.sock")
+		c.PodmanSocket = firstExisting(filepath.Join(c.HostRoot, "run/podman/podman.sock"),
+			filepath.Join(c.HostRoot, "var/run/podman/podman.sock"))
 	}
 	if c.ContainerdSocket == "" {
 		c.ContainerdSocket = firstExisting(filepath.Join(c.HostRoot, "run/containerd/containerd.sock"),
@@ -190,6 +195,11 @@ func NewResolver(cfg Config) *Resolver {
 		dockerEP = Endpoint{Network: "unix", Address: cfg.DockerSocket}
 	}
 	cfg.DockerSocket = dockerEP.String()
+	podmanEP, err := ParseEndpoint(cfg.PodmanSocket)
+	if err != nil {
+		podmanEP = Endpoint{Network: "unix", Address: cfg.PodmanSocket}
+	}
+	cfg.PodmanSocket = podmanEP.String()
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &Resolver{
 		cfg:     cfg,
@@ -199,8 +209,8 @@ func NewResolver(cfg Config) *Resolver {
 		cancel:  cancel,
 		runtimes: map[Runtime]*runtimeState{
 			Docker:     {rt: Docker, api: newEngineAPI(Docker, dockerEP)},
-			Podman:     {rt: Podman, api: newEngineAPI(Podman, Endpoint{Network: "unix", Address: cfg.PodmanSocket})},
-			Containerd: {rt: Containerd, api: newCRIAPI(Containerd, cfg.ContainerdSocket)},
+			Podman:     {rt: Podman, api: newEngineAPI(Podman, podmanEP)},
+			Containerd: {rt: Containerd, api: newContainerdAPI(cfg.ContainerdSocket)},
 			CRIO:       {rt: CRIO, api: newCRIAPI(CRIO, cfg.CRIOSocket)},
 		},
 		lastSweep: time.Now(),
@@ -241,9 +251,8 @@ func (r *Resolver) Lookup(rt Runtime, fullID string) *Info {
 	e := r.entries[fullID]
 	r.mu.RUnlock()
 	if e == nil {
-		if len(fullID) < ShortIDLen || len(fullID) > idLen || !isID(fullID) {
-			return &Info{ID: ShortID(fullID), FullID: fullID, Runtime: rt, Status: Failed,
-				Reason: fmt.Sprintf("%q is no container id: 12 to 64 lowercase hex digits", fullID)}
+		if reason := validFullID(rt, fullID); reason != "" {
+			return &Info{ID: ShortID(fullID), FullID: fullID, Runtime: rt, Status: Failed, Reason: reason}
 		}
 		if r.runtimes[rt] == nil {
 			return &Info{ID: ShortID(fullID), FullID: fullID, Runtime: rt, Status: Failed,
@@ -284,7 +293,7 @@ func (r *Resolver) insert(rt Runtime, fullID string) *entry {
 	// The id may be a substring of a long cgroup path: keep only the id.
 	id := strings.Clone(fullID)
 	e := &entry{fullID: id, rt: rt}
-	e.info.Store(&Info{ID: ShortID(id), FullID: id, Runtime: rt, Status: Pending})
+	e.info.Store(&Info{ID: ShortID(id), FullID: displayID(id), Runtime: rt, Status: Pending})
 	e.used.Store(r.gen.Add(1))
 	r.entries[id] = e
 	return e

@@ -16,6 +16,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -354,4 +356,82 @@ func (tc *Containerd) ExecSync(t testing.TB, id string, cmd ...string) []byte {
 		t.Fatalf("ExecSync %v: exit %d: %s", cmd, resp.ExitCode, resp.Stderr)
 	}
 	return resp.Stdout
+}
+
+// Namespace is the containerd namespace RunCtr's containers go in: the
+// CRI's, where ImportImage puts Image.
+const Namespace = "k8s.io"
+
+// Ctr runs ctr on the test's containerd in Namespace and returns its
+// output.
+func (tc *Containerd) Ctr(t testing.TB, args ...string) []byte {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "ctr", append([]string{"--address", tc.Sock, "-n", Namespace}, args...)...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("ctr %v: %v\n%s", args, err, out)
+	}
+	return out
+}
+
+// CtrContainer is what RunCtr makes: a container of containerd's own API,
+// as ctr makes it (no CRI, no pod).
+type CtrContainer struct {
+	ID         string            // containerd's id: a name, not hex
+	Labels     map[string]string // the container's
+	Privileged bool
+	// Mounts are host paths bind-mounted read-only at the same path.
+	Mounts []string
+}
+
+// RunCtr runs a sleeper container of Image with `ctr run -d`, host
+// network (no CNI needed), its cgroup where ctr puts it by default
+// (/<namespace>/<id>), removed when the test ends. It returns the
+// container's host pid.
+func (tc *Containerd) RunCtr(t testing.TB, c CtrContainer) (pid int) {
+	t.Helper()
+	args := []string{"run", "-d", "--net-host", "--snapshotter", "native"}
+	if c.Privileged {
+		args = append(args, "--privileged")
+	}
+	for k, v := range c.Labels {
+		args = append(args, "--label", k+"="+v)
+	}
+	for _, m := range c.Mounts {
+		args = append(args, "--mount", "type=bind,src="+m+",dst="+m+",options=rbind:ro")
+	}
+	tc.Ctr(t, append(args, Image, c.ID)...)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		ctr := func(args ...string) ([]byte, error) {
+			return exec.CommandContext(ctx, "ctr", append([]string{"--address", tc.Sock, "-n", Namespace}, args...)...).CombinedOutput()
+		}
+		if out, err := ctr("task", "delete", "--force", c.ID); err != nil {
+			t.Errorf("ctr task delete %s: %v\n%s", c.ID, err, out)
+		}
+		if out, err := ctr("containers", "delete", c.ID); err != nil {
+			t.Errorf("ctr containers delete %s: %v\n%s", c.ID, err, out)
+		}
+	})
+	// `ctr task ls`: TASK PID STATUS.
+	for _, line := range strings.Split(string(tc.Ctr(t, "task", "ls")), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 3 && f[0] == c.ID {
+			if pid, err := strconv.Atoi(f[1]); err == nil && pid > 0 {
+				return pid
+			}
+		}
+	}
+	t.Fatalf("ctr task ls has no running task %s", c.ID)
+	return 0
+}
+
+// CtrExec runs cmd in a RunCtr container and returns its output.
+func (tc *Containerd) CtrExec(t testing.TB, id string, cmd ...string) []byte {
+	t.Helper()
+	execID := fmt.Sprintf("exec-%d", time.Now().UnixNano())
+	return tc.Ctr(t, append([]string{"task", "exec", "--exec-id", execID, id}, cmd...)...)
 }

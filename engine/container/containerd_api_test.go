@@ -1,0 +1,116 @@
+// Copyright 2026 The vigil Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package container
+
+import (
+	"context"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/vigil-dev/vigil/internal/testenv/critest"
+)
+
+// Containers made with ctr (containerd's own API, no CRI, no pod) are
+// named by their /k8s.io/<id> cgroups and asked of containerd in their
+// namespace.
+func TestContainerdOwnAPI(t *testing.T) {
+	tc := critest.Start(t)
+	tc.ImportImage(t)
+	shared := t.TempDir()
+	start := time.Now()
+	pid := tc.RunCtr(t, critest.CtrContainer{ID: "vigil-web", Labels: map[string]string{"tier": "front"}, Mounts: []string{shared}})
+	privPID := tc.RunCtr(t, critest.CtrContainer{ID: "vigil-priv", Privileged: true})
+
+	rt, fullID := cgroupContainer(t, pid)
+	if rt != Containerd || fullID != "k8s.io/vigil-web" {
+		t.Fatalf("cgroup of pid %d names %s %q, want containerd k8s.io/vigil-web", pid, rt, fullID)
+	}
+	r, w := newTestResolver(t, Config{ContainerdSocket: tc.Sock})
+	info := waitStatus(t, r, rt, fullID, 10*time.Second)
+	if info.Status != Ready {
+		t.Fatalf("%+v (warnings %v)", info, w.list())
+	}
+	// What the CRI says of the same image, to check the id against.
+	conn, err := grpc.NewClient("unix://"+tc.Sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	img, err := cri.NewImageServiceClient(conn).ImageStatus(ctx, &cri.ImageStatusRequest{Image: &cri.ImageSpec{Image: critest.Image}})
+	if err != nil || img.GetImage() == nil {
+		t.Fatalf("the CRI's ImageStatus of %s: %v", critest.Image, err)
+	}
+	wantDigest := strings.Fields(string(tc.Ctr(t, "images", "ls", "name=="+critest.Image)))
+	if info.ID != "vigil-web" || info.FullID != "vigil-web" || info.Name != "vigil-web" || info.Runtime != Containerd {
+		t.Errorf("names: id %q full id %q name %q runtime %q", info.ID, info.FullID, info.Name, info.Runtime)
+	}
+	if info.Image != critest.Image || info.ImageRepo != "docker.io/vigil/sleeper" || info.ImageTag != "cri-test" {
+		t.Errorf("image %q: repository %q tag %q", info.Image, info.ImageRepo, info.ImageTag)
+	}
+	if info.ImageID == "" || "sha256:"+info.ImageID != img.GetImage().GetId() {
+		t.Errorf("image id %q, the CRI says %q", info.ImageID, img.GetImage().GetId())
+	}
+	if !strings.HasPrefix(info.ImageDigest, "sha256:") || !slices.Contains(wantDigest, info.ImageDigest) {
+		t.Errorf("image digest %q is not in ctr images ls: %q", info.ImageDigest, wantDigest)
+	}
+	if info.Labels["tier"] != "front" || info.Privileged {
+		t.Errorf("labels %v, privileged %v", info.Labels, info.Privileged)
+	}
+	if !slices.Contains(info.Mounts, Mount{Source: shared, Dest: shared, Mode: "ro", RW: false, Propagation: "rprivate"}) {
+		t.Errorf("mounts %+v lack %s read-only", info.Mounts, shared)
+	}
+	if info.StartedAt.Before(start.Add(-time.Second)) || info.StartedAt.After(time.Now()) {
+		t.Errorf("started at %v, the test started it at %v", info.StartedAt, start)
+	}
+	if info.PodName != "" || info.PodLabels != nil {
+		t.Errorf("a ctr container has pod metadata: %q %v", info.PodName, info.PodLabels)
+	}
+
+	prt, pID := cgroupContainer(t, privPID)
+	priv := waitStatus(t, r, prt, pID, 10*time.Second)
+	if priv.Status != Ready || !priv.Privileged || priv.Name != "vigil-priv" {
+		t.Errorf("ctr run --privileged: %+v", priv)
+	}
+
+	// A container of the namespace containerd does not know fails alone.
+	gone := waitStatus(t, r, Containerd, "k8s.io/vigil-gone", 10*time.Second)
+	if gone.Status != Failed || !strings.Contains(gone.Reason, "does not know this container") {
+		t.Errorf("unknown container: %+v", gone)
+	}
+	if ws := w.list(); len(ws) != 0 {
+		t.Errorf("warnings %v", ws)
+	}
+	if _, err := os.Stat(tc.Sock); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The cgroup layout ctr makes is routed to containerd's own API on the
+// same socket as the CRI: with the socket missing, one warning for
+// containerd, whichever API its containers needed.
+func TestContainerdOwnAPIOneWarning(t *testing.T) {
+	missing := t.TempDir() + "/containerd.sock"
+	r, w := newTestResolver(t, Config{ContainerdSocket: missing, RetryAfter: time.Millisecond, MaxRetryAfter: time.Millisecond})
+	for i := range 3 {
+		if info := waitStatus(t, r, Containerd, "k8s.io/ctr-"+string(rune('a'+i)), 5*time.Second); info.Status != Failed {
+			t.Fatalf("%+v with no socket", info)
+		}
+		if info := waitStatus(t, r, Containerd, testID(i), 5*time.Second); info.Status != Failed {
+			t.Fatalf("%+v with no socket", info)
+		}
+	}
+	ws := w.list()
+	if len(ws) != 1 || ws[0].Socket != missing || !strings.Contains(ws[0].Cause, "no containerd socket") {
+		t.Fatalf("warnings %+v, want one naming %s", ws, missing)
+	}
+}
