@@ -33,9 +33,6 @@ const pollMillis = 100
 // wakeup watermark: the worst-case latency of a quiet system's events.
 const idleMillis = 4
 
-// publishEvery batches consumer-position updates; see ring.publish.
-const publishEvery = 64
-
 // Probe is the loaded, attached eBPF probe.
 type Probe struct {
 	objs  probeObjects
@@ -46,11 +43,10 @@ type Probe struct {
 	wake  int // eventfd that interrupts a blocked Next on Close
 	evs   []unix.EpollEvent
 
-	mu       sync.Mutex // held by Next; Close takes it before unmapping
-	closed   atomic.Bool
-	merge    *driver.Merge[*ring]
-	consumed int
-	drain    driver.Drain // under mu
+	mu     sync.Mutex // held by Next while it reads the rings; Close takes it before unmapping
+	closed atomic.Bool
+	merge  *driver.Merge[*ring]
+	drain  driver.Drain // under mu
 	// statsMu lets Stats run on any goroutine (a web server, a drop
 	// check) while Close may free the maps: Stats reads under it, and
 	// teardown frees under it.
@@ -247,24 +243,33 @@ const scratchSlots = 5
 // Next returns the oldest event at the head of the per-CPU buffers. Events
 // still being written on another CPU may be older: the merge is by the
 // timestamps that are visible, like every per-CPU tracer's.
+//
+// Events come in batches (driver.Merge): most calls return the next event
+// of the batch, already decoded, without the lock or a look at the rings.
 func (p *Probe) Next() (*driver.Event, error) {
+	if !p.closed.Load() {
+		if e := p.merge.Buffered(); e != nil {
+			return e, nil
+		}
+	}
+	return p.fill()
+}
+
+// fill decodes the next batch, waiting for events up to pollMillis.
+func (p *Probe) fill() (*driver.Event, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed.Load() {
 		return nil, driver.ErrClosed
 	}
 	for waited := false; ; {
-		e, consumed, err := p.merge.Next()
-		if consumed {
-			if p.consumed++; p.consumed >= publishEvery {
-				p.publish()
-			}
+		n, err := p.merge.Fill()
+		if n > 0 {
+			p.drain.ReturnedBatch(n)
+			return p.merge.Buffered(), nil
 		}
-		if e != nil {
-			p.drain.Returned()
-		}
-		if e != nil || err != nil {
-			return e, err
+		if err != nil {
+			return nil, err
 		}
 		if p.drain.Stopped() {
 			if st, err := p.Stats(); err != nil || p.drain.Done(st.Events) {
@@ -275,20 +280,14 @@ func (p *Probe) Next() (*driver.Event, error) {
 			return nil, driver.ErrTimeout
 		}
 		// Publish before sleeping: the kernel wakes us only for records
-		// written after it saw the consumer catch up.
-		p.publish()
+		// written after it saw the consumer catch up (Fill published
+		// before it looked; its look may have skipped discarded records).
+		p.merge.Publish()
 		if err := p.wait(); err != nil {
 			return nil, err
 		}
 		waited = true
 	}
-}
-
-func (p *Probe) publish() {
-	for _, r := range p.rings {
-		r.publish()
-	}
-	p.consumed = 0
 }
 
 // wait sleeps until a buffer has data, for at most pollMillis. The probe

@@ -34,7 +34,7 @@ type ring struct {
 	data    []byte
 	mask    uint64
 
-	pos     uint64 // consumed locally, published by publish()
+	pos     uint64 // consumed locally, published by Publish()
 	avail   uint64 // producer position last seen
 	headLen uint64 // size of the record peek() returned, header and padding included
 }
@@ -90,15 +90,17 @@ func (r *ring) Peek() []byte {
 	}
 }
 
-// Consume consumes the record Peek returned.
+// Consume consumes the record Peek returned, locally: the kernel may not
+// write over it before Publish.
 func (r *ring) Consume() { r.pos += r.headLen; r.headLen = 0 }
 
 // CPU is the CPU the ring belongs to.
 func (r *ring) CPU() int { return r.cpu }
 
-// publish tells the kernel the space up to pos is free again. It is batched:
-// the consumer position is a cache line the producer reads on every write.
-func (r *ring) publish() {
+// Publish tells the kernel the space up to pos is free again. Merge calls
+// it once per batch: the consumer position is a cache line the producer
+// reads on every write.
+func (r *ring) Publish() {
 	if atomic.LoadUint64(r.cons) != r.pos {
 		atomic.StoreUint64(r.cons, r.pos)
 	}

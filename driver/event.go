@@ -77,18 +77,25 @@ func (e *Event) Decode(b []byte) error {
 		return e.fail(fmt.Errorf("%w: %s: %d parameter lengths overrun the %d-byte event", ErrMalformed, typ, np, n))
 	}
 	lens := b[HeaderSize:off]
+	fixed := fixedSizes[typ]
 	for i := 0; i < np; i++ {
 		l := uint32(le.Uint16(lens[2*i:]))
-		if i < len(params) {
-			if fs := uint32(params[i].Type.FixedSize()); fs != 0 && l != fs && l != 0 {
+		if i < len(fixed) {
+			if fs := uint32(fixed[i]); fs != 0 && l != fs && l != 0 {
 				return e.fail(fmt.Errorf("%w: %s parameter %s: %d bytes, want %d", ErrMalformed, typ, params[i].Name, l, fs))
 			}
 		}
 		e.offs[i] = off
 		off += l
-		if off > n {
-			return e.fail(fmt.Errorf("%w: %s parameter %d overruns the %d-byte event", ErrMalformed, typ, i, n))
+	}
+	// One check after the loop: each length is below 64 KiB and there
+	// are at most MaxParams of them, so the sum cannot wrap.
+	if off > n {
+		i := 0
+		for i < np-1 && e.offs[i+1] <= n {
+			i++
 		}
+		return e.fail(fmt.Errorf("%w: %s parameter %d overruns the %d-byte event", ErrMalformed, typ, i, n))
 	}
 	e.offs[np] = off
 	e.Raw = b[:n]
@@ -99,6 +106,19 @@ func (e *Event) Decode(b []byte) error {
 	e.NParams = len(params)
 	return nil
 }
+
+// fixedSizes holds, for each event type, the size of each parameter of a
+// fixed size and 0 for the others: Decode checks every parameter's length
+// against it, and a table read costs less than asking each type.
+var fixedSizes = func() (t [EvTypeMax][]uint8) {
+	for typ, info := range Events {
+		t[typ] = make([]uint8, len(info.Params))
+		for i, p := range info.Params {
+			t[typ][i] = uint8(p.Type.FixedSize())
+		}
+	}
+	return t
+}()
 
 // fail empties e before Decode returns err: Decode fills e.offs as it
 // goes, and a half-updated Event (new offsets over the previous event's Raw

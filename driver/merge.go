@@ -50,55 +50,136 @@ type Ring interface {
 	// Peek returns the next record (an event, header first) without
 	// consuming it, or nil when the ring has nothing ready.
 	Peek() []byte
-	// Consume drops the record Peek returned.
+	// Consume moves past the record Peek returned. Its bytes stay valid,
+	// and the writer may not reuse them, until Publish.
 	Consume()
+	// Publish gives the space of the records consumed so far back to the
+	// writer. It is batched: the consumer position is a cache line the
+	// writer reads on every write.
+	Publish()
 	// CPU is the CPU whose events the ring holds.
 	CPU() int
 }
+
+// BatchSize is how many events Merge decodes at a time: enough that the
+// per-batch work (a look at every ring, publishing positions, the reader's
+// lock) vanishes per event, few enough that the decoded events stay in
+// the CPU's cache until they are read.
+const BatchSize = 128
 
 // Merge turns per-CPU rings into one stream ordered by the timestamps that
 // are visible: an event still being written on another CPU may be older,
 // as with every per-CPU tracer. Kernel buffers are per CPU because one
 // shared buffer collapses under contention (see DESIGN.md).
+//
+// It works in batches: Fill decodes up to BatchSize events in place, in
+// order, and Buffered hands them out one by one with no other work.
 type Merge[R Ring] struct {
 	Rings []R
-	last  int // ring of the event returned last, -1 when none
-	ev    Event
+	batch []Event
+	next  int   // batch[next] is the next event Buffered returns
+	n     int   // events in batch
+	err   error // a bad record that ended the last batch, for the next Fill
 }
 
 // NewMerge returns a Merge over rings, one per CPU.
-func NewMerge[R Ring](rings []R) *Merge[R] { return &Merge[R]{Rings: rings, last: -1} }
+func NewMerge[R Ring](rings []R) *Merge[R] {
+	return &Merge[R]{Rings: rings, batch: make([]Event, BatchSize)}
+}
 
-// Next consumes the event it returned last and returns the oldest event at
-// the head of the rings; nil when every ring is empty. consumed says
-// whether an event was consumed, for readers that publish in batches.
-// The event is valid until the next call.
-func (m *Merge[R]) Next() (e *Event, consumed bool, err error) {
-	if m.last >= 0 {
-		m.Rings[m.last].Consume()
-		m.last, consumed = -1, true
+// Buffered returns the next event of the batch Fill decoded, or nil when
+// every one was returned. The event is valid until the next Fill.
+func (m *Merge[R]) Buffered() *Event {
+	if m.next < m.n {
+		e := &m.batch[m.next]
+		m.next++
+		return e
 	}
-	best := -1
-	var bestRec []byte
-	var bestTS uint64
-	for i, r := range m.Rings {
-		rec := r.Peek()
-		if len(rec) < 8 {
-			continue
+	return nil
+}
+
+// Fill publishes the space of the events decoded before (their readers
+// are done with them: call Fill only once Buffered returned nil), then
+// decodes the next batch and returns how many events it holds; 0 when
+// every ring is empty.
+//
+// It takes runs, not single events: from the ring whose head is oldest,
+// every event up to the timestamp at the head of the next oldest ring, so
+// a ring is looked at once per run rather than once per event. What a
+// ring receives during a Fill waits for the next one, as with any
+// per-CPU tracer it may have arrived late anyway.
+//
+// A record that does not decode ends the batch; the events before it are
+// returned first, and the next Fill returns its error (naming the CPU)
+// with no event. The record is skipped.
+func (m *Merge[R]) Fill() (int, error) {
+	m.Publish()
+	m.next, m.n = 0, 0
+	if err := m.err; err != nil {
+		m.err = nil
+		return 0, err
+	}
+	for m.n < len(m.batch) {
+		best, bestRec, limit := -1, []byte(nil), ^uint64(0)
+		var bestTS uint64
+		for i, r := range m.Rings {
+			rec := r.Peek()
+			if rec == nil {
+				continue
+			}
+			ts := recordTS(rec)
+			switch {
+			case best < 0 || ts < bestTS:
+				if best >= 0 {
+					limit = bestTS
+				}
+				best, bestRec, bestTS = i, rec, ts
+			case ts < limit:
+				limit = ts
+			}
 		}
-		if ts := binary.LittleEndian.Uint64(rec); best < 0 || ts < bestTS {
-			best, bestRec, bestTS = i, rec, ts
+		if best < 0 {
+			break
+		}
+		r := m.Rings[best]
+		for rec := bestRec; ; {
+			e := &m.batch[m.n]
+			err := e.Decode(rec)
+			r.Consume()
+			if err != nil {
+				err = fmt.Errorf("event from cpu %d: %w", r.CPU(), err)
+				if m.n == 0 {
+					return 0, err
+				}
+				m.err = err
+				return m.n, nil
+			}
+			e.CPU = r.CPU()
+			if m.n++; m.n == len(m.batch) {
+				break
+			}
+			if rec = r.Peek(); rec == nil || recordTS(rec) > limit {
+				break
+			}
 		}
 	}
-	if best < 0 {
-		return nil, consumed, nil
+	return m.n, nil
+}
+
+// recordTS is the timestamp of a record; 0 for one too short to hold it,
+// so that it is taken at once and Decode reports it.
+func recordTS(rec []byte) uint64 {
+	if len(rec) < 8 {
+		return 0
 	}
-	m.last = best
-	if err := m.ev.Decode(bestRec); err != nil {
-		return nil, consumed, fmt.Errorf("event from cpu %d: %w", m.Rings[best].CPU(), err)
+	return binary.LittleEndian.Uint64(rec)
+}
+
+// Publish gives the space of every consumed record back to the writers.
+func (m *Merge[R]) Publish() {
+	for _, r := range m.Rings {
+		r.Publish()
 	}
-	m.ev.CPU = m.Rings[best].CPU()
-	return &m.ev, consumed, nil
 }
 
 // Empty says whether no ring has a record ready.

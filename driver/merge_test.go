@@ -11,20 +11,46 @@ import (
 	"testing"
 )
 
-// sliceRing is a ring over a list of encoded events.
+// sliceRing is a ring over a list of encoded events. Consumed records stay
+// in recs, as the writer may not reuse them, until Publish.
 type sliceRing struct {
-	cpu  int
-	recs [][]byte
+	cpu      int
+	recs     [][]byte
+	consumed int // records consumed, not yet published
+	peeks    int // calls to Peek
 }
 
 func (r *sliceRing) Peek() []byte {
-	if len(r.recs) == 0 {
+	r.peeks++
+	if r.consumed == len(r.recs) {
 		return nil
 	}
-	return r.recs[0]
+	return r.recs[r.consumed]
 }
-func (r *sliceRing) Consume() { r.recs = r.recs[1:] }
+func (r *sliceRing) Consume() { r.consumed++ }
+func (r *sliceRing) Publish() { r.recs, r.consumed = r.recs[r.consumed:], 0 }
 func (r *sliceRing) CPU() int { return r.cpu }
+
+// mergeAll reads m to the end as a reader does: Buffered until nil, then
+// Fill.
+func mergeAll(t *testing.T, m *Merge[*sliceRing]) []*Event {
+	t.Helper()
+	var out []*Event
+	for {
+		e := m.Buffered()
+		if e == nil {
+			n, err := m.Fill()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n == 0 {
+				return out
+			}
+			continue
+		}
+		out = append(out, e.Copy())
+	}
+}
 
 func rec(ts uint64, tid uint32) []byte {
 	var b Builder
@@ -42,14 +68,7 @@ func TestMergeOrdersByTimestamp(t *testing.T) {
 	m := NewMerge(rings)
 	var got []uint64
 	var cpus []int
-	for {
-		e, _, err := m.Next()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if e == nil {
-			break
-		}
+	for _, e := range mergeAll(t, m) {
 		got = append(got, e.TS)
 		cpus = append(cpus, e.CPU)
 	}
@@ -68,29 +87,142 @@ func TestMergeOrdersByTimestamp(t *testing.T) {
 	}
 }
 
-// An event is consumed only on the following Next: the caller may still
-// be reading it in place.
-func TestMergeConsumesOnNextCall(t *testing.T) {
+// Many rings, interleaved timestamps, batches that end anywhere: the
+// merged stream is the sorted one, and every record is read once.
+func TestMergeInterleavedRings(t *testing.T) {
+	var rings []*sliceRing
+	total := 0
+	for cpu := 0; cpu < 5; cpu++ {
+		r := &sliceRing{cpu: cpu}
+		// Runs of various lengths: cpu c writes ts ≡ c (mod 5) in
+		// bursts, with gaps where the others write.
+		for ts := uint64(cpu); ts < 3000; ts += 5 {
+			if (ts/50)%uint64(cpu+1) == 0 || cpu == 0 {
+				r.recs = append(r.recs, rec(ts, uint32(cpu)))
+			}
+		}
+		total += len(r.recs)
+		rings = append(rings, r)
+	}
+	evs := mergeAll(t, NewMerge(rings))
+	if len(evs) != total {
+		t.Fatalf("read %d events, the rings held %d", len(evs), total)
+	}
+	for i := 1; i < len(evs); i++ {
+		if evs[i].TS < evs[i-1].TS {
+			t.Fatalf("event %d: ts %d after %d", i, evs[i].TS, evs[i-1].TS)
+		}
+		if evs[i].TS%5 != uint64(evs[i].CPU) {
+			t.Fatalf("event %d: ts %d from cpu %d", i, evs[i].TS, evs[i].CPU)
+		}
+	}
+}
+
+// A batch's records stay the reader's until the next Fill: the caller is
+// reading them in place. Fill publishes them first thing.
+func TestMergePublishesOnNextFill(t *testing.T) {
 	r := &sliceRing{recs: [][]byte{rec(1, 1), rec(2, 1)}}
 	m := NewMerge([]*sliceRing{r})
-	if _, consumed, _ := m.Next(); consumed || len(r.recs) != 2 {
-		t.Fatalf("first Next consumed=%v, %d records left; want false, 2", consumed, len(r.recs))
+	if n, err := m.Fill(); n != 2 || err != nil {
+		t.Fatalf("Fill = %d, %v; want 2 events", n, err)
 	}
-	if _, consumed, _ := m.Next(); !consumed || len(r.recs) != 1 {
-		t.Fatalf("second Next consumed=%v, %d records left; want true, 1", consumed, len(r.recs))
+	if len(r.recs) != 2 {
+		t.Fatalf("%d records left in the ring after Fill; want both until the next Fill", len(r.recs))
+	}
+	if e := m.Buffered(); e == nil || e.TS != 1 {
+		t.Fatalf("first event %v, want ts 1", e)
+	}
+	if e := m.Buffered(); e == nil || e.TS != 2 {
+		t.Fatalf("second event %v, want ts 2", e)
+	}
+	if e := m.Buffered(); e != nil {
+		t.Fatalf("third event ts %d from a batch of 2", e.TS)
+	}
+	if n, _ := m.Fill(); n != 0 || len(r.recs) != 0 {
+		t.Fatalf("second Fill: %d events, %d records left; want 0 and 0", n, len(r.recs))
+	}
+}
+
+// A run is taken without looking at the other rings per event: with one
+// busy ring, a batch costs about one look at each ring, not one per event.
+func TestMergeTakesRuns(t *testing.T) {
+	busy := &sliceRing{cpu: 0}
+	for ts := uint64(0); ts < BatchSize; ts++ {
+		busy.recs = append(busy.recs, rec(ts, 1))
+	}
+	idle := &sliceRing{cpu: 1}
+	m := NewMerge([]*sliceRing{busy, idle})
+	if n, err := m.Fill(); n != BatchSize || err != nil {
+		t.Fatalf("Fill = %d, %v; want %d", n, err, BatchSize)
+	}
+	if idle.peeks > 2 {
+		t.Fatalf("the idle ring was looked at %d times for one batch", idle.peeks)
 	}
 }
 
 func TestMergeCorruptRecordNamesCPU(t *testing.T) {
 	bad := rec(5, 1)
 	bad[16] = 200 // total length beyond the record
-	m := NewMerge([]*sliceRing{{cpu: 7, recs: [][]byte{bad}}})
-	_, _, err := m.Next()
+	r := &sliceRing{cpu: 7, recs: [][]byte{rec(1, 1), bad, rec(9, 1)}}
+	m := NewMerge([]*sliceRing{r})
+	// The event before the bad one first, then the error, then the rest.
+	if n, err := m.Fill(); n != 1 || err != nil {
+		t.Fatalf("Fill = %d, %v; want the event before the bad one", n, err)
+	}
+	m.Buffered()
+	_, err := m.Fill()
 	if !errors.Is(err, ErrMalformed) {
 		t.Fatalf("err = %v, want ErrMalformed", err)
 	}
 	if want := "event from cpu 7"; err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("err = %v, want it to name %q", err, want)
+	}
+	if n, err := m.Fill(); n != 1 || err != nil || m.Buffered().TS != 9 {
+		t.Fatalf("Fill after the error = %d, %v; want the event after the bad one", n, err)
+	}
+}
+
+// A record too short for a timestamp is an error, not a ring stuck
+// forever behind it.
+func TestMergeShortRecord(t *testing.T) {
+	r := &sliceRing{cpu: 2, recs: [][]byte{{1, 2, 3}, rec(4, 1)}}
+	m := NewMerge([]*sliceRing{r})
+	if _, err := m.Fill(); !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "cpu 2") {
+		t.Fatalf("Fill = %v, want ErrMalformed naming cpu 2", err)
+	}
+	if n, err := m.Fill(); n != 1 || err != nil {
+		t.Fatalf("Fill after the short record = %d, %v; want the next event", n, err)
+	}
+}
+
+// Reading merged events allocates nothing.
+func TestMergeDoesNotAllocate(t *testing.T) {
+	lists := make([][][]byte, 2)
+	for ts := uint64(0); ts < 4*BatchSize; ts++ {
+		lists[ts%2] = append(lists[ts%2], rec(ts, 1))
+	}
+	rings := []*sliceRing{{cpu: 0}, {cpu: 1}}
+	m := NewMerge(rings)
+	read := 0
+	allocs := testing.AllocsPerRun(100, func() {
+		for i, r := range rings {
+			r.recs, r.consumed = lists[i], 0
+		}
+		for {
+			if e := m.Buffered(); e != nil {
+				read++
+				continue
+			}
+			if n, err := m.Fill(); n == 0 || err != nil {
+				break
+			}
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("merging %d events allocates %.1f times", 4*BatchSize, allocs)
+	}
+	if read != 101*4*BatchSize {
+		t.Fatalf("read %d events in 101 runs of %d", read, 4*BatchSize)
 	}
 }
 

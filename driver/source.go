@@ -52,6 +52,11 @@ const (
 // Returned counts an event the reader returned.
 func (d *Drain) Returned() { d.returned++ }
 
+// ReturnedBatch counts n events a reader decoded for returning, one batch
+// (Merge.Fill) at a time: Done is asked only once the batch is used up,
+// when they have all been returned.
+func (d *Drain) ReturnedBatch(n int) { d.returned += uint64(n) }
+
 // Stop notes that the driver was told to stop writing.
 func (d *Drain) Stop() {
 	if d.stopped.IsZero() {
@@ -79,6 +84,9 @@ type Stats struct {
 	// was already running on that CPU (eBPF recursion protection): events
 	// lost before the driver saw them.
 	Missed uint64
+	// Filtered counts events Config.Filter discarded: neither events
+	// nor drops.
+	Filtered uint64
 }
 
 // CPUStats are one CPU's counters.
@@ -98,6 +106,10 @@ type Config struct {
 	// IgnorePID is a thread-group id whose events are dropped in the
 	// kernel: the agent's own, so that reading events does not feed itself.
 	IgnorePID uint32
+	// Filter discards events no rule and no state table can use before
+	// they reach the buffers; nil keeps them all. Only the eBPF probe
+	// applies it.
+	Filter *KernelFilter
 }
 
 // DefaultSnaplen matches what rules need of argv and names without copying

@@ -63,6 +63,8 @@ func runCommand() *cli.Command {
 				"(default: $DOCKER_HOST when it is unix://, else <host-root>/var/run/docker.sock)"},
 			&cli.StringFlag{Name: "containerd-socket", Usage: "containerd's socket, a path or unix:///path, for CRI metadata (default: <host-root>/run/containerd/containerd.sock)"},
 			&cli.StringFlag{Name: "crio-socket", Usage: "CRI-O's socket, a path or unix:///path, for CRI metadata (default: <host-root>/var/run/crio/crio.sock)"},
+			&cli.StringFlag{Name: "podman-socket", Usage: "the podman service's API socket: unix:///path, a socket path, or tcp://host:port " +
+				"(default: <host-root>/run/podman/podman.sock)"},
 			&cli.StringFlag{Name: "buffer-size", Value: "8MiB", Usage: "ring buffer size per CPU (a power of two)"},
 			&cli.BoolFlag{Name: "all-syscalls", Usage: "capture every syscall, not only those the rules and state tracking need"},
 			configFlag(), webListenFlag(),
@@ -156,9 +158,11 @@ func runAction(c *cli.Context) error {
 	if err := driver.CheckRingSize(size); err != nil {
 		return fmt.Errorf("--buffer-size %s: %w", c.String("buffer-size"), err)
 	}
-	if s := c.String("docker-socket"); s != "" {
-		if _, err := container.ParseEndpoint(s); err != nil {
-			return fmt.Errorf("--docker-socket %q: %w", s, err)
+	for _, name := range []string{"docker-socket", "podman-socket"} {
+		if s := c.String(name); s != "" {
+			if _, err := container.ParseEndpoint(s); err != nil {
+				return fmt.Errorf("--%s %q: %w", name, s, err)
+			}
 		}
 	}
 	tab, err := driver.NewSyscallTable(runtime.GOARCH)
@@ -177,7 +181,7 @@ func runAction(c *cli.Context) error {
 	hostRoot := c.String("host-root")
 	resolver := container.NewResolver(container.Config{
 		HostRoot: hostRoot, DockerSocket: c.String("docker-socket"),
-		ContainerdSocket: c.String("containerd-socket"), CRIOSocket: c.String("crio-socket"),
+		ContainerdSocket: c.String("containerd-socket"), CRIOSocket: c.String("crio-socket"), PodmanSocket: c.String("podman-socket"),
 		Warn: func(w container.Warning) { logrus.Warn(w.String()) },
 		Recovered: func(w container.Warning) {
 			logrus.WithField("runtime", w.Runtime).Info("container metadata available again")

@@ -98,8 +98,9 @@ type ring struct {
 
 // Reader is a driver.Source over the module's devices.
 type Reader struct {
-	mu    sync.Mutex // held by Next; Close takes it before unmapping
-	rings []*ring
+	mu     sync.Mutex // held by Next while it reads the rings; Close takes it before unmapping
+	closed atomic.Bool
+	rings  []*ring
 	merge *driver.Merge[*ring]
 	// epfd waits on every device at once, when the module supports poll
 	// (-1 otherwise: Next then looks every pollEvery).
@@ -242,11 +243,19 @@ func (rg *ring) Peek() []byte {
 	}
 }
 
-// Consume drops the event Peek returned and frees its space for the module.
+// Consume moves past the event Peek returned; its space stays the
+// reader's until Publish.
 func (rg *ring) Consume() {
 	rg.pos += rg.size
 	rg.size = 0
-	atomic.StoreUint64(&rg.ctl.tail, rg.pos)
+}
+
+// Publish frees the space of the consumed events for the module, once a
+// batch: the tail is a cache line the module reads on every write.
+func (rg *ring) Publish() {
+	if atomic.LoadUint64(&rg.ctl.tail) != rg.pos {
+		atomic.StoreUint64(&rg.ctl.tail, rg.pos)
+	}
 }
 
 // CPU is the CPU whose events the ring holds.
@@ -276,7 +285,20 @@ func (r *Reader) setupPoll() error {
 // Next returns the oldest event at the head of the per-CPU rings. With
 // nothing to read it sleeps until the module wakes it (a ring past its
 // watermark, or the module's timer) or timeoutPoll passes.
+//
+// Events come in batches (driver.Merge): most calls return the next event
+// of the batch, already decoded, without the lock or a look at the rings.
 func (r *Reader) Next() (*driver.Event, error) {
+	if !r.closed.Load() {
+		if e := r.merge.Buffered(); e != nil {
+			return e, nil
+		}
+	}
+	return r.fill()
+}
+
+// fill decodes the next batch, waiting for events up to timeoutPoll.
+func (r *Reader) fill() (*driver.Event, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.rings == nil {
@@ -284,12 +306,13 @@ func (r *Reader) Next() (*driver.Event, error) {
 	}
 	deadline := time.Now().Add(timeoutPoll)
 	for {
-		e, _, err := r.merge.Next()
-		if e != nil {
-			r.drain.Returned()
+		n, err := r.merge.Fill()
+		if n > 0 {
+			r.drain.ReturnedBatch(n)
+			return r.merge.Buffered(), nil
 		}
-		if e != nil || err != nil {
-			return e, err
+		if err != nil {
+			return nil, err
 		}
 		if r.drain.Stopped() {
 			if st, _ := r.Stats(); r.drain.Done(st.Events) {
@@ -377,6 +400,7 @@ func (r *Reader) Close() error {
 	if r.rings == nil {
 		return nil
 	}
+	r.closed.Store(true)
 	if r.epfd >= 0 {
 		unix.Close(r.epfd)
 		r.epfd = -1

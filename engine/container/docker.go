@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/client"
@@ -101,6 +102,13 @@ func (d *engineAPI) inspect(ctx context.Context, fullID string) (info *Info, ali
 	}
 	if c.HostConfig != nil {
 		info.Privileged = c.HostConfig.Privileged
+	}
+	// A container never started reads 0001-01-01T00:00:00Z, from dockerd
+	// and podman alike: that is "not known", not a time.
+	if c.State != nil {
+		if ts, err := time.Parse(time.RFC3339Nano, c.State.StartedAt); err == nil && !ts.IsZero() {
+			info.StartedAt = ts
+		}
 	}
 	if c.Config != nil {
 		info.Image = c.Config.Image

@@ -157,6 +157,8 @@ func socketFix(rt Runtime) string {
 		return "point vigil at containerd's socket (--containerd-socket; by default <host-root>/run/containerd/containerd.sock)"
 	case CRIO:
 		return "point vigil at CRI-O's socket (--crio-socket; by default <host-root>/var/run/crio/crio.sock)"
+	case Podman:
+		return "point vigil at the podman service's API socket (--podman-socket; by default <host-root>/run/podman/podman.sock)"
 	}
 	return fmt.Sprintf("point vigil at the %s Engine's API socket (its socket option, or DOCKER_HOST=unix:///path)", engineName(rt))
 }
@@ -180,7 +182,7 @@ func mountFix(rt Runtime) string {
 	}
 	if rt == Podman {
 		return "enable the podman.socket unit on the host and mount its /run/podman/podman.sock, " +
-			"e.g. -v /run/podman/podman.sock:/host/run/podman/podman.sock:ro"
+			"e.g. -v /run/podman/podman.sock:/host/run/podman/podman.sock:ro (or point --podman-socket at it)"
 	}
 	return "mount the host's /var/run/docker.sock, e.g. -v /var/run/docker.sock:/host/var/run/docker.sock:ro " +
 		"(or set DOCKER_HOST=unix:///path/to/docker.sock)"
