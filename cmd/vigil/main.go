@@ -52,13 +52,19 @@ func newApp() *cli.App {
 		Name:    "vigil",
 		Usage:   "syscall event drivers for any Linux kernel, and alerts from their events",
 		Version: version,
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"VIGIL_LOG_LEVEL"},
 				Usage: "debug, info, warn or error"},
 			&cli.StringFlag{Name: "log-format", Value: "auto", EnvVars: []string{"VIGIL_LOG_FORMAT"},
 				Usage: "text, json, or auto (text on a terminal, json otherwise)"},
+		}, profileFlags()...),
+		Before: func(c *cli.Context) error {
+			if err := setupLogging(c); err != nil {
+				return err
+			}
+			return startProfile(c)
 		},
-		Before:          setupLogging,
+		After:           stopProfile,
 		HideHelpCommand: true,
 		// Errors are printed once, by main.
 		ExitErrHandler: func(*cli.Context, error) {},
