@@ -28,19 +28,32 @@ func TestObjectIsFresh(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Run exactly the go:generate line, into a scratch directory.
-	line := regexp.MustCompile(`(?m)^//go:generate go tool bpf2go (.*)$`).FindSubmatch(src)
-	if line == nil {
+	// Run exactly the go:generate lines (one per object), into a scratch
+	// directory.
+	lines := regexp.MustCompile(`(?m)^//go:generate go tool bpf2go (.*)$`).FindAllSubmatch(src, -1)
+	if lines == nil {
 		t.Fatal("no bpf2go line in gen.go")
 	}
-	args := strings.Fields(strings.NewReplacer("${BPF_CLANG}", clang, "${BPF_STRIP}", strip).Replace(string(line[1])))
 	dir := t.TempDir()
-	cmd := exec.Command("go", append([]string{"tool", "bpf2go", "-output-dir", dir}, args...)...)
-	cmd.Env = append(os.Environ(), "GOPACKAGE=bpf")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("bpf2go: %v\n%s", err, out)
+	var files []string
+	for _, line := range lines {
+		args := strings.Fields(strings.NewReplacer("${BPF_CLANG}", clang, "${BPF_STRIP}", strip).Replace(string(line[1])))
+		cmd := exec.Command("go", append([]string{"tool", "bpf2go", "-output-dir", dir}, args...)...)
+		cmd.Env = append(os.Environ(), "GOPACKAGE=bpf")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("bpf2go: %v\n%s", err, out)
+		}
+		// The identifier follows the flags: probe, fentry.
+		for i, a := range args {
+			if strings.HasSuffix(a, ".bpf.c") && i > 0 {
+				files = append(files, args[i-1]+"_x86_bpfel.o", args[i-1]+"_x86_bpfel.go")
+			}
+		}
 	}
-	for _, f := range []string{"probe_x86_bpfel.o", "probe_x86_bpfel.go"} {
+	if len(files) != 2*len(lines) {
+		t.Fatalf("could not tell the objects of gen.go's bpf2go lines, found %v", files)
+	}
+	for _, f := range files {
 		want, err := os.ReadFile(dir + "/" + f)
 		if err != nil {
 			t.Fatal(err)

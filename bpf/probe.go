@@ -52,6 +52,16 @@ type Probe struct {
 	// teardown frees under it.
 	statsMu sync.RWMutex
 	freed   bool // under statsMu
+
+	// linkMu guards links and entry: SetConfig changes which entry
+	// programs are attached without waiting for a blocked Next.
+	linkMu sync.Mutex
+	cfg    driver.Config        // the selection in force, under linkMu
+	entry  map[uint16]link.Link // attached entry programs by syscall, under linkMu
+
+	entryMode string         // entryFentry or entrySysEnter, see load.go
+	fentry    fentryPrograms // loaded when entryMode is entryFentry
+	dataMaps  []*ebpf.Map    // .bss, .data, .rodata
 }
 
 var _ driver.Stopper = (*Probe)(nil)
@@ -101,7 +111,7 @@ func Open(cfg driver.Config, opts Options) (_ *Probe, err error) {
 		return nil, fmt.Errorf("count possible CPUs: %w", err)
 	}
 
-	p := &Probe{epfd: -1, wake: -1}
+	p := &Probe{epfd: -1, wake: -1, cfg: cfg}
 	defer func() {
 		if err != nil {
 			p.teardown()
@@ -130,10 +140,10 @@ func Open(cfg driver.Config, opts Options) (_ *Probe, err error) {
 	if err := spec.Variables[probeVarCfgWakeupBytes].Set(uint64(size / 8)); err != nil {
 		return nil, fmt.Errorf("set probe wakeup watermark: %w", err)
 	}
-	if err := spec.LoadAndAssign(&p.objs, &ebpf.CollectionOptions{
+	if err := p.load(spec, &ebpf.CollectionOptions{
 		Programs: ebpf.ProgramOptions{KernelTypes: kernelTypes},
 	}); err != nil {
-		return nil, explainLoadError(err)
+		return nil, err
 	}
 
 	if err := p.openRings(size); err != nil {
@@ -148,33 +158,125 @@ func Open(cfg driver.Config, opts Options) (_ *Probe, err error) {
 	return p, nil
 }
 
-// attach hooks the programs to their tracepoints.
-// attachedPrograms are the programs attached to tracepoints; the others
-// run by tail call from vigil_sys_exit.
-func (p *Probe) attachedPrograms() []*ebpf.Program {
+// tracepointPrograms are the programs attached to tracepoints; the exit
+// events' programs run by tail call from vigil_sys_exit.
+func (p *Probe) tracepointPrograms() []*ebpf.Program {
 	return []*ebpf.Program{
-		p.objs.VigilSysEnter, p.objs.VigilSysExit,
+		p.objs.VigilSysExit,
 		p.objs.VigilProcFork, p.objs.VigilProcExec, p.objs.VigilProcExit,
 	}
 }
 
+// entryPrograms are the fentry programs on the wrappers of the syscalls
+// whose entry is captured, by syscall number. Each is attached only while
+// its syscall is selected: a tp_btf program on sys_enter would run for
+// every syscall of every task, selected or not.
+func (p *Probe) entryPrograms() map[uint16]*ebpf.Program {
+	if p.entryMode == entrySysEnter {
+		return nil
+	}
+	return map[uint16]*ebpf.Program{
+		nrOpen: p.fentry.VigilE_open, nrOpenat: p.fentry.VigilE_openat,
+		nrOpenat2: p.fentry.VigilE_openat2, nrCreat: p.fentry.VigilE_creat,
+		nrConnect: p.fentry.VigilE_connect, nrExecveat: p.fentry.VigilE_execveat,
+	}
+}
+
+// x86_64 numbers of the syscalls with an entry program.
+const (
+	nrOpen     = 2
+	nrConnect  = 42
+	nrCreat    = 85
+	nrOpenat   = 257
+	nrExecveat = 322
+	nrOpenat2  = 437
+)
+
+// attachedPrograms are every program that may be attached, for counters.
+func (p *Probe) attachedPrograms() []*ebpf.Program {
+	progs := p.tracepointPrograms()
+	for _, prog := range p.entryPrograms() {
+		progs = append(progs, prog)
+	}
+	if p.objs.VigilSysEnter != nil {
+		progs = append(progs, p.objs.VigilSysEnter)
+	}
+	return progs
+}
+
+func selected(cfg driver.Config, nr uint16) bool {
+	return cfg.Syscalls == nil || int(nr) < len(cfg.Syscalls) && cfg.Syscalls[nr]
+}
+
+// attach hooks the programs to their tracepoints, and the entry programs
+// of the selected syscalls to those syscalls.
 func (p *Probe) attach() error {
-	for _, prog := range p.attachedPrograms() {
+	p.linkMu.Lock()
+	defer p.linkMu.Unlock()
+	for _, prog := range p.tracepointPrograms() {
 		l, err := link.AttachTracing(link.TracingOptions{Program: prog, AttachType: ebpf.AttachTraceRawTp})
 		if err != nil {
 			return fmt.Errorf("attach %s: %w", prog, err)
 		}
 		p.links = append(p.links, l)
 	}
+	return p.syncEntry(p.cfg)
+}
+
+// syncEntry attaches the entry programs of the syscalls cfg selects and
+// detaches the others. Under linkMu.
+func (p *Probe) syncEntry(cfg driver.Config) error {
+	if p.entry == nil {
+		p.entry = make(map[uint16]link.Link)
+	}
+	attach := func(key uint16, want bool, opts link.TracingOptions) error {
+		l, on := p.entry[key]
+		switch {
+		case want && !on:
+			l, err := link.AttachTracing(opts)
+			if err != nil {
+				return fmt.Errorf("attach %s: %w", opts.Program, err)
+			}
+			p.entry[key] = l
+		case !want && on:
+			_ = l.Close()
+			delete(p.entry, key)
+		}
+		return nil
+	}
+	if p.entryMode == entrySysEnter {
+		want := false
+		for _, nr := range entrySyscalls {
+			want = want || selected(cfg, nr)
+		}
+		return attach(sysEnterKey, want, link.TracingOptions{Program: p.objs.VigilSysEnter, AttachType: ebpf.AttachTraceRawTp})
+	}
+	for nr, prog := range p.entryPrograms() {
+		if err := attach(nr, selected(cfg, nr), link.TracingOptions{Program: prog, AttachType: ebpf.AttachTraceFEntry}); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
+// entrySyscalls have an entry program (or are served by vigil_sys_enter).
+var entrySyscalls = []uint16{nrOpen, nrOpenat, nrOpenat2, nrCreat, nrConnect, nrExecveat}
+
+// sysEnterKey is vigil_sys_enter's key in Probe.entry: no syscall's number.
+const sysEnterKey = 0xffff
+
 // detach unhooks the programs; the maps and buffers stay.
 func (p *Probe) detach() {
+	p.linkMu.Lock()
+	defer p.linkMu.Unlock()
 	for _, l := range p.links {
 		_ = l.Close()
 	}
 	p.links = nil
+	for nr, l := range p.entry {
+		_ = l.Close()
+		delete(p.entry, nr)
+	}
 }
 
 // Pause detaches the probe from its tracepoints: syscalls cost what they
@@ -236,9 +338,10 @@ func (p *Probe) openRings(size int) error {
 	return nil
 }
 
-// scratchSlots is SLOT_COUNT of c/builder.h: each attached program has its
-// own scratch entry per CPU, as probes may interleave on one CPU.
-const scratchSlots = 5
+// scratchSlots is SLOT_COUNT of c/builder.h: each tracepoint program has
+// its own scratch entry per CPU, as probes may interleave on one CPU, and
+// the entry programs share two.
+const scratchSlots = 6
 
 // Next returns the oldest event at the head of the per-CPU buffers. Events
 // still being written on another CPU may be older: the merge is by the
@@ -336,6 +439,17 @@ func (p *Probe) Stats() (driver.Stats, error) {
 
 // SetConfig changes what the probe captures, effective at once.
 func (p *Probe) SetConfig(cfg driver.Config) error {
+	p.linkMu.Lock()
+	defer p.linkMu.Unlock()
+	attached := len(p.links) > 0
+	// Entry programs of newly selected syscalls go in before the bitmap
+	// says so, and out after it stopped saying so: their first and last
+	// runs find it in agreement with the exit side.
+	if attached {
+		if err := p.syncEntry(union(p.cfg, cfg)); err != nil {
+			return err
+		}
+	}
 	vars := map[string]*ebpf.Variable{
 		probeVarCfgInteresting: p.objs.CfgInteresting,
 		probeVarCfgSnaplen:     p.objs.CfgSnaplen,
@@ -346,7 +460,23 @@ func (p *Probe) SetConfig(cfg driver.Config) error {
 			return fmt.Errorf("set probe %s: %w", name, err)
 		}
 	}
+	p.cfg = cfg
+	if attached {
+		return p.syncEntry(cfg)
+	}
 	return nil
+}
+
+// union selects what a or b selects.
+func union(a, b driver.Config) driver.Config {
+	if a.Syscalls == nil || b.Syscalls == nil {
+		return driver.Config{}
+	}
+	u := make([]bool, max(len(a.Syscalls), len(b.Syscalls)))
+	for i := range u {
+		u[i] = i < len(a.Syscalls) && a.Syscalls[i] || i < len(b.Syscalls) && b.Syscalls[i]
+	}
+	return driver.Config{Syscalls: u}
 }
 
 // Stop ends capture for good: the programs write no more events, and Next
@@ -394,6 +524,11 @@ func (p *Probe) teardown() {
 	}
 	p.rings = nil
 	_ = p.objs.Close()
+	_ = p.fentry.Close()
+	for _, m := range p.dataMaps {
+		_ = m.Close()
+	}
+	p.dataMaps = nil
 	for _, m := range p.inner {
 		_ = m.Close()
 	}

@@ -24,6 +24,7 @@ type probeScratch struct {
 	Evt  [24576]uint8
 	Path [4352]uint8
 	Off  uint32
+	Busy uint32
 }
 
 // Names of all BPF objects in the ELF.

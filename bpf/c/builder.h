@@ -3,10 +3,11 @@
  * Event builder: maps, configuration and the functions that lay events out
  * in the wire format of driver/include/vigil_schema.h.
  *
- * Events are assembled in a per-CPU scratch buffer and copied into this
- * CPU's ring buffer with bpf_ringbuf_output(). Reserving in the ring
- * directly would save the copy, but needs the size up front, which paths and
- * argv do not give; one code path for every event is worth the copy.
+ * Events with variable-size parameters (paths, argv) are assembled in a
+ * scratch buffer and copied into this CPU's ring buffer with
+ * bpf_ringbuf_output(): reserving needs the size up front. The generic
+ * event, the most frequent by far, has a fixed size and is written in
+ * the ring directly (probe.bpf.c, emit_generic).
  */
 #ifndef VIGIL_BUILDER_H
 #define VIGIL_BUILDER_H
@@ -42,6 +43,8 @@ struct scratch {
 	 * mount crossing a new state (2^components).
 	 */
 	__u32 off;
+	/* Claim count of a shared slot; see claim_scratch(). */
+	__u32 busy;
 };
 
 struct cpu_stats {
@@ -70,14 +73,19 @@ struct {
  * program interleave with itself there (its per-CPU "active" count makes
  * the second run a miss). So a program's entry on a CPU has one user at a
  * time, and a tail call runs within its caller's.
+ *
+ * The fentry programs (one per syscall whose entry is captured) are many
+ * and each runs rarely: rather than an entry each, they share
+ * SLOT_SHARED_COUNT entries per CPU, claimed at begin().
  */
+#define SLOT_SHARED_COUNT 2
 enum scratch_slot {
-	SLOT_SYS_ENTER,
 	SLOT_SYS_EXIT,	/* the dispatcher and its tail calls */
 	SLOT_FORK,
 	SLOT_EXEC,
 	SLOT_EXIT,
-	SLOT_COUNT,
+	SLOT_SHARED,	/* first of SLOT_SHARED_COUNT */
+	SLOT_COUNT = SLOT_SHARED + SLOT_SHARED_COUNT,
 };
 
 struct {
@@ -111,6 +119,7 @@ struct builder {
 	__u8 *buf;
 	struct scratch *s;
 	__u32 slot;	/* enum scratch_slot of the running program */
+	__u32 claimed;	/* slot is a shared one, to release */
 	__u64 pos;	/* next free byte */
 	__u64 idx;	/* next parameter */
 };
@@ -122,16 +131,58 @@ static __always_inline struct scratch *get_scratch(__u32 slot)
 	return bpf_map_lookup_elem(&scratch_map, &key);
 }
 
+static __always_inline void count(int dropped);
+
+/*
+ * Takes a shared slot of this CPU. The programs that share them can only
+ * interleave on this CPU by preemption, never run at once, and the add is
+ * one instruction (BPF_XADD, which 5.10 has; fetching atomics came later):
+ * whoever reads 1 after adding holds the slot. Two that interleave between
+ * add and read may both back off: the event is then counted as dropped.
+ */
+static __always_inline int claim_scratch(struct builder *b)
+{
+	for (__u32 i = 0; i < SLOT_SHARED_COUNT; i++) {
+		struct scratch *s = get_scratch(SLOT_SHARED + i);
+
+		if (!s)
+			return -1;
+		__sync_fetch_and_add(&s->busy, 1);
+		if (*(volatile __u32 *)&s->busy == 1) {
+			b->s = s;
+			b->slot = SLOT_SHARED + i;
+			b->claimed = 1;
+			return 0;
+		}
+		__sync_fetch_and_add(&s->busy, -1);
+	}
+	count(1);
+	return -1;
+}
+
+/* Gives back a shared slot; every path past a successful begin() ends here. */
+static __always_inline void release(struct builder *b)
+{
+	if (b->claimed)
+		__sync_fetch_and_add(&b->s->busy, -1);
+}
+
 static __always_inline int begin(struct builder *b, __u32 slot, __u16 type,
 				 __u16 np)
 {
 	struct vigil_event_hdr *h;
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 
-	b->slot = slot;
-	b->s = get_scratch(slot);
-	if (!b->s)
-		return -1;
+	b->claimed = 0;
+	if (slot == SLOT_SHARED) {
+		if (claim_scratch(b))
+			return -1;
+	} else {
+		b->slot = slot;
+		b->s = get_scratch(slot);
+		if (!b->s)
+			return -1;
+	}
 	b->buf = b->s->evt;
 	h = (struct vigil_event_hdr *)b->buf;
 	h->ts = bpf_ktime_get_boot_ns();
@@ -251,12 +302,36 @@ static __always_inline void count(int dropped)
 		st->events++;
 }
 
-/* Finish the event and hand it to this CPU's ring buffer. */
-static __always_inline void submit(struct builder *b)
+static __always_inline __u64 wakeup_flags(void *rb)
+{
+	/*
+	 * Waking the reader for every event costs more than the event: wake
+	 * it only when the buffer is filling up, and let it poll otherwise.
+	 */
+	return bpf_ringbuf_query(rb, BPF_RB_AVAIL_DATA) > cfg_wakeup_bytes ?
+		BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+}
+
+/* This CPU's ring buffer. */
+static __always_inline void *this_ring(void)
 {
 	__u32 cpu = bpf_get_smp_processor_id();
+
+	return bpf_map_lookup_elem(&ringbufs, &cpu);
+}
+
+static __always_inline void output(struct builder *b);
+
+/* Finish the event, hand it to this CPU's ring buffer, free the slot. */
+static __always_inline void submit(struct builder *b)
+{
+	output(b);
+	release(b);
+}
+
+static __always_inline void output(struct builder *b)
+{
 	__u64 size = b->pos;
-	__u64 flags;
 	void *rb;
 
 	if (size > EVT_MAX) {
@@ -264,18 +339,12 @@ static __always_inline void submit(struct builder *b)
 		return;
 	}
 	((struct vigil_event_hdr *)b->buf)->len = size;
-	rb = bpf_map_lookup_elem(&ringbufs, &cpu);
+	rb = this_ring();
 	if (!rb) {
 		count(1);
 		return;
 	}
-	/*
-	 * Waking the reader for every event costs more than the event: wake
-	 * it only when the buffer is filling up, and let it poll otherwise.
-	 */
-	flags = bpf_ringbuf_query(rb, BPF_RB_AVAIL_DATA) > cfg_wakeup_bytes ?
-		BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
-	count(bpf_ringbuf_output(rb, b->buf, size, flags) != 0);
+	count(bpf_ringbuf_output(rb, b->buf, size, wakeup_flags(rb)) != 0);
 }
 
 #endif /* VIGIL_BUILDER_H */

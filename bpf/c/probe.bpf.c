@@ -5,45 +5,20 @@
  * Syscall events are emitted at exit, with arguments read from the
  * registers saved at entry; only syscalls whose arguments can change between
  * entry and exit (open, openat, openat2, creat, connect) also emit an event
- * at entry. Process lifecycle comes from the sched_process_* tracepoints.
+ * at entry, from fentry programs on those syscalls alone. Process lifecycle comes from the sched_process_* tracepoints.
  * Parameter order follows driver/include/vigil_schema.h, generated from
  * driver/schema.go.
  */
-#include "task.h"
+#include "entry.h"
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
 /* Lets user space check that the object speaks its schema. */
 const char vigil_schema_version[] = VIGIL_SCHEMA_VERSION;
 
-#define ARG0(r) BPF_CORE_READ(r, di)
-#define ARG1(r) BPF_CORE_READ(r, si)
-#define ARG2(r) BPF_CORE_READ(r, dx)
-#define ARG3(r) BPF_CORE_READ(r, r10)
-#define ARG4(r) BPF_CORE_READ(r, r8)
-
-/*
- * A successful exec rewrites orig_ax to __NR_execve on x86
- * (set_personality_64bit), so execveat is remembered at entry.
- */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 1024);
-	__type(key, __u32);
-	__type(value, __u8);
-} execveat_tids SEC(".maps");
-
 #define CLONE_VM 0x00000100
 #define CLONE_VFORK 0x00004000
 #define SIGCHLD 17
-
-/* Cheapest test first: most syscalls end at the bitmap. */
-static __always_inline int wanted(__u64 nr)
-{
-	if (!cfg_interesting[nr & (VIGIL_MAX_SYSCALLS - 1)] || !cfg_capture)
-		return 0;
-	return (bpf_get_current_pid_tgid() >> 32) != cfg_ignore_tgid;
-}
 
 /* ---- process ---------------------------------------------------------- */
 
@@ -443,6 +418,7 @@ static __always_inline int fill_exit(struct pt_regs *regs, long ret, __u64 nr,
 			push_u32(&b, ARG1(regs));
 		break;
 	default:
+		release(&b);
 		return 0;
 	}
 	submit(&b);
@@ -477,16 +453,44 @@ struct {
 	},
 };
 
-/* Every syscall without an event of its own: res, id. */
-static __noinline int fill_generic(long ret, __u64 nr)
-{
-	struct builder b;
+/*
+ * Every syscall without an event of its own: res, id. Fixed-size, so it
+ * is reserved in the ring and written there: no scratch entry, no copy.
+ */
+struct generic_event {
+	struct vigil_event_hdr h;
+	__u16 len[VIGIL_NP_GENERIC];
+	__s64 res;
+	__u16 id;
+} __attribute__((packed));
 
-	if (begin(&b, SLOT_SYS_EXIT, VIGIL_EVT_GENERIC, VIGIL_NP_GENERIC))
+static __noinline int emit_generic(long ret, __u64 nr)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct generic_event *e;
+	void *rb = this_ring();
+
+	if (!rb) {
+		count(1);
 		return 0;
-	push_u64(&b, ret);
-	push_u16(&b, nr);
-	submit(&b);
+	}
+	e = bpf_ringbuf_reserve(rb, sizeof(*e), 0);
+	if (!e) {
+		count(1);
+		return 0;
+	}
+	e->h.ts = bpf_ktime_get_boot_ns();
+	e->h.tid = (__u32)pid_tgid;
+	e->h.pid = pid_tgid >> 32;
+	e->h.len = sizeof(*e);
+	e->h.type = VIGIL_EVT_GENERIC;
+	e->h.nparams = VIGIL_NP_GENERIC;
+	e->len[0] = sizeof(e->res);
+	e->len[1] = sizeof(e->id);
+	e->res = ret;
+	e->id = nr;
+	bpf_ringbuf_submit(e, wakeup_flags(rb));
+	count(0);
 	return 0;
 }
 
@@ -495,75 +499,33 @@ int BPF_PROG(vigil_sys_exit, struct pt_regs *regs, long ret)
 {
 	__u64 nr = regs->orig_ax;
 
-	if (nr == VIGIL_NR_execve || nr == VIGIL_NR_execveat) {
+	if (nr >= VIGIL_MAX_SYSCALLS)
+		return 0;
+	/* A successful execveat reads as execve here (see execveat_tids). */
+	if (nr == VIGIL_NR_execve) {
 		__u32 tid = bpf_get_current_pid_tgid();
 
-		/* A failed execveat keeps its number; forget it either way. */
 		if (bpf_map_lookup_elem(&execveat_tids, &tid)) {
 			bpf_map_delete_elem(&execveat_tids, &tid);
 			nr = VIGIL_NR_execveat;
 		}
+	} else if (nr == VIGIL_NR_execveat) {
+		__u32 tid = bpf_get_current_pid_tgid();
+
+		/* A failed execveat keeps its number: forget the mark. */
+		bpf_map_delete_elem(&execveat_tids, &tid);
 	}
-	if (nr >= VIGIL_MAX_SYSCALLS || !wanted(nr))
+	if (!wanted(nr))
 		return 0;
 	bpf_tail_call(ctx, &exit_progs, nr);
 	/* Reached only when nr has no program of its own. */
-	return fill_generic(ret, nr);
+	return emit_generic(ret, nr);
 }
 
-/* Entry events: the arguments as the kernel is about to see them. */
-static __noinline int fill_enter(struct pt_regs *regs, __u64 nr)
-{
-	struct builder b;
-
-	switch (nr) {
-	case VIGIL_NR_open:	/* name, flags, mode */
-		if (begin(&b, SLOT_SYS_ENTER, VIGIL_EVT_OPEN_E, VIGIL_NP_OPEN_E))
-			return 0;
-		push_user_str(&b, (const char *)ARG0(regs), PARAM_MAX);
-		push_u32(&b, ARG1(regs));
-		push_u32(&b, ARG2(regs));
-		break;
-	case VIGIL_NR_openat:	/* dirfd, name, flags, mode */
-		if (begin(&b, SLOT_SYS_ENTER, VIGIL_EVT_OPENAT_E, VIGIL_NP_OPENAT_E))
-			return 0;
-		push_u64(&b, (__s32)ARG0(regs));
-		push_user_str(&b, (const char *)ARG1(regs), PARAM_MAX);
-		push_u32(&b, ARG2(regs));
-		push_u32(&b, ARG3(regs));
-		break;
-	case VIGIL_NR_openat2: { /* dirfd, name, flags, mode, resolve */
-		struct open_how how = {};
-
-		if (begin(&b, SLOT_SYS_ENTER, VIGIL_EVT_OPENAT2_E, VIGIL_NP_OPENAT2_E))
-			return 0;
-		bpf_probe_read_user(&how, sizeof(how), (void *)ARG2(regs));
-		push_u64(&b, (__s32)ARG0(regs));
-		push_user_str(&b, (const char *)ARG1(regs), PARAM_MAX);
-		push_u32(&b, how.flags);
-		push_u32(&b, how.mode);
-		push_u64(&b, how.resolve);
-		break;
-	}
-	case VIGIL_NR_creat:	/* name, mode */
-		if (begin(&b, SLOT_SYS_ENTER, VIGIL_EVT_CREAT_E, VIGIL_NP_CREAT_E))
-			return 0;
-		push_user_str(&b, (const char *)ARG0(regs), PARAM_MAX);
-		push_u32(&b, ARG1(regs));
-		break;
-	case VIGIL_NR_connect:	/* fd, addr */
-		if (begin(&b, SLOT_SYS_ENTER, VIGIL_EVT_CONNECT_E, VIGIL_NP_CONNECT_E))
-			return 0;
-		push_u64(&b, (__s32)ARG0(regs));
-		push_sockaddr(&b, (void *)ARG1(regs), ARG2(regs));
-		break;
-	default:
-		return 0;
-	}
-	submit(&b);
-	return 0;
-}
-
+/*
+ * The fallback where the kernel refuses fentry: one program on every
+ * syscall's entry, attached only while a syscall it serves is selected.
+ */
 SEC("tp_btf/sys_enter")
 int BPF_PROG(vigil_sys_enter, struct pt_regs *regs, long id)
 {

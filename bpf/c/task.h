@@ -271,7 +271,8 @@ static __always_inline void push_dev_ino(struct builder *b, __s64 fd)
 }
 
 /* The cgroup v2 path of the current task, e.g. /system.slice/x.scope. */
-static __noinline void push_cgroup(struct builder *b)
+/* Unused by the fentry object, which shares this header. */
+static __noinline __attribute__((unused)) void push_cgroup(struct builder *b)
 {
 	struct task_struct *t = current_task();
 	struct kernfs_node *kn = BPF_CORE_READ(t, cgroups, dfl_cgrp, kn);

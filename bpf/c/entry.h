@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: (MIT OR GPL-2.0-only) */
+/*
+ * What the exit programs (probe.bpf.c) and the entry programs
+ * (fentry.bpf.c, a separate object) share: the argument registers, the
+ * execveat mark, the selection test and the entry events.
+ */
+#ifndef VIGIL_ENTRY_H
+#define VIGIL_ENTRY_H
+
+#include "task.h"
+
+#define ARG0(r) BPF_CORE_READ(r, di)
+#define ARG1(r) BPF_CORE_READ(r, si)
+#define ARG2(r) BPF_CORE_READ(r, dx)
+#define ARG3(r) BPF_CORE_READ(r, r10)
+#define ARG4(r) BPF_CORE_READ(r, r8)
+
+/*
+ * A successful exec rewrites orig_ax to __NR_execve on x86
+ * (set_personality_64bit), so execveat is remembered at entry.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, __u8);
+} execveat_tids SEC(".maps");
+
+/* Cheapest test first: most syscalls end at the bitmap. */
+static __always_inline int wanted(__u64 nr)
+{
+	if (!cfg_interesting[nr & (VIGIL_MAX_SYSCALLS - 1)] || !cfg_capture)
+		return 0;
+	return (bpf_get_current_pid_tgid() >> 32) != cfg_ignore_tgid;
+}
+
+/*
+ * Entry events: the arguments as the kernel is about to see them, for the
+ * syscalls whose arguments may change before the call reads them. Each is
+ * an fentry program on that syscall's wrapper, attached only while the
+ * syscall is selected: no other syscall runs a program at entry. The
+ * wrapper runs after seccomp and ptrace, where the sys_enter tracepoint
+ * ran, so it sees the same arguments.
+ */
+static __always_inline int fill_enter(struct pt_regs *regs, __u64 nr)
+{
+	struct builder b;
+
+	switch (nr) {
+	case VIGIL_NR_open:	/* name, flags, mode */
+		if (begin(&b, SLOT_SHARED, VIGIL_EVT_OPEN_E, VIGIL_NP_OPEN_E))
+			return 0;
+		push_user_str(&b, (const char *)ARG0(regs), PARAM_MAX);
+		push_u32(&b, ARG1(regs));
+		push_u32(&b, ARG2(regs));
+		break;
+	case VIGIL_NR_openat:	/* dirfd, name, flags, mode */
+		if (begin(&b, SLOT_SHARED, VIGIL_EVT_OPENAT_E, VIGIL_NP_OPENAT_E))
+			return 0;
+		push_u64(&b, (__s32)ARG0(regs));
+		push_user_str(&b, (const char *)ARG1(regs), PARAM_MAX);
+		push_u32(&b, ARG2(regs));
+		push_u32(&b, ARG3(regs));
+		break;
+	case VIGIL_NR_openat2: { /* dirfd, name, flags, mode, resolve */
+		struct open_how how = {};
+
+		if (begin(&b, SLOT_SHARED, VIGIL_EVT_OPENAT2_E, VIGIL_NP_OPENAT2_E))
+			return 0;
+		bpf_probe_read_user(&how, sizeof(how), (void *)ARG2(regs));
+		push_u64(&b, (__s32)ARG0(regs));
+		push_user_str(&b, (const char *)ARG1(regs), PARAM_MAX);
+		push_u32(&b, how.flags);
+		push_u32(&b, how.mode);
+		push_u64(&b, how.resolve);
+		break;
+	}
+	case VIGIL_NR_creat:	/* name, mode */
+		if (begin(&b, SLOT_SHARED, VIGIL_EVT_CREAT_E, VIGIL_NP_CREAT_E))
+			return 0;
+		push_user_str(&b, (const char *)ARG0(regs), PARAM_MAX);
+		push_u32(&b, ARG1(regs));
+		break;
+	case VIGIL_NR_connect:	/* fd, addr */
+		if (begin(&b, SLOT_SHARED, VIGIL_EVT_CONNECT_E, VIGIL_NP_CONNECT_E))
+			return 0;
+		push_u64(&b, (__s32)ARG0(regs));
+		push_sockaddr(&b, (void *)ARG1(regs), ARG2(regs));
+		break;
+	default:
+		return 0;
+	}
+	submit(&b);
+	return 0;
+}
+
+#endif /* VIGIL_ENTRY_H */
