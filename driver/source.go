@@ -84,6 +84,9 @@ type Stats struct {
 	// was already running on that CPU (eBPF recursion protection): events
 	// lost before the driver saw them.
 	Missed uint64
+	// Filtered counts events Config.Filter discarded: neither events
+	// nor drops.
+	Filtered uint64
 }
 
 // CPUStats are one CPU's counters.
@@ -103,6 +106,10 @@ type Config struct {
 	// IgnorePID is a thread-group id whose events are dropped in the
 	// kernel: the agent's own, so that reading events does not feed itself.
 	IgnorePID uint32
+	// Filter discards events no rule and no state table can use before
+	// they reach the buffers; nil keeps them all. Only the eBPF probe
+	// applies it.
+	Filter *KernelFilter
 }
 
 // DefaultSnaplen matches what rules need of argv and names without copying
