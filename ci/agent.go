@@ -182,6 +182,15 @@ func runDriver(name string, logf func(string, ...any)) AgentResult {
 		}
 		r.LoadMS = time.Since(t0).Milliseconds()
 		src = p
+	case "libbpf":
+		t0 := time.Now()
+		p, err := openLibbpf(cfg)
+		if err != nil {
+			r.Error = fmt.Sprintf("load bpf probe through libbpf: %v", err)
+			return r
+		}
+		r.LoadMS = time.Since(t0).Milliseconds()
+		src = p
 	case "module":
 		return loadModules(r)
 	case "kmod":
@@ -193,7 +202,7 @@ func runDriver(name string, logf func(string, ...any)) AgentResult {
 	case "loader":
 		return runLoader(r, logf)
 	default:
-		r.Error = fmt.Sprintf("unknown driver %q: this agent knows bpf, kmod, parity, bench, module and loader", name)
+		r.Error = fmt.Sprintf("unknown driver %q: this agent knows bpf, libbpf, kmod, parity, bench, module and loader", name)
 		return r
 	}
 	env := &selftest.Env{Src: src, Config: cfg, TempDir: os.TempDir()}

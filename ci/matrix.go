@@ -112,7 +112,7 @@ func Run(ctx context.Context, kernels []Kernel, opts Options) ([]Row, error) {
 	}
 	for _, d := range opts.Drivers {
 		if !slices.Contains(knownDrivers, d) {
-			return nil, fmt.Errorf("driver %q: the matrix knows bpf, kmod, parity, bench, module (a mirror's modules loaded in each kernel) and loader (the module fetched from a mirror by the loader)", d)
+			return nil, fmt.Errorf("driver %q: the matrix knows bpf, libbpf (the probe loaded through libbpf, on one kernel), kmod, parity, bench, module (a mirror's modules loaded in each kernel) and loader (the module fetched from a mirror by the loader)", d)
 		}
 	}
 	opts.Drivers = withParity(opts.Drivers)
@@ -139,6 +139,7 @@ func Run(ctx context.Context, kernels []Kernel, opts Options) ([]Row, error) {
 		}
 		defer repos.Close()
 	}
+	libbpfOn := libbpfKernel(kernels)
 	p := &progress{w: opts.Progress, total: len(kernels)}
 	accel := &accelChoice{want: opts.Accel, report: p.accel}
 	rows := make([][]Row, len(kernels))
@@ -149,12 +150,19 @@ func Run(ctx context.Context, kernels []Kernel, opts Options) ([]Row, error) {
 		go func() {
 			defer wg.Done()
 			for i := range jobs {
+				o := opts
+				if i != libbpfOn {
+					o.Drivers = slices.DeleteFunc(slices.Clone(opts.Drivers), func(d string) bool { return d == "libbpf" })
+				}
+				if len(o.Drivers) == 0 { // only libbpf was asked for, and not here
+					continue
+				}
 				p.start(kernels[i].Name)
 				k := kernels[i]
 				if repos != nil {
 					k.Params = strings.TrimSpace(k.Params + " " + repos.params(k.Name))
 				}
-				rows[i] = runKernel(ctx, k, initrd, accel, opts)
+				rows[i] = runKernel(ctx, k, initrd, accel, o)
 				p.finish(kernels[i].Name, rows[i])
 			}
 		}()
@@ -171,7 +179,20 @@ func Run(ctx context.Context, kernels []Kernel, opts Options) ([]Row, error) {
 	return out, nil
 }
 
-var knownDrivers = []string{"bpf", "kmod", "parity", "bench", "module", "loader"}
+var knownDrivers = []string{"bpf", "libbpf", "kmod", "parity", "bench", "module", "loader"}
+
+// libbpfKernel is the one kernel the libbpf driver runs on: proof that a
+// third party's libbpf loads the object needs no more than one. Trixie's
+// (Debian 13, whose libbpf third parties build with today), else the
+// last kernel given (the matrix lists the newest last).
+func libbpfKernel(kernels []Kernel) int {
+	for i, k := range kernels {
+		if k.Suite == "trixie" {
+			return i
+		}
+	}
+	return len(kernels) - 1
+}
 
 // vmOrder is the order the agent runs the drivers in: the loader first,
 // so that it finds the kernel as a host would, with no vigil module ever

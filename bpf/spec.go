@@ -1,0 +1,127 @@
+// Copyright 2026 The vigil Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package bpf
+
+import (
+	"bytes"
+	"fmt"
+	"runtime"
+	"slices"
+	"strings"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/vigil-dev/vigil/driver"
+)
+
+// What a loader other than Open (libbpf's, through bpf/libbpf) needs to
+// load the same object the same way: the object itself, the checks Open
+// makes first, the maps it sizes, the globals it sets and the programs it
+// attaches. Open keeps its own code; these read the same constants and
+// helpers, so that the two loaders cannot drift apart silently.
+
+// Names of the maps and globals a loader sizes, reads or writes.
+const (
+	RingbufsMap   = probeMapRingbufs   // ARRAY_OF_MAPS: one BPF ring buffer per possible CPU
+	ScratchMap    = probeMapScratchMap // ScratchEntries(possible CPUs) entries
+	StatsMap      = probeMapStats      // PERCPU_ARRAY, one CPUStats at key 0
+	CaptureGlobal = probeVarCfgCapture // u32: 1 once attached, 0 to stop writing
+)
+
+// CPUStats is one CPU's entry of StatsMap.
+type CPUStats = probeCpuStats
+
+// Object returns a copy of the probe's ELF object, as vigil embeds it.
+func Object() []byte { return bytes.Clone(_ProbeBytes) }
+
+// CheckHost says, before any loading, why this host cannot run the probe:
+// not privileged enough, not amd64, a kernel older than 5.8.
+func CheckHost() error {
+	if err := checkPrivileges(); err != nil {
+		return err
+	}
+	return checkKernel()
+}
+
+// CheckObject refuses an embedded object of another schema major version.
+func CheckObject() error {
+	spec, err := loadProbe()
+	if err != nil {
+		return fmt.Errorf("read embedded probe object: %w", err)
+	}
+	return checkSchema(spec)
+}
+
+// ScratchEntries is the size of ScratchMap for ncpu possible CPUs.
+func ScratchEntries(ncpu int) uint32 { return uint32(ncpu * scratchSlots) }
+
+// ConfigGlobals are the probe's globals that cfg sets, by name, with values
+// of the globals' sizes (little-endian when encoded): what SetConfig
+// changes at run time.
+func ConfigGlobals(cfg driver.Config) map[string]any { return configValues(cfg) }
+
+// LoadGlobals are the globals to set before loading for cfg and per-CPU
+// ring buffers of ringSize bytes: ConfigGlobals and the wakeup watermark.
+func LoadGlobals(cfg driver.Config, ringSize int) map[string]any {
+	m := configValues(cfg)
+	m[probeVarCfgWakeupBytes] = uint64(ringSize / 8)
+	return m
+}
+
+// Hook is a program a loader attaches, and when.
+type Hook struct {
+	Program string
+	// Syscall is the number of the syscall whose wrapper the program
+	// hooks (fentry/fexit/kprobe on __x64_sys_<name>): it is attached
+	// only while the configuration selects that syscall, so that the
+	// others cost nothing. -1: attached always.
+	Syscall int
+}
+
+// syscallWrapper prefixes the x86_64 syscall wrappers' names.
+const syscallWrapper = "__x64_sys_"
+
+// Hooks are the programs a loader attaches, read from the object (their
+// ELF sections name where they attach): every program but those that run
+// only by tail call (the initial values of the object's program arrays,
+// which a loader puts in the arrays at load), each on a syscall's wrapper
+// tied to that syscall. Sorted by program name.
+func Hooks() ([]Hook, error) {
+	spec, err := loadProbe()
+	if err != nil {
+		return nil, fmt.Errorf("read embedded probe object: %w", err)
+	}
+	tail := map[string]bool{}
+	for _, m := range spec.Maps {
+		if m.Type != ebpf.ProgramArray {
+			continue
+		}
+		for _, kv := range m.Contents {
+			if name, ok := kv.Value.(string); ok {
+				tail[name] = true
+			}
+		}
+	}
+	table, err := driver.NewSyscallTable(runtime.GOARCH)
+	if err != nil {
+		return nil, err
+	}
+	var out []Hook
+	for name, p := range spec.Programs {
+		if tail[name] {
+			continue
+		}
+		h := Hook{Program: name, Syscall: -1}
+		if sc, ok := strings.CutPrefix(p.AttachTo, syscallWrapper); ok {
+			nr, ok := table.Nr(sc)
+			if !ok {
+				return nil, fmt.Errorf("probe program %s hooks %s, not a syscall of %s: rebuild the probe with `make bpf`", name, p.AttachTo, runtime.GOARCH)
+			}
+			h.Syscall = int(nr)
+		}
+		out = append(out, h)
+	}
+	slices.SortFunc(out, func(a, b Hook) int { return strings.Compare(a.Program, b.Program) })
+	return out, nil
+}

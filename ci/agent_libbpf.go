@@ -1,0 +1,19 @@
+// Copyright 2026 The vigil Authors
+// SPDX-License-Identifier: Apache-2.0
+
+//go:build libbpfgo
+
+package ci
+
+import (
+	"github.com/vigil-dev/vigil/bpf"
+	"github.com/vigil-dev/vigil/bpf/libbpf"
+	"github.com/vigil-dev/vigil/ci/selftest"
+	"github.com/vigil-dev/vigil/driver"
+)
+
+// openLibbpf loads the probe through libbpf (driver "libbpf"): the same
+// object and buffer size as the bpf driver's, another loader.
+func openLibbpf(cfg driver.Config) (selftest.Source, error) {
+	return libbpf.Open(cfg, bpf.Options{BufferSize: 1 << 20})
+}
