@@ -99,6 +99,10 @@ func (c *containerdAPI) inspect(ctx context.Context, fullID string) (*Info, bool
 		if json.Unmarshal(spec.GetValue(), &s) == nil {
 			info.Privileged = s.privileged()
 			info.Mounts = s.mounts()
+			if s.Linux != nil {
+				info.HostPID, info.HostNetwork, info.HostIPC = !s.hasNamespace("pid"), !s.hasNamespace("network"), !s.hasNamespace("ipc")
+				info.NamespacesKnown = true
+			}
 		}
 	}
 	info.PodName = info.Labels[labelPodName]
@@ -265,7 +269,22 @@ type ociSpec struct {
 	Linux *struct {
 		MaskedPaths   []string `json:"maskedPaths"`
 		ReadonlyPaths []string `json:"readonlyPaths"`
+		Namespaces    []struct {
+			Type string `json:"type"`
+		} `json:"namespaces"`
 	} `json:"linux"`
+}
+
+// hasNamespace tells whether the container gets a namespace of the type of
+// its own (or joins another container's): a type the spec leaves out is
+// the host's, as ctr --net-host makes it.
+func (s *ociSpec) hasNamespace(typ string) bool {
+	for _, n := range s.Linux.Namespaces {
+		if n.Type == typ {
+			return true
+		}
+	}
+	return false
 }
 
 // privileged reads a spec as ctr --privileged and the CRI's privileged

@@ -72,7 +72,12 @@ func TestContainerdOwnAPI(t *testing.T) {
 	if info.StartedAt.Before(start.Add(-time.Second)) || info.StartedAt.After(time.Now()) {
 		t.Errorf("started at %v, the test started it at %v", info.StartedAt, start)
 	}
-	if info.PodName != "" || info.PodLabels != nil {
+	// ctr run --net-host: the host's network, a pid and ipc namespace of
+	// its own.
+	if !info.NamespacesKnown || !info.HostNetwork || info.HostPID || info.HostIPC {
+		t.Errorf("namespaces known %v: host network %v pid %v ipc %v", info.NamespacesKnown, info.HostNetwork, info.HostPID, info.HostIPC)
+	}
+	if info.PodName != "" || info.PodLabels != nil || info.PodSandboxID != "" {
 		t.Errorf("a ctr container has pod metadata: %q %v", info.PodName, info.PodLabels)
 	}
 

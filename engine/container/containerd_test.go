@@ -31,6 +31,11 @@ func TestContainerdCRI(t *testing.T) {
 		info.PodLabels["app"] != "shop" || info.Labels["tier"] != "front" || info.Privileged || info.StartedAt.IsZero() {
 		t.Errorf("metadata %+v", info)
 	}
+	// RunPod shares the host's network and IPC, not its PIDs.
+	if !info.NamespacesKnown || !info.HostNetwork || !info.HostIPC || info.HostPID || len(info.PodSandboxID) != 64 {
+		t.Errorf("namespaces known %v: host network %v ipc %v pid %v; sandbox %q",
+			info.NamespacesKnown, info.HostNetwork, info.HostIPC, info.HostPID, info.PodSandboxID)
+	}
 	if strings.Contains(info.ImageID, ":") {
 		t.Errorf("image id %q keeps its algorithm", info.ImageID)
 	}

@@ -151,6 +151,7 @@ func (c *criAPI) inspect(ctx context.Context, fullID string) (*Info, bool, error
 	info.PodName = info.Labels[labelPodName]
 	info.PodNamespace = info.Labels[labelPodNamespace]
 	info.PodUID = info.Labels[labelPodUID]
+	info.PodSandboxID = sandboxID
 	if sb := c.sandbox(ctx, rs, sandboxID); sb != nil {
 		fillPod(info, sb)
 	}
@@ -167,7 +168,7 @@ func (c *criAPI) inspectSandbox(ctx context.Context, rs cri.RuntimeServiceClient
 	}
 	sb := resp.GetStatus()
 	info := &Info{ID: ShortID(id), FullID: id, Runtime: c.rt, Status: Ready,
-		Name: sb.GetMetadata().GetName(), Labels: sb.GetLabels()}
+		Name: sb.GetMetadata().GetName(), Labels: sb.GetLabels(), PodSandboxID: id}
 	if sb.CreatedAt > 0 {
 		info.StartedAt = time.Unix(0, sb.CreatedAt)
 	}
@@ -206,6 +207,14 @@ func fillPod(info *Info, sb *cri.PodSandboxStatus) {
 		info.PodName, info.PodNamespace, info.PodUID = md.Name, md.Namespace, md.Uid
 	}
 	info.PodLabels = sb.GetLabels()
+	// The pod's containers share its network: its address is theirs.
+	info.IP = sb.GetNetwork().GetIp()
+	if ns := sb.GetLinux().GetNamespaces().GetOptions(); ns != nil {
+		info.HostNetwork = ns.Network == cri.NamespaceMode_NODE
+		info.HostPID = ns.Pid == cri.NamespaceMode_NODE
+		info.HostIPC = ns.Ipc == cri.NamespaceMode_NODE
+		info.NamespacesKnown = true
+	}
 }
 
 // fillImage names the image from the container's reference and the image's

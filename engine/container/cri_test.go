@@ -107,7 +107,7 @@ func TestCRIMetadata(t *testing.T) {
 	want := Info{ID: ShortID(f.ctr), FullID: f.ctr, Runtime: Containerd, Status: Ready, Name: "web",
 		Image: "docker.io/library/nginx:1.27", ImageID: f.imageID, ImageRepo: "docker.io/library/nginx", ImageTag: "1.27",
 		ImageDigest: "sha256:" + strings.Repeat("d", 64), Privileged: true,
-		PodName: "shop-0", PodNamespace: "prod", PodUID: "0b3c5a2e-uid"}
+		PodName: "shop-0", PodNamespace: "prod", PodUID: "0b3c5a2e-uid", PodSandboxID: f.pod}
 	got := *info
 	got.Mounts, got.Labels, got.PodLabels, got.StartedAt = nil, nil, nil, time.Time{}
 	if !reflect.DeepEqual(got, want) {

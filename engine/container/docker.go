@@ -7,11 +7,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
+	dockercontainer "github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/client"
 )
 
@@ -102,7 +105,16 @@ func (d *engineAPI) inspect(ctx context.Context, fullID string) (info *Info, ali
 	}
 	if c.HostConfig != nil {
 		info.Privileged = c.HostConfig.Privileged
+		info.HostPID, info.HostNetwork, info.HostIPC = c.HostConfig.PidMode.IsHost(), c.HostConfig.NetworkMode.IsHost(), c.HostConfig.IpcMode.IsHost()
+		info.NamespacesKnown = true
 	}
+	if c.State != nil {
+		// "0001-01-01T00:00:00Z" for a container never started: zero.
+		if t, err := time.Parse(time.RFC3339Nano, c.State.StartedAt); err == nil && t.Year() > 1 {
+			info.StartedAt = t
+		}
+	}
+	info.IP = engineIP(c.NetworkSettings)
 	// A container never started reads 0001-01-01T00:00:00Z, from dockerd
 	// and podman alike: that is "not known", not a time.
 	if c.State != nil {
@@ -200,4 +212,21 @@ func (d *engineAPI) imageNames(ctx context.Context, cli *client.Client, id strin
 	d.images[id] = n
 	d.mu.Unlock()
 	return n, true
+}
+
+// engineIP is the container's primary address: the default bridge's, else
+// that of the first network by name (the engine's map has no order).
+func engineIP(ns *dockercontainer.NetworkSettings) string {
+	if ns == nil {
+		return ""
+	}
+	if ns.IPAddress != "" {
+		return ns.IPAddress
+	}
+	for _, name := range slices.Sorted(maps.Keys(ns.Networks)) {
+		if n := ns.Networks[name]; n != nil && n.IPAddress != "" {
+			return n.IPAddress
+		}
+	}
+	return ""
 }

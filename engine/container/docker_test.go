@@ -211,6 +211,7 @@ func TestDockerEngine(t *testing.T) {
 			"io.kubernetes.pod.uid":       "3f1c2d4e-5a6b-4c7d-8e9f-0a1b2c3d4e5f",
 			"vigil.test":                  tag,
 		}
+		before := time.Now()
 		id, pid := runSleeper(t, cli, name,
 			&dcontainer.Config{Image: ref, Labels: labels},
 			&dcontainer.HostConfig{Binds: []string{data + ":/data:ro"}})
@@ -254,6 +255,14 @@ func TestDockerEngine(t *testing.T) {
 		if info.Privileged {
 			t.Error("Privileged = true for a container that is not")
 		}
+		// The engine's clock and the test's are the host's.
+		if info.StartedAt.Before(before.Add(-time.Second)) || info.StartedAt.After(time.Now()) {
+			t.Errorf("StartedAt %v, the test started the container after %v", info.StartedAt, before)
+		}
+		if !info.NamespacesKnown || info.HostPID || info.HostNetwork || info.HostIPC || info.IP != "" {
+			t.Errorf("namespaces known %v: host pid %v network %v ipc %v, ip %q; want none shared, no address (network none)",
+				info.NamespacesKnown, info.HostPID, info.HostNetwork, info.HostIPC, info.IP)
+		}
 		var found bool
 		for _, m := range info.Mounts {
 			if m.Dest == "/data" {
@@ -285,11 +294,15 @@ func TestDockerEngine(t *testing.T) {
 		name := "vigil-test-priv-" + tag
 		id := createSleeper(t, cli, name,
 			&dcontainer.Config{Image: ref, Labels: map[string]string{"io.kubernetes.pod.name": "priv-pod"}},
-			&dcontainer.HostConfig{Privileged: true})
+			&dcontainer.HostConfig{Privileged: true, PidMode: "host", IpcMode: "host"})
 		r, _ := newTestResolver(t, Config{DockerSocket: testDockerSock})
 		info := waitStatus(t, r, Docker, id, 30*time.Second)
 		if info.Status != Ready || !info.Privileged || info.Name != name || info.PodName != "priv-pod" {
 			t.Errorf("%+v, want Ready, privileged, named %s in pod priv-pod", info, name)
+		}
+		if !info.HostPID || !info.HostIPC || info.HostNetwork || !info.StartedAt.IsZero() {
+			t.Errorf("host pid %v ipc %v network %v, started %v: want the host's pid and ipc, not started",
+				info.HostPID, info.HostIPC, info.HostNetwork, info.StartedAt)
 		}
 	})
 

@@ -64,8 +64,21 @@ type Info struct {
 	// Docker and podman containers.
 	PodLabels map[string]string
 
+	// PodSandboxID is the full id of the container's pod sandbox (CRI);
+	// "" otherwise.
+	PodSandboxID string
+	// IP is the container's (its pod's, for the CRI) primary address, as
+	// the runtime reports it; "" when not known.
+	IP string
+
 	// StartedAt is when the container started; zero when not known.
 	StartedAt time.Time
+
+	// The host namespaces the container shares (Docker's --pid=host and
+	// the like, a pod's hostPID, hostNetwork, hostIPC), when
+	// NamespacesKnown: a runtime that does not say leaves it false.
+	HostPID, HostNetwork, HostIPC bool
+	NamespacesKnown               bool
 
 	// Reason says why the metadata cannot be had, when Status is Failed.
 	Reason string

@@ -44,7 +44,7 @@ func TestCompileErrors(t *testing.T) {
 		// Domain fields compare with names, as Falco's.
 		{"fd.sip.name contains example", "x", "test.yaml:4:5: rule 'test rule': operator 'contains' cannot be used with fd.sip.name: a domain field compares with domain names by =, != and in", "fd.sip.name = NAME"},
 		{"tolower(fd.cip.name) = x", "x", "fd.cip.name cannot take a transformer", ""},
-		{"not container.start_ts exists", "x", "field 'container.start_ts' cannot be used in a condition", ""},
+		{"not proc.exe_ino.ctime exists", "x", "field 'proc.exe_ino.ctime' cannot be used in a condition", ""},
 	}
 	for _, tc := range cases {
 		_, err := compileRule(t, tc.cond, tc.out, Options{})

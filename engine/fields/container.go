@@ -73,6 +73,35 @@ func mountArg(m *container.Info, arg string) (container.Mount, bool) {
 	return container.Mount{}, false
 }
 
+// appendLabels gives labels as key:value, sorted by key, separated by
+// commas; none reads <NA>.
+func appendLabels(c *Ctx, v *Value, labels map[string]string) bool {
+	if len(labels) == 0 {
+		return false
+	}
+	start := len(c.buf)
+	for i, k := range slices.Sorted(maps.Keys(labels)) {
+		if i > 0 {
+			c.buf = append(c.buf, ',')
+		}
+		c.buf = append(append(append(c.buf, k...), ':'), labels[k]...)
+	}
+	v.S = c.str(start)
+	return true
+}
+
+// hostNSField is a container.host_* flag: <NA> when the runtime did not
+// say which namespaces the container shares.
+func hostNSField(name, desc string, get func(*container.Info) bool) *Field {
+	return metaFieldT(name, Bool, ArgNone, desc, func(c *Ctx, b *Bound, m *container.Info, v *Value) bool {
+		if !m.NamespacesKnown {
+			return false
+		}
+		v.B = get(m)
+		return true
+	})
+}
+
 func init() {
 	str := func(get func(*container.Info) string) func(c *Ctx, b *Bound, m *container.Info, v *Value) bool {
 		return func(c *Ctx, b *Bound, m *container.Info, v *Value) bool { return nonEmpty(v, get(m)) }
@@ -163,26 +192,67 @@ func init() {
 		metaFieldT("container.label", String, ArgKey, "a container label", func(c *Ctx, b *Bound, m *container.Info, v *Value) bool {
 			return nonEmpty(v, m.Labels[b.Arg])
 		}),
-		never("container.start_ts", AbsTime, "container start time", "vigil's container metadata does not include it"),
+		metaField("container.labels", "container labels, each key:value, sorted by key, separated by commas", func(c *Ctx, b *Bound, m *container.Info, v *Value) bool {
+			return appendLabels(c, v, m.Labels)
+		}),
+		metaFieldT("container.mount.mode", String, ArgKey, "mode of a mount (by index or source path)", func(c *Ctx, b *Bound, m *container.Info, v *Value) bool {
+			mt, ok := mountArg(m, b.Arg)
+			return ok && nonEmpty(v, mt.Mode)
+		}),
+		metaFieldT("container.mount.rdwr", String, ArgKey, "whether a mount (by index or source path) is writable: true or false", func(c *Ctx, b *Bound, m *container.Info, v *Value) bool {
+			mt, ok := mountArg(m, b.Arg)
+			if !ok {
+				return false
+			}
+			v.S = strconv.FormatBool(mt.RW)
+			return true
+		}),
+		metaFieldT("container.mount.propagation", String, ArgKey, "propagation of a mount (by index or source path)", func(c *Ctx, b *Bound, m *container.Info, v *Value) bool {
+			mt, ok := mountArg(m, b.Arg)
+			return ok && nonEmpty(v, mt.Propagation)
+		}),
+		metaField("container.ip", "the container's primary IP address (its pod's, for the CRI), as the runtime reports it", str(func(m *container.Info) string { return m.IP })),
+		hostNSField("container.host_pid", "the container shares the host's PID namespace", func(m *container.Info) bool { return m.HostPID }),
+		hostNSField("container.host_network", "the container shares the host's network namespace", func(m *container.Info) bool { return m.HostNetwork }),
+		hostNSField("container.host_ipc", "the container shares the host's IPC namespace", func(m *container.Info) bool { return m.HostIPC }),
+		metaFieldT("container.start_ts", AbsTime, ArgNone, "when the container started, ns since the epoch, as its runtime says "+
+			"(containerd's own API: when it was created)", func(c *Ctx, b *Bound, m *container.Info, v *Value) bool {
+			if m.StartedAt.IsZero() {
+				return false
+			}
+			v.N = m.StartedAt.UnixNano()
+			return true
+		}),
+		metaFieldT("container.duration", RelTime, ArgNone, "ns since container.start_ts", func(c *Ctx, b *Bound, m *container.Info, v *Value) bool {
+			if m.StartedAt.IsZero() {
+				return false
+			}
+			d := c.Clock.WallNano(c.Event.TS) - m.StartedAt.UnixNano()
+			if d < 0 {
+				// The event's clock and the runtime's disagree by
+				// a little: the container has just started.
+				d = 0
+			}
+			v.N = d
+			return true
+		}),
 		metaField("k8s.ns.name", "Kubernetes namespace", str(func(m *container.Info) string { return m.PodNamespace })),
 		metaField("k8s.pod.name", "Kubernetes pod name", str(func(m *container.Info) string { return m.PodName })),
 		metaField("k8s.pod.uid", "Kubernetes pod uid", str(func(m *container.Info) string { return m.PodUID })),
+		metaField("k8s.pod.id", "Kubernetes pod uid (Falco's legacy name for k8s.pod.uid)", str(func(m *container.Info) string { return m.PodUID })),
+		metaField("k8s.pod.sandbox_id", "the pod sandbox's id, its first 12 hex digits (CRI)", str(func(m *container.Info) string { return container.ShortID(m.PodSandboxID) })),
+		metaField("k8s.pod.full_sandbox_id", "the pod sandbox's whole id (CRI)", str(func(m *container.Info) string { return m.PodSandboxID })),
+		metaField("k8s.pod.ip", "the pod's primary IP address (CRI)", str(func(m *container.Info) string {
+			if m.PodSandboxID == "" {
+				return ""
+			}
+			return m.IP
+		})),
 		metaFieldT("k8s.pod.label", String, ArgKey, "a Kubernetes pod label (containerd and CRI-O)", func(c *Ctx, b *Bound, m *container.Info, v *Value) bool {
 			return nonEmpty(v, m.PodLabels[b.Arg])
 		}),
 		metaField("k8s.pod.labels", "Kubernetes pod labels, each key:value, sorted by key, separated by commas", func(c *Ctx, b *Bound, m *container.Info, v *Value) bool {
-			if len(m.PodLabels) == 0 {
-				return false
-			}
-			start := len(c.buf)
-			for i, k := range slices.Sorted(maps.Keys(m.PodLabels)) {
-				if i > 0 {
-					c.buf = append(c.buf, ',')
-				}
-				c.buf = append(append(append(c.buf, k...), ':'), m.PodLabels[k]...)
-			}
-			v.S = c.str(start)
-			return true
+			return appendLabels(c, v, m.PodLabels)
 		}),
 	)
 }

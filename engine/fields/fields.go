@@ -52,8 +52,8 @@
 //     holds when the address is among a name's addresses; outputs print a
 //     name that resolved to the address, or <NA>.
 //   - Fields vigil has no data for (proc.exe_ino.ctime, .mtime,
-//     .ctime_duration_proc_start, container.start_ts, and the container
-//     health-check and probe flags) print <NA> in outputs, where upstream
+//     .ctime_duration_proc_start, and the container health-check and
+//     probe flags) print <NA> in outputs, where upstream
 //     rules name them, but a condition on one is a compile error: it
 //     could only be silently false (Field.Never).
 //   - fd.name_changed is true when the event changed the name of an fd
