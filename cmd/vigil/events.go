@@ -190,7 +190,7 @@ func (s *stream) openCapture(c *cli.Context, path string) error {
 	}
 	// The capture's processes lived on another host or at another time:
 	// this host's /proc knows nothing of them.
-	s.src, s.clock, s.tab, s.threads = r, meta.Clock(), tab, state.NewThreads("")
+	s.src, s.clock, s.tab, s.threads = r, meta.Clock(), tab, streamThreads("")
 	// Its snapshot names the processes that ran before it began.
 	snap, err := r.Snapshot()
 	if err != nil {
@@ -226,7 +226,7 @@ func (s *stream) openProbe(c *cli.Context) error {
 		Snaplen:   uint32(snaplen),
 		IgnorePID: loader.HostPID(c.String("host-root")),
 	}
-	s.threads = state.NewThreads(filepath.Join(c.String("host-root"), "proc"))
+	s.threads = streamThreads(filepath.Join(c.String("host-root"), "proc"))
 	if err := s.threads.Seed(); err != nil {
 		return fmt.Errorf("%w (is --host-root %s the host's root?)", err, c.String("host-root"))
 	}
@@ -237,6 +237,34 @@ func (s *stream) openProbe(c *cli.Context) error {
 	logrus.WithFields(logrus.Fields{"driver": l.Driver, "buffer_size": size, "snaplen": snaplen}).Debug("driver open")
 	s.src, s.clock, s.tab = l.Source, driver.NewClock(), tab
 	return nil
+}
+
+// streamThreads is the thread table of a stream: it names each event's
+// thread and command for --comm and the printer, and seeds a capture's
+// snapshot. No one asks it for fds after that, so it does not track them:
+// every open, close and socket would otherwise allocate on a stream that
+// may discard all it reads.
+func streamThreads(procRoot string) *state.Threads {
+	t := state.NewThreads(procRoot)
+	t.NoFDs = true
+	return t
+}
+
+// take applies one event to the thread table and passes it to emit when
+// it matches the filter; done says a --count bound was reached, err is
+// emit's. It is the whole per-event cost of a stream that discards what
+// it reads, so it must not allocate.
+func (s *stream) take(e *driver.Event, emit func(*driver.Event) error) (done bool, err error) {
+	s.seen++
+	th := s.threads.Update(e)
+	if !s.filter.match(e, th) {
+		return false, nil
+	}
+	s.kept++
+	if err := emit(e); err != nil {
+		return true, err
+	}
+	return s.count > 0 && s.kept >= s.count, nil
 }
 
 // run reads events until the source ends, a bound is reached or a signal
@@ -285,30 +313,26 @@ func (s *stream) run(emit func(*driver.Event) error, idle func() error) error {
 			return idle()
 		}
 		e, err := s.src.Next()
-		if errors.Is(err, driver.ErrTimeout) {
+		if err == nil {
+			done, err := s.take(e, emit)
+			if err != nil {
+				return outputErr(err)
+			}
+			if done {
+				return idle()
+			}
+			if s.seen&1023 != 0 {
+				continue
+			}
+		} else if errors.Is(err, driver.ErrTimeout) {
 			if err := idle(); err != nil {
 				return outputErr(err)
 			}
 		} else if errors.Is(err, io.EOF) || errors.Is(err, driver.ErrClosed) {
 			return idle()
-		} else if err != nil {
+		} else {
 			_ = idle()
 			return err
-		} else {
-			s.seen++
-			th := s.threads.Update(e)
-			if s.filter.match(e, th) {
-				s.kept++
-				if err := emit(e); err != nil {
-					return outputErr(err)
-				}
-				if s.count > 0 && s.kept >= s.count {
-					return idle()
-				}
-			}
-			if s.seen&1023 != 0 {
-				continue
-			}
 		}
 		// Bounds and drop warnings, checked when idle or every 1024 events.
 		now := time.Now()

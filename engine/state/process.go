@@ -116,6 +116,8 @@ type FDTable struct {
 	// clone with CLONE_FILES but without CLONE_THREAD. exec then unshares
 	// it, as the kernel does.
 	refs int
+	// peak is the most fds m held since it was last rebuilt (see Delete).
+	peak int
 }
 
 // NewFDTable returns an empty table.
@@ -130,10 +132,27 @@ func (t *FDTable) Get(num int64) *FD {
 }
 
 // Set records fd (replacing whatever held its number).
-func (t *FDTable) Set(fd *FD) { t.m[fd.Num] = fd }
+func (t *FDTable) Set(fd *FD) {
+	t.m[fd.Num] = fd
+	t.peak = max(t.peak, len(t.m))
+}
 
-// Delete forgets fd num.
-func (t *FDTable) Delete(num int64) { delete(t.m, num) }
+// fdShrinkMin is the table size below which Delete does not rebuild.
+const fdShrinkMin = 256
+
+// Delete forgets fd num. A table down to an eighth of its peak is rebuilt:
+// a long-lived server that once held many connections would otherwise keep
+// the map's buckets for them, since a Go map never shrinks.
+func (t *FDTable) Delete(num int64) {
+	delete(t.m, num)
+	if t.peak >= fdShrinkMin && len(t.m) < t.peak/8 {
+		m := make(map[int64]*FD, len(t.m))
+		for k, v := range t.m {
+			m[k] = v
+		}
+		t.m, t.peak = m, len(m)
+	}
+}
 
 // Range calls fn for every fd, in no particular order, until fn returns
 // false. fn must not add or delete fds.

@@ -99,6 +99,13 @@ type Threads struct {
 	ContainerOf func(cgroup string) string
 	// Max bounds the number of threads; see DefaultMaxThreads.
 	Max int
+	// NoFDs keeps Update from tracking fds and the paths they were opened
+	// with, for a reader that needs only whose event it is (vigil events
+	// and capture name an event's command): an open or a socket then costs
+	// a type switch instead of an allocation. Processes keep the fd tables
+	// Seed read; forks and execs leave them as they are. Set it before the
+	// first Update.
+	NoFDs bool
 
 	m     map[uint32]*Thread
 	procs map[uint32]*Process // by pid, while the process has a thread here
@@ -109,7 +116,15 @@ type Threads struct {
 	// exited is the thread of the last proc_exit event: removed on the next
 	// Update, so that the exit event itself still finds its thread.
 	exited uint32
-	stats  Stats
+	// last is the thread Get returned last, or nil: a burst of events from
+	// one thread (the usual case) then costs no map lookup. It is always a
+	// thread of m under its own tid; remove clears it.
+	last *Thread
+	// mPeak and procsPeak are the most entries the maps held since they
+	// were last rebuilt: Go maps keep their size after deletes, so a fork
+	// flood would otherwise hold its peak memory for good (see shrink).
+	mPeak, procsPeak int
+	stats            Stats
 }
 
 // NewThreads returns an empty table. procRoot is the /proc of the host the
@@ -172,8 +187,12 @@ func (t *Threads) Seed() error {
 // Get returns the thread tid of process pid, consulting /proc when the
 // table does not know it; nil when nobody does.
 func (t *Threads) Get(tid, pid uint32) *Thread {
+	if th := t.last; th != nil && th.TID == tid && (th.PID == pid || pid == 0) {
+		return th
+	}
 	if th, ok := t.m[tid]; ok {
 		if th.PID == pid || pid == 0 {
+			t.last = th
 			return th
 		}
 		// The tid now belongs to another process: we missed the exit of
@@ -233,6 +252,7 @@ func (t *Threads) add(th *Thread) bool {
 	// A different process under this pid is one whose exit we missed; its
 	// remaining threads keep it until they are purged.
 	t.procs[p.PID] = p
+	t.mPeak, t.procsPeak = max(t.mPeak, len(t.m)), max(t.procsPeak, len(t.procs))
 	return true
 }
 
@@ -243,6 +263,9 @@ func (t *Threads) remove(tid uint32) {
 		return
 	}
 	delete(t.m, tid)
+	if t.last == th {
+		t.last = nil
+	}
 	p := th.Proc
 	if p.threads--; p.threads <= 0 {
 		if t.procs[p.PID] == p {
@@ -261,6 +284,7 @@ func (t *Threads) Update(e *driver.Event) *Thread {
 	if t.exited != 0 {
 		t.remove(t.exited)
 		t.exited = 0
+		t.shrink()
 	}
 	switch e.Type {
 	case driver.EvProcFork:
@@ -313,6 +337,20 @@ func (t *Threads) adopt(e *driver.Event) *Thread {
 // apply makes the changes a syscall event of th brings.
 func (t *Threads) apply(th *Thread, e *driver.Event) {
 	th.openRaw, th.renamedFD = nil, false
+	if t.NoFDs {
+		switch e.Type {
+		case driver.EvExecve, driver.EvExecveat:
+			if res, _ := e.Res(); res == 0 {
+				t.exec(th, e)
+			}
+		case driver.EvClone, driver.EvFork, driver.EvVfork, driver.EvClone3:
+			t.cloneExit(th, e)
+		case driver.EvSetuid, driver.EvSetgid, driver.EvSetreuid, driver.EvSetregid,
+			driver.EvSetresuid, driver.EvSetresgid, driver.EvCapset:
+			setCreds(th.Proc, e)
+		}
+		return
+	}
 	switch e.Type {
 	case driver.EvOpenE, driver.EvOpenatE, driver.EvOpenat2E, driver.EvCreatE:
 		th.enterType = e.Type
@@ -356,7 +394,10 @@ func (t *Threads) fork(e *driver.Event) {
 		if parent != nil {
 			*p = *parent.Proc
 			p.threads = 0
-			p.FDs = parent.Proc.FDs.clone()
+			p.FDs = nil
+			if !t.NoFDs {
+				p.FDs = parent.Proc.FDs.clone()
+			}
 			// In the parent's pid namespace the child's vpid is unknown
 			// here; on the host it is its pid. The child's own clone exit
 			// event says it either way (and sees CLONE_NEWPID).
@@ -365,7 +406,7 @@ func (t *Threads) fork(e *driver.Event) {
 			} else {
 				p.VPID = 0
 			}
-		} else {
+		} else if !t.NoFDs {
 			p.FDs = NewFDTable()
 		}
 		p.PID, p.PPID, p.StartTS, p.Comm = cpid, ppid, e.TS, child.Comm
@@ -424,7 +465,7 @@ func (t *Threads) cloneExit(th *Thread, e *driver.Event) {
 		return
 	}
 	own, shared := child.Proc.FDs, th.Proc.FDs
-	if own == shared || shared == nil {
+	if own == shared || own == nil || shared == nil {
 		return
 	}
 	for num, fd := range own.m {
@@ -539,6 +580,9 @@ func (t *Threads) exec(th *Thread, e *driver.Event) {
 	// A new image, a new environment: read again when asked.
 	p.Env, p.envRead, p.envOK = nil, false, false
 	// exec unshares a shared fd table, then closes the O_CLOEXEC fds.
+	if t.NoFDs {
+		return
+	}
 	if p.FDs == nil {
 		p.FDs = NewFDTable()
 	} else if p.FDs.refs > 1 {
@@ -684,7 +728,34 @@ func (t *Threads) Purge() int {
 		}
 	}
 	t.stats.Purged += uint64(n)
+	t.shrink()
 	return n
+}
+
+// shrinkMin is the map size below which shrink does not bother: a few
+// hundred threads' worth of buckets is not worth a rebuild.
+const shrinkMin = 1024
+
+// shrink rebuilds the thread and process maps once they hold an eighth of
+// their peak: a burst of short-lived processes (a build, a fork bomb, a
+// flood of forks whose exits were lost until Purge) grows them, and a Go
+// map never gives its buckets back. The rebuild costs one pass over what
+// is left, paid once per seven eighths of the peak removed.
+func (t *Threads) shrink() {
+	if t.mPeak >= shrinkMin && len(t.m) < t.mPeak/8 {
+		m := make(map[uint32]*Thread, len(t.m))
+		for tid, th := range t.m {
+			m[tid] = th
+		}
+		t.m, t.mPeak = m, len(m)
+	}
+	if t.procsPeak >= shrinkMin && len(t.procs) < t.procsPeak/8 {
+		procs := make(map[uint32]*Process, len(t.procs))
+		for pid, p := range t.procs {
+			procs[pid] = p
+		}
+		t.procs, t.procsPeak = procs, len(procs)
+	}
 }
 
 func exists(path string) bool {
