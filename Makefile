@@ -30,6 +30,7 @@ test:
 	scripts/dockerd
 	$(GO) vet ./...
 	$(SUDO) $(GO) test -count=1 -timeout 60m ./...
+	$(SUDO) $(GO) test -tags libbpfgo -count=1 ./bpf/libbpf/
 
 # The kernel compatibility matrix: every kernel of kernels/matrix.yaml booted
 # in QEMU with bin/vigil as /init; tables in out/matrix/matrix.md and .json.
