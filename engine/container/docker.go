@@ -109,19 +109,13 @@ func (d *engineAPI) inspect(ctx context.Context, fullID string) (info *Info, ali
 		info.NamespacesKnown = true
 	}
 	if c.State != nil {
-		// "0001-01-01T00:00:00Z" for a container never started: zero.
+		// "0001-01-01T00:00:00Z" for a container never started (dockerd
+		// and podman alike): not known.
 		if t, err := time.Parse(time.RFC3339Nano, c.State.StartedAt); err == nil && t.Year() > 1 {
 			info.StartedAt = t
 		}
 	}
 	info.IP = engineIP(c.NetworkSettings)
-	// A container never started reads 0001-01-01T00:00:00Z, from dockerd
-	// and podman alike: that is "not known", not a time.
-	if c.State != nil {
-		if ts, err := time.Parse(time.RFC3339Nano, c.State.StartedAt); err == nil && !ts.IsZero() {
-			info.StartedAt = ts
-		}
-	}
 	if c.Config != nil {
 		info.Image = c.Config.Image
 		info.Labels = c.Config.Labels
