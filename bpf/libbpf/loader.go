@@ -67,6 +67,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -156,6 +157,10 @@ func Open(cfg driver.Config, opts bpf.Options) (_ *Probe, err error) {
 		BPFObjBuff: obj, BPFObjName: "vigil", BTFObjPath: btfPath,
 	})
 	if err != nil {
+		if strings.Contains(err.Error(), "rlimit") {
+			return nil, fmt.Errorf("libbpf: open the probe object: %w: libbpfgo raises RLIMIT_MEMLOCK to 512 MiB first, "+
+				"which needs CAP_SYS_RESOURCE or a hard limit that high (ulimit -l 524288)", err)
+		}
 		return nil, fmt.Errorf("libbpf: open the probe object: %w", err)
 	}
 	p := &Probe{mod: mod, ncpu: ncpu, epfd: -1, wake: -1}
