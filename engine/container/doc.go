@@ -65,8 +65,15 @@
 // Docker metadata comes from the Docker Engine API (ContainerInspect) on
 // <HostRoot>/var/run/docker.sock, DOCKER_HOST when it names a unix socket,
 // or Config.DockerSocket (unix:///path, a path or tcp://host:port, as
-// ParseEndpoint reads them). Podman's containers are asked on podman's
-// Docker-compatible socket, <HostRoot>/run/podman/podman.sock. containerd
+// ParseEndpoint reads them). Podman's containers are asked on the rootful
+// podman service's Docker-compatible API, <HostRoot>/run/podman/podman.sock
+// (or <HostRoot>/var/run/podman/podman.sock) or Config.PodmanSocket, read
+// as Config.DockerSocket is; its answers are Docker's, except that an image
+// named without a registry is podman's localhost/<name> (the repository
+// reads so, as podman shows it), a container made from an image id names
+// the image by its first name, and a loaded image has a digest. Rootless
+// podman's containers (each user's own service and socket) are not asked.
+// containerd
 // and CRI-O are asked over the CRI (the kubelet's gRPC API, which both
 // serve) on <HostRoot>/run/containerd/containerd.sock and
 // <HostRoot>/var/run/crio/crio.sock: ContainerStatus (verbose, for the
