@@ -59,7 +59,8 @@ import (
 // the ones they know.
 //
 // Events payload (block type 1): events in the wire format (see Event),
-// back to back; a writer fills a block to about 64 KiB.
+// back to back; a writer fills a block to about 64 KiB, and writes blocks
+// to the file about 1 MiB at a time.
 //
 // Snapshot payload (block type 2, at most once, right after the meta
 // block): events in the wire format, like an events block, that describe
@@ -92,6 +93,9 @@ const (
 	// that the per-block cost vanishes, small enough that a damaged block
 	// loses little.
 	targetBlock = 64 << 10
+	// writeSize is how many bytes of closed blocks a writer gathers before
+	// it writes them: one large sequential write, not one per block.
+	writeSize = 1 << 20
 )
 
 // MaxCaptureBlock bounds a block's payload so that a damaged length field
@@ -218,13 +222,17 @@ func schemaMajor(v string) (int, bool) {
 // CaptureWriter writes events to a capture file. It is not safe for
 // concurrent use.
 type CaptureWriter struct {
-	w      io.Writer
-	buf    []byte // block header room, then the events of the open block
-	blocks int    // blocks written, the meta block included
-	events uint64
-	off    int64 // bytes written to w
-	err    error // first write error: the file is unusable after it
-	closed bool
+	w io.Writer
+	// buf holds the closed blocks not yet written, then the open block:
+	// room for its header, then its events.
+	buf     []byte
+	open    int // offset of the open block in buf
+	blocks  int // blocks closed, the meta block included
+	written int // blocks written to w
+	events  uint64
+	off     int64 // bytes written to w
+	err     error // first write error: the file is unusable after it
+	closed  bool
 
 	// Set by CreateCapture: the file Close closes, and renames from tmp to
 	// path unless tmp is "" (a device or FIFO, written directly).
@@ -249,14 +257,15 @@ func NewCaptureWriter(w io.Writer, meta CaptureMeta) (*CaptureWriter, error) {
 	if err != nil {
 		return nil, err
 	}
-	cw := &CaptureWriter{w: w, buf: make([]byte, blockHdrSize, targetBlock+blockHdrSize)}
+	cw := &CaptureWriter{w: w, buf: make([]byte, blockHdrSize, writeSize+targetBlock+blockHdrSize)}
 	hdr := make([]byte, 0, fileHeaderSize+blockHdrSize+len(payload))
 	hdr = append(hdr, captureMagic...)
 	hdr = binary.LittleEndian.AppendUint16(hdr, captureVersion)
 	hdr = append(hdr, make([]byte, blockHdrSize)...)
 	hdr = append(hdr, payload...)
 	putBlockHeader(hdr[fileHeaderSize:], blockMeta, payload)
-	if err := cw.write(hdr); err != nil {
+	cw.blocks++
+	if err := cw.write(hdr, 1); err != nil {
 		return nil, err
 	}
 	return cw, nil
@@ -372,13 +381,14 @@ func putBlockHeader(h []byte, typ uint16, payload []byte) {
 	le.PutUint32(h[8:], blockCRC(h, payload))
 }
 
-func (cw *CaptureWriter) write(p []byte) error {
+// write writes p, which holds the next n blocks.
+func (cw *CaptureWriter) write(p []byte, n int) error {
 	if _, err := cw.w.Write(p); err != nil {
-		cw.err = fmt.Errorf("write capture block %d at offset %d: %w", cw.blocks, cw.off, err)
+		cw.err = fmt.Errorf("write capture block %d at offset %d: %w", cw.written, cw.off, err)
 		return cw.err
 	}
 	cw.off += int64(len(p))
-	cw.blocks++
+	cw.written += n
 	return nil
 }
 
@@ -391,7 +401,7 @@ func (cw *CaptureWriter) WriteSnapshot(evs []*Event) error {
 		return fmt.Errorf("capture snapshot: %w", ErrClosed)
 	case cw.err != nil:
 		return cw.err
-	case cw.events > 0 || len(cw.buf) > blockHdrSize || cw.blocks != 1:
+	case cw.events > 0 || cw.blocks != 1:
 		return errors.New("capture snapshot: written after events; it must come first")
 	}
 	var payload []byte
@@ -404,31 +414,23 @@ func (cw *CaptureWriter) WriteSnapshot(evs []*Event) error {
 	blk := make([]byte, blockHdrSize, blockHdrSize+len(payload))
 	blk = append(blk, payload...)
 	putBlockHeader(blk, blockSnapshot, payload)
-	return cw.write(blk)
+	cw.blocks++
+	return cw.write(blk, 1)
 }
 
 // Write adds a copy of e's bytes to the capture; e may be reused at once.
+// It copies the event into the open block and checks no more than it
+// must: it runs once per event.
 func (cw *CaptureWriter) Write(e *Event) error {
-	if cw.closed {
-		return fmt.Errorf("capture write: %w", ErrClosed)
-	}
-	if cw.err != nil {
-		return cw.err
-	}
 	raw := e.Raw
-	if len(raw) < HeaderSize {
-		return fmt.Errorf("capture write: %w: %d bytes, shorter than the %d-byte header", ErrMalformed, len(raw), HeaderSize)
-	}
 	// A reader splits a block by the announced lengths: one that lies
 	// would make every later event of the block unreadable.
-	if n, _ := PeekLen(raw); n != len(raw) {
-		return fmt.Errorf("capture write: %w: event announces %d bytes but holds %d", ErrMalformed, n, len(raw))
+	if cw.closed || cw.err != nil || len(raw) < HeaderSize || len(raw) > MaxCaptureBlock ||
+		int(binary.LittleEndian.Uint32(raw[16:20])) != len(raw) {
+		return cw.refuse(raw)
 	}
-	if len(raw) > MaxCaptureBlock {
-		return fmt.Errorf("capture write: %w: %d-byte event, more than a capture block holds (%d)", ErrMalformed, len(raw), MaxCaptureBlock)
-	}
-	if len(cw.buf)-blockHdrSize+len(raw) > targetBlock && len(cw.buf) > blockHdrSize {
-		if err := cw.Flush(); err != nil {
+	if len(cw.buf)-cw.open-blockHdrSize+len(raw) > targetBlock && len(cw.buf) > cw.open+blockHdrSize {
+		if err := cw.closeBlock(); err != nil {
 			return err
 		}
 	}
@@ -437,17 +439,58 @@ func (cw *CaptureWriter) Write(e *Event) error {
 	return nil
 }
 
-// Flush writes the events buffered so far as one block.
+// refuse says why Write cannot take raw.
+func (cw *CaptureWriter) refuse(raw []byte) error {
+	switch n, _ := PeekLen(raw); {
+	case cw.closed:
+		return fmt.Errorf("capture write: %w", ErrClosed)
+	case cw.err != nil:
+		return cw.err
+	case len(raw) < HeaderSize:
+		return fmt.Errorf("capture write: %w: %d bytes, shorter than the %d-byte header", ErrMalformed, len(raw), HeaderSize)
+	case len(raw) > MaxCaptureBlock:
+		return fmt.Errorf("capture write: %w: %d-byte event, more than a capture block holds (%d)", ErrMalformed, len(raw), MaxCaptureBlock)
+	default:
+		return fmt.Errorf("capture write: %w: event announces %d bytes but holds %d", ErrMalformed, n, len(raw))
+	}
+}
+
+// closeBlock ends the open block and opens the next one, writing the
+// closed blocks once they add up to writeSize.
+func (cw *CaptureWriter) closeBlock() error {
+	putBlockHeader(cw.buf[cw.open:], blockEvents, cw.buf[cw.open+blockHdrSize:])
+	cw.blocks++
+	if len(cw.buf) >= writeSize {
+		err := cw.write(cw.buf, cw.blocks-cw.written)
+		cw.buf = cw.buf[:0]
+		if err != nil {
+			cw.open = 0
+			cw.buf = cw.buf[:blockHdrSize]
+			return err
+		}
+	}
+	cw.open = len(cw.buf)
+	cw.buf = append(cw.buf, make([]byte, blockHdrSize)...)
+	return nil
+}
+
+// Flush closes the open block, when it holds events, and writes every
+// closed block.
 func (cw *CaptureWriter) Flush() error {
 	if cw.err != nil {
 		return cw.err
 	}
-	if len(cw.buf) == blockHdrSize {
+	if len(cw.buf) > cw.open+blockHdrSize {
+		putBlockHeader(cw.buf[cw.open:], blockEvents, cw.buf[cw.open+blockHdrSize:])
+		cw.blocks++
+		cw.open = len(cw.buf)
+	}
+	if cw.open == 0 {
 		return nil
 	}
-	putBlockHeader(cw.buf, blockEvents, cw.buf[blockHdrSize:])
-	err := cw.write(cw.buf)
+	err := cw.write(cw.buf[:cw.open], cw.blocks-cw.written)
 	cw.buf = cw.buf[:blockHdrSize]
+	cw.open = 0
 	return err
 }
 
