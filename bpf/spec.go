@@ -69,29 +69,98 @@ func LoadGlobals(cfg driver.Config, ringSize int) map[string]any {
 	return m
 }
 
+// entryObject returns the object of the entry programs on the syscalls'
+// wrappers, loaded with the probe's maps (see load.go), or nil when the
+// probe object holds every program.
+func entryObject() []byte { return nil }
+
+// EntryObject returns a copy of the entry programs' object, or nil when
+// there is none. A loader loads it after the probe object, with the
+// probe's maps (same names, same layout), and falls back to the probe
+// object's Fallback hooks where the kernel refuses it.
+func EntryObject() []byte {
+	if b := entryObject(); b != nil {
+		return bytes.Clone(b)
+	}
+	return nil
+}
+
+// Objects the Hooks come from.
+const (
+	ProbeObject = "probe"
+	EntryObj    = "entry"
+)
+
 // Hook is a program a loader attaches, and when.
 type Hook struct {
+	Object  string // ProbeObject or EntryObj
 	Program string
-	// Syscall is the number of the syscall whose wrapper the program
-	// hooks (fentry/fexit/kprobe on __x64_sys_<name>): it is attached
-	// only while the configuration selects that syscall, so that the
-	// others cost nothing. -1: attached always.
-	Syscall int
+	// Syscalls: the program is attached only while the configuration
+	// selects one of these syscalls (by number), so that the others cost
+	// nothing. Empty: attached always.
+	Syscalls []int
+	// Fallback: attached only where the kernel refused the entry object,
+	// in its stead (a probe program on the sys_enter tracepoint).
+	Fallback bool
+}
+
+// Wants says whether the hook is attached under cfg.
+func (h Hook) Wants(cfg driver.Config) bool {
+	if len(h.Syscalls) == 0 || cfg.Syscalls == nil {
+		return true
+	}
+	for _, nr := range h.Syscalls {
+		if nr < len(cfg.Syscalls) && cfg.Syscalls[nr] {
+			return true
+		}
+	}
+	return false
 }
 
 // syscallWrapper prefixes the x86_64 syscall wrappers' names.
 const syscallWrapper = "__x64_sys_"
 
-// Hooks are the programs a loader attaches, read from the object (their
+// Hooks are the programs a loader attaches, read from the objects (their
 // ELF sections name where they attach): every program but those that run
 // only by tail call (the initial values of the object's program arrays,
-// which a loader puts in the arrays at load), each on a syscall's wrapper
-// tied to that syscall. Sorted by program name.
+// which a loader puts in the arrays at load). A program on a syscall's
+// wrapper is tied to that syscall; with an entry object, a probe program
+// on sys_enter is its fallback, tied to the entry object's syscalls.
+// Sorted by object, then program name.
 func Hooks() ([]Hook, error) {
-	spec, err := loadProbe()
+	probe, err := loadProbe()
 	if err != nil {
 		return nil, fmt.Errorf("read embedded probe object: %w", err)
 	}
+	table, err := driver.NewSyscallTable(runtime.GOARCH)
+	if err != nil {
+		return nil, err
+	}
+	var entry []Hook
+	if b := entryObject(); b != nil {
+		spec, err := ebpf.LoadCollectionSpecFromReader(bytes.NewReader(b))
+		if err != nil {
+			return nil, fmt.Errorf("read embedded entry object: %w", err)
+		}
+		if entry, err = objectHooks(EntryObj, spec, table, nil); err != nil {
+			return nil, err
+		}
+	}
+	var served []int
+	for _, h := range entry {
+		served = append(served, h.Syscalls...)
+	}
+	slices.Sort(served)
+	hooks, err := objectHooks(ProbeObject, probe, table, served)
+	if err != nil {
+		return nil, err
+	}
+	return append(hooks, entry...), nil
+}
+
+// objectHooks are one object's hooks; served are the entry object's
+// syscalls, nil without one.
+func objectHooks(object string, spec *ebpf.CollectionSpec, table *driver.SyscallTable, served []int) ([]Hook, error) {
 	tail := map[string]bool{}
 	for _, m := range spec.Maps {
 		if m.Type != ebpf.ProgramArray {
@@ -103,22 +172,20 @@ func Hooks() ([]Hook, error) {
 			}
 		}
 	}
-	table, err := driver.NewSyscallTable(runtime.GOARCH)
-	if err != nil {
-		return nil, err
-	}
 	var out []Hook
 	for name, p := range spec.Programs {
 		if tail[name] {
 			continue
 		}
-		h := Hook{Program: name, Syscall: -1}
+		h := Hook{Object: object, Program: name}
 		if sc, ok := strings.CutPrefix(p.AttachTo, syscallWrapper); ok {
 			nr, ok := table.Nr(sc)
 			if !ok {
-				return nil, fmt.Errorf("probe program %s hooks %s, not a syscall of %s: rebuild the probe with `make bpf`", name, p.AttachTo, runtime.GOARCH)
+				return nil, fmt.Errorf("%s program %s hooks %s, not a syscall of %s: rebuild the probe with `make bpf`", object, name, p.AttachTo, runtime.GOARCH)
 			}
-			h.Syscall = int(nr)
+			h.Syscalls = []int{int(nr)}
+		} else if p.AttachTo == "sys_enter" && served != nil {
+			h.Syscalls, h.Fallback = served, true
 		}
 		out = append(out, h)
 	}

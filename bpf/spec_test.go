@@ -4,20 +4,29 @@
 package bpf
 
 import (
+	"bytes"
 	"encoding/binary"
 	"strings"
 	"testing"
 
+	"github.com/cilium/ebpf"
+
 	"github.com/vigil-dev/vigil/driver"
 )
 
-// TestHooks: every program of the object is attached by a loader or run by
-// tail call, never both, and a program on a syscall's wrapper is tied to
-// that syscall's number.
+// TestHooks: every program of the probe object is attached by a loader or
+// run by tail call, never both; every program of the entry object is
+// attached; a program on a syscall's wrapper is tied to that syscall.
 func TestHooks(t *testing.T) {
 	spec, err := loadProbe()
 	if err != nil {
 		t.Fatal(err)
+	}
+	specs := map[string]*ebpf.CollectionSpec{ProbeObject: spec}
+	if b := EntryObject(); b != nil {
+		if specs[EntryObj], err = ebpf.LoadCollectionSpecFromReader(bytes.NewReader(b)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	hooks, err := Hooks()
 	if err != nil {
@@ -33,27 +42,42 @@ func TestHooks(t *testing.T) {
 	}
 	hooked := map[string]bool{}
 	for _, h := range hooks {
-		hooked[h.Program] = true
-		p := spec.Programs[h.Program]
-		if p == nil || tail[h.Program] {
-			t.Errorf("hook %s: in the object %v, tail-called %v", h.Program, p != nil, tail[h.Program])
+		hooked[h.Object+"/"+h.Program] = true
+		p := specs[h.Object].Programs[h.Program]
+		if p == nil || h.Object == ProbeObject && tail[h.Program] {
+			t.Errorf("hook %s/%s: in the object %v, tail-called %v", h.Object, h.Program, p != nil, tail[h.Program])
 			continue
 		}
 		if sc, ok := strings.CutPrefix(p.AttachTo, "__x64_sys_"); ok {
-			if nr, _ := table.Nr(sc); h.Syscall != int(nr) {
-				t.Errorf("%s on %s: syscall %d, want %d", h.Program, p.AttachTo, h.Syscall, nr)
+			if nr, _ := table.Nr(sc); len(h.Syscalls) != 1 || h.Syscalls[0] != int(nr) || h.Fallback {
+				t.Errorf("%s on %s: syscalls %v (fallback %v), want [%d]", h.Program, p.AttachTo, h.Syscalls, h.Fallback, nr)
 			}
-		} else if h.Syscall != -1 {
-			t.Errorf("%s on %s: syscall %d, want -1 (always)", h.Program, p.AttachTo, h.Syscall)
+		} else if h.Fallback != (p.AttachTo == "sys_enter" && specs[EntryObj] != nil) || !h.Fallback && len(h.Syscalls) > 0 {
+			t.Errorf("%s on %s: syscalls %v, fallback %v", h.Program, p.AttachTo, h.Syscalls, h.Fallback)
 		}
 	}
-	for name := range spec.Programs {
-		if !hooked[name] && !tail[name] {
-			t.Errorf("program %s is neither attached nor tail-called", name)
+	for obj, s := range specs {
+		for name := range s.Programs {
+			if !hooked[obj+"/"+name] && !(obj == ProbeObject && tail[name]) {
+				t.Errorf("%s program %s is neither attached nor tail-called", obj, name)
+			}
 		}
 	}
-	if !hooked[probeProgVigilSysExit] || len(tail) == 0 {
+	if !hooked[ProbeObject+"/"+probeProgVigilSysExit] || len(tail) == 0 {
 		t.Errorf("hooks %v, %d tail-called: want vigil_sys_exit hooked and the exit programs tail-called", hooks, len(tail))
+	}
+}
+
+// TestHookWants: a hook tied to syscalls is wanted when one is selected.
+func TestHookWants(t *testing.T) {
+	h := Hook{Syscalls: []int{2, 257}}
+	sel := make([]bool, driver.MaxSyscalls)
+	if h.Wants(driver.Config{Syscalls: sel}) {
+		t.Error("wanted with nothing selected")
+	}
+	sel[257] = true
+	if !h.Wants(driver.Config{Syscalls: sel}) || !h.Wants(driver.Config{}) || !(Hook{}).Wants(driver.Config{Syscalls: []bool{}}) {
+		t.Error("not wanted with openat selected, with everything, or as an always hook")
 	}
 }
 

@@ -97,18 +97,22 @@ func Version() string { return libbpfgo.LibbpfVersionString() }
 // Probe is vigil's probe loaded and attached through libbpf: a
 // driver.Source, and a selftest.Source (SetConfig).
 type Probe struct {
-	mod     *libbpfgo.Module
-	hooks   []*hook // under linkMu
-	stats   *libbpfgo.BPFMap
-	globals map[string]global
-	ncpu    int
-	rings   []C.int // per-CPU BPF ring buffers, ours (not the object's)
-	rbs     []*C.struct_ring_buffer
-	queues  []*queue
-	merge   *driver.Merge[*queue]
-	epfd    int
-	wake    int // eventfd that interrupts a blocked Next on Close
-	evs     []unix.EpollEvent
+	mod   *libbpfgo.Module // the probe object: the maps, and the programs but the entry ones
+	entry *libbpfgo.Module // the entry object, or the probe's fallback programs; nil without an entry object
+	// fallback: the kernel refused the entry object, entry holds the
+	// probe's fallback programs.
+	fallback bool
+	hooks    []*hook // under linkMu
+	stats    *libbpfgo.BPFMap
+	globals  map[string]global
+	ncpu     int
+	rings    []C.int // per-CPU BPF ring buffers, ours (not the object's)
+	rbs      []*C.struct_ring_buffer
+	queues   []*queue
+	merge    *driver.Merge[*queue]
+	epfd     int
+	wake     int // eventfd that interrupts a blocked Next on Close
+	evs      []unix.EpollEvent
 
 	mu     sync.Mutex // held by Next; Close takes it before freeing
 	cfgMu  sync.Mutex // one writer of the globals at a time
@@ -152,15 +156,13 @@ func Open(cfg driver.Config, opts bpf.Options) (_ *Probe, err error) {
 		return nil, fmt.Errorf("libbpf: count possible CPUs: %w", syscall.Errno(-ncpu))
 	}
 
-	obj := bpf.Object()
-	mod, err := libbpfgo.NewModuleFromBufferArgs(libbpfgo.NewModuleArgs{
-		BPFObjBuff: obj, BPFObjName: "vigil", BTFObjPath: btfPath,
-	})
+	hooks, err := bpf.Hooks()
 	if err != nil {
-		if strings.Contains(err.Error(), "rlimit") {
-			return nil, fmt.Errorf("libbpf: open the probe object: %w: libbpfgo raises RLIMIT_MEMLOCK to 512 MiB first, "+
-				"which needs CAP_SYS_RESOURCE or a hard limit that high (ulimit -l 524288)", err)
-		}
+		return nil, err
+	}
+	obj := bpf.Object()
+	mod, err := openModule(obj, btfPath)
+	if err != nil {
 		return nil, fmt.Errorf("libbpf: open the probe object: %w", err)
 	}
 	p := &Probe{mod: mod, ncpu: ncpu, epfd: -1, wake: -1}
@@ -180,8 +182,20 @@ func Open(cfg driver.Config, opts bpf.Options) (_ *Probe, err error) {
 			return nil, fmt.Errorf("libbpf: size map %s to %d entries: %w", name, n, err)
 		}
 	}
+	// The fallbacks of the entry object's programs wait until the kernel
+	// refused those.
+	for _, h := range hooks {
+		if h.Fallback {
+			if err := setAutoload(mod, h.Program, false); err != nil {
+				return nil, err
+			}
+		}
+	}
 	if err := mod.BPFLoadObject(); err != nil {
 		return nil, fmt.Errorf("libbpf: load the probe (libbpf's log above has the verifier's reason): %w", err)
+	}
+	if err := p.loadEntry(btfPath); err != nil {
+		return nil, err
 	}
 	if p.stats, err = mod.GetMap(bpf.StatsMap); err != nil {
 		return nil, fmt.Errorf("libbpf: the probe object has no map %s: %w", bpf.StatsMap, err)
@@ -196,7 +210,7 @@ func Open(cfg driver.Config, opts bpf.Options) (_ *Probe, err error) {
 	if err := p.openRings(size); err != nil {
 		return nil, err
 	}
-	if err := p.attach(cfg); err != nil {
+	if err := p.attach(hooks, cfg); err != nil {
 		return nil, err
 	}
 	if err := p.setGlobals(map[string]any{bpf.CaptureGlobal: uint32(1)}); err != nil {
@@ -256,30 +270,155 @@ func (p *Probe) openRings(size int) error {
 	return nil
 }
 
+// openModule opens an object with libbpf. Every module is named alike,
+// so that their maps' names match (libbpf names a data section's map
+// after the object: vigil.bss).
+func openModule(obj []byte, btfPath string) (*libbpfgo.Module, error) {
+	mod, err := libbpfgo.NewModuleFromBufferArgs(libbpfgo.NewModuleArgs{
+		BPFObjBuff: obj, BPFObjName: "vigil", BTFObjPath: btfPath,
+	})
+	if err != nil && strings.Contains(err.Error(), "rlimit") {
+		return nil, fmt.Errorf("%w: libbpfgo raises RLIMIT_MEMLOCK to 512 MiB first, "+
+			"which needs CAP_SYS_RESOURCE or a hard limit that high (ulimit -l 524288)", err)
+	}
+	return mod, err
+}
+
+func setAutoload(mod *libbpfgo.Module, name string, on bool) error {
+	prog, err := mod.GetProgram(name)
+	if err != nil {
+		return fmt.Errorf("libbpf: the probe object has no program %s: %w", name, err)
+	}
+	if err := prog.SetAutoload(on); err != nil {
+		return fmt.Errorf("libbpf: autoload %s: %w", name, err)
+	}
+	return nil
+}
+
+// loadEntry loads the entry object with the probe's maps, as the default
+// loader does; where the kernel refuses it (no fentry), the probe object
+// again, for its fallback programs. libbpf loads a whole object at once:
+// the second copy's tail-called programs take their slots in the shared
+// program array again, the same code, and only its fallbacks are
+// attached.
+func (p *Probe) loadEntry(btfPath string) error {
+	obj := bpf.EntryObject()
+	if obj == nil {
+		return nil
+	}
+	ferr := refuseEntry
+	if ferr == nil {
+		if p.entry, ferr = p.loadShared(obj, btfPath); ferr == nil {
+			return nil
+		}
+	}
+	var err error
+	if p.entry, err = p.loadShared(bpf.Object(), btfPath); err != nil {
+		return fmt.Errorf("libbpf: load the entry programs: %w; their fallback in the probe object: %w", ferr, err)
+	}
+	p.fallback = true
+	return nil
+}
+
+// refuseEntry, set by tests, stands for a kernel that refuses the entry
+// object, so that the fallback runs here too.
+var refuseEntry error
+
+// loadShared loads obj with every map taken from the probe object's,
+// which it pins for libbpf to reuse (the one way libbpf shares maps
+// between objects that libbpfgo offers), and unpins once loaded.
+func (p *Probe) loadShared(obj []byte, btfPath string) (_ *libbpfgo.Module, err error) {
+	mod, err := openModule(obj, btfPath)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			mod.Close()
+		}
+	}()
+	dir, done, err := pinDir()
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	it := mod.Iterator()
+	for m := it.NextMap(); m != nil; m = it.NextMap() {
+		shared, err := p.mod.GetMap(m.Name())
+		if err != nil {
+			return nil, fmt.Errorf("map %s is not the probe's: rebuild both objects with `make bpf`: %w", m.Name(), err)
+		}
+		path := dir + "/" + strings.ReplaceAll(m.Name(), ".", "_")
+		if err := shared.Pin(path); err != nil {
+			return nil, err
+		}
+		if err := m.Resize(shared.GetMaxEntries()); err != nil {
+			return nil, err
+		}
+		if err := m.SetPinPath(path); err != nil {
+			return nil, err
+		}
+	}
+	if err := mod.BPFLoadObject(); err != nil {
+		return nil, fmt.Errorf("load (libbpf's log above says why): %w", err)
+	}
+	return mod, nil
+}
+
+// pinDir returns a new directory on a BPF file system, and the function
+// that removes it (and unmounts the file system it mounted, where none
+// was at /sys/fs/bpf).
+func pinDir() (string, func(), error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs("/sys/fs/bpf", &st); err == nil && st.Type == unix.BPF_FS_MAGIC {
+		dir, err := os.MkdirTemp("/sys/fs/bpf", "vigil-libbpf-")
+		if err != nil {
+			return "", nil, fmt.Errorf("libbpf: a directory to pin the probe's maps in: %w", err)
+		}
+		return dir, func() { _ = os.RemoveAll(dir) }, nil
+	}
+	dir, err := os.MkdirTemp("", "vigil-bpffs-")
+	if err != nil {
+		return "", nil, fmt.Errorf("libbpf: a directory to pin the probe's maps in: %w", err)
+	}
+	if err := unix.Mount("bpf", dir, "bpf", 0, "mode=0700"); err != nil {
+		_ = os.Remove(dir)
+		return "", nil, fmt.Errorf("libbpf: mount a BPF file system to pin the probe's maps in (none at /sys/fs/bpf): %w", err)
+	}
+	return dir, func() {
+		_ = unix.Unmount(dir, unix.MNT_DETACH)
+		_ = os.Remove(dir)
+	}, nil
+}
+
 // hook is a program the loader attaches, and its link while attached.
 type hook struct {
-	prog    *libbpfgo.BPFProg
-	syscall int // -1: always attached; else only while selected
-	link    *libbpfgo.BPFLink
+	bpf.Hook
+	prog *libbpfgo.BPFProg
+	link *libbpfgo.BPFLink
 }
 
 // attach hooks the programs the default loader hooks, each where its ELF
 // section says (libbpf's auto-attach): the always-attached ones, and those
-// on the wrappers of the syscalls cfg selects. The rest run by tail call
-// from the program arrays libbpf filled at load.
-func (p *Probe) attach(cfg driver.Config) error {
-	hooks, err := bpf.Hooks()
-	if err != nil {
-		return err
-	}
+// on the wrappers of the syscalls cfg selects (or their fallback). The
+// rest run by tail call from the program arrays libbpf filled at load.
+func (p *Probe) attach(hooks []bpf.Hook, cfg driver.Config) error {
 	p.linkMu.Lock()
 	defer p.linkMu.Unlock()
 	for _, h := range hooks {
-		prog, err := p.mod.GetProgram(h.Program)
-		if err != nil {
-			return fmt.Errorf("libbpf: the loaded probe has no program %s: %w", h.Program, err)
+		mod := p.mod
+		switch {
+		case h.Fallback || h.Object == bpf.EntryObj:
+			if p.entry == nil || h.Fallback != p.fallback {
+				continue
+			}
+			mod = p.entry
 		}
-		p.hooks = append(p.hooks, &hook{prog: prog, syscall: h.Syscall})
+		prog, err := mod.GetProgram(h.Program)
+		if err != nil {
+			return fmt.Errorf("libbpf: the loaded %s object has no program %s: %w", h.Object, h.Program, err)
+		}
+		p.hooks = append(p.hooks, &hook{Hook: h, prog: prog})
 	}
 	return p.syncLinks(cfg)
 }
@@ -288,8 +427,7 @@ func (p *Probe) attach(cfg driver.Config) error {
 // Under linkMu.
 func (p *Probe) syncLinks(cfg driver.Config) error {
 	for _, h := range p.hooks {
-		want := h.syscall < 0 || cfg.Syscalls == nil || h.syscall < len(cfg.Syscalls) && cfg.Syscalls[h.syscall]
-		switch {
+		switch want := h.Wants(cfg); {
 		case want && h.link == nil:
 			l, err := h.prog.AttachGeneric()
 			if err != nil {
@@ -590,9 +728,11 @@ func (p *Probe) teardown() {
 		C.close(fd)
 	}
 	p.rings = nil
-	if p.mod != nil {
-		p.mod.Close()
-		p.mod = nil
+	for _, m := range []**libbpfgo.Module{&p.entry, &p.mod} {
+		if *m != nil {
+			(*m).Close()
+			*m = nil
+		}
 	}
 	for _, fd := range []*int{&p.epfd, &p.wake} {
 		if *fd >= 0 {
