@@ -109,6 +109,9 @@ func Start(t testing.TB) *Podman {
 			b, _ := os.ReadFile(p.log)
 			t.Logf("podman service log:\n%s", tail(b, 4000))
 		}
+		// conmon stays for minutes after an exec (to keep its exit code
+		// for the API): it and anything else of this service goes now.
+		killUsing(dir)
 		// The overlay driver bind-mounts its home on itself; what a
 		// crash left mounted goes too.
 		unmountBelow(dir)
@@ -356,6 +359,26 @@ func (p *Podman) ulimits(t testing.TB) []string {
 func (p *Podman) Exec(t testing.TB, id string, cmd ...string) []byte {
 	t.Helper()
 	return p.CLI(t, append([]string{"exec", id}, cmd...)...)
+}
+
+// killUsing kills the processes whose command line names dir: the conmon
+// monitors the service started for its containers and execs.
+func killUsing(dir string) {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return
+	}
+	self := os.Getpid()
+	for _, e := range ents {
+		var pid int
+		if _, err := fmt.Sscan(e.Name(), &pid); err != nil || pid == self {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && bytes.Contains(b, []byte(dir+"/")) {
+			_ = unix.Kill(pid, unix.SIGKILL)
+		}
+	}
 }
 
 // unmountBelow detaches every mount under dir, deepest first.
