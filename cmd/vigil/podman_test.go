@@ -122,3 +122,25 @@ func TestRunPodmanWithoutSocket(t *testing.T) {
 		})
 	}
 }
+
+// A --podman-socket vigil cannot use is refused before anything starts; a
+// good one, unix:///path as podman's --url writes it, is taken.
+func TestRunPodmanSocketChecked(t *testing.T) {
+	for _, sock := range []string{"ftp://host/podman.sock", "unix://run/podman/podman.sock", "localhost:8080"} {
+		r := run(t, "run", "--duration", "1ms", "--podman-socket", sock)
+		if r.code == 0 {
+			t.Errorf("--podman-socket %s: vigil run succeeded", sock)
+			continue
+		}
+		if !strings.Contains(r.stderr, `--podman-socket "`+sock+`"`) {
+			t.Errorf("--podman-socket %s: the error does not name the flag and value:\n%s", sock, r.stderr)
+		}
+		if strings.Contains(r.stderr, "rules loaded") {
+			t.Errorf("--podman-socket %s: checked only after loading the rules:\n%s", sock, r.stderr)
+		}
+	}
+	r := run(t, "run", "--duration", "1ms", "--podman-socket", "unix:///run/podman/podman.sock")
+	if strings.Contains(r.stderr, "--podman-socket") {
+		t.Errorf("a good --podman-socket refused:\n%s", r.stderr)
+	}
+}
