@@ -70,9 +70,8 @@ func LoadGlobals(cfg driver.Config, ringSize int) map[string]any {
 }
 
 // entryObject returns the object of the entry programs on the syscalls'
-// wrappers, loaded with the probe's maps (see load.go), or nil when the
-// probe object holds every program.
-func entryObject() []byte { return nil }
+// wrappers (fentry), loaded with the probe's maps (see load.go).
+func entryObject() []byte { return _FentryBytes }
 
 // EntryObject returns a copy of the entry programs' object, or nil when
 // there is none. A loader loads it after the probe object, with the

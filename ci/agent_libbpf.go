@@ -6,6 +6,9 @@
 package ci
 
 import (
+	"fmt"
+	"os"
+
 	"github.com/vigil-dev/vigil/bpf"
 	"github.com/vigil-dev/vigil/bpf/libbpf"
 	"github.com/vigil-dev/vigil/ci/selftest"
@@ -15,5 +18,10 @@ import (
 // openLibbpf loads the probe through libbpf (driver "libbpf"): the same
 // object and buffer size as the bpf driver's, another loader.
 func openLibbpf(cfg driver.Config) (selftest.Source, error) {
-	return libbpf.Open(cfg, bpf.Options{BufferSize: 1 << 20})
+	p, err := libbpf.Open(cfg, bpf.Options{BufferSize: 1 << 20})
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(os.Stderr, "vigil-agent: libbpf %s, entry programs: %s\n", libbpf.Version(), p.EntryMode())
+	return p, nil
 }

@@ -306,18 +306,36 @@ func (p *Probe) loadEntry(btfPath string) error {
 	if obj == nil {
 		return nil
 	}
+	// One directory for both tries: libbpf keeps a map's first pin path.
+	dir, done, err := pinDir()
+	if err != nil {
+		return err
+	}
+	defer done()
 	ferr := refuseEntry
 	if ferr == nil {
-		if p.entry, ferr = p.loadShared(obj, btfPath); ferr == nil {
+		if p.entry, ferr = p.loadShared(obj, btfPath, dir); ferr == nil {
 			return nil
 		}
 	}
-	var err error
-	if p.entry, err = p.loadShared(bpf.Object(), btfPath); err != nil {
+	if p.entry, err = p.loadShared(bpf.Object(), btfPath, dir); err != nil {
 		return fmt.Errorf("libbpf: load the entry programs: %w; their fallback in the probe object: %w", ferr, err)
 	}
 	p.fallback = true
 	return nil
+}
+
+// EntryMode says how the entry events' arguments are captured: "fentry"
+// (the entry object's programs), "sys_enter" (the probe's fallback, where
+// the kernel refused them) or "probe" (an object without an entry object).
+func (p *Probe) EntryMode() string {
+	switch {
+	case p.entry == nil:
+		return "probe"
+	case p.fallback:
+		return "sys_enter"
+	}
+	return "fentry"
 }
 
 // refuseEntry, set by tests, stands for a kernel that refuses the entry
@@ -325,9 +343,9 @@ func (p *Probe) loadEntry(btfPath string) error {
 var refuseEntry error
 
 // loadShared loads obj with every map taken from the probe object's,
-// which it pins for libbpf to reuse (the one way libbpf shares maps
+// which it pins in dir for libbpf to reuse (the one way libbpf shares maps
 // between objects that libbpfgo offers), and unpins once loaded.
-func (p *Probe) loadShared(obj []byte, btfPath string) (_ *libbpfgo.Module, err error) {
+func (p *Probe) loadShared(obj []byte, btfPath, dir string) (_ *libbpfgo.Module, err error) {
 	mod, err := openModule(obj, btfPath)
 	if err != nil {
 		return nil, err
@@ -337,11 +355,6 @@ func (p *Probe) loadShared(obj []byte, btfPath string) (_ *libbpfgo.Module, err 
 			mod.Close()
 		}
 	}()
-	dir, done, err := pinDir()
-	if err != nil {
-		return nil, err
-	}
-	defer done()
 	it := mod.Iterator()
 	for m := it.NextMap(); m != nil; m = it.NextMap() {
 		shared, err := p.mod.GetMap(m.Name())
@@ -352,6 +365,7 @@ func (p *Probe) loadShared(obj []byte, btfPath string) (_ *libbpfgo.Module, err 
 		if err := shared.Pin(path); err != nil {
 			return nil, err
 		}
+		defer func() { _ = shared.Unpin(path) }()
 		if err := m.Resize(shared.GetMaxEntries()); err != nil {
 			return nil, err
 		}

@@ -98,7 +98,7 @@ func TestSelftest(t *testing.T) {
 	if st.Events == 0 || len(st.PerCPU) == 0 {
 		t.Fatalf("stats after the workloads: %+v", st)
 	}
-	t.Logf("libbpf %s: %d events, %d drops, %d missed", Version(), st.Events, st.Drops, st.Missed)
+	t.Logf("libbpf %s, entry programs %s: %d events, %d drops, %d missed", Version(), p.EntryMode(), st.Events, st.Drops, st.Missed)
 }
 
 // TestClose: after Close, Next and Stats say so, and a second Close is
@@ -130,5 +130,78 @@ func TestBadBufferSize(t *testing.T) {
 	_, err := Open(agentConfig(), bpf.Options{BufferSize: 3000})
 	if err == nil || !strings.Contains(err.Error(), "power of two") {
 		t.Fatalf("Open with a 3000-byte ring: %v, want a power-of-two error", err)
+	}
+}
+
+// TestFallback: where the kernel refuses the entry object, the probe's
+// sys_enter program serves the entry events (openat's arguments at entry)
+// in its stead.
+func TestFallback(t *testing.T) {
+	testenv.RequireProbe(t)
+	allowLibbpfgoMemlock(t)
+	refuseEntry = errors.New("refused for a test")
+	defer func() { refuseEntry = nil }()
+	p, err := Open(agentConfig(), bpf.Options{BufferSize: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if bpf.EntryObject() != nil && p.EntryMode() != "sys_enter" {
+		t.Fatalf("entry mode %s, want sys_enter", p.EntryMode())
+	}
+	env := &selftest.Env{Src: p, Config: agentConfig(), TempDir: t.TempDir()}
+	for _, c := range selftest.Checks() {
+		if c.Name != "files" {
+			continue
+		}
+		if _, err := c.Exec(env); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestSelectionAttaches: a hook tied to syscalls is attached only while
+// one of them is selected, and SetConfig attaches and detaches it.
+func TestSelectionAttaches(t *testing.T) {
+	testenv.RequireProbe(t)
+	allowLibbpfgoMemlock(t)
+	table, err := driver.NewSyscallTable("amd64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nr, _ := table.Nr("execve")
+	only := agentConfig()
+	only.Syscalls = make([]bool, driver.MaxSyscalls)
+	only.Syscalls[nr] = true
+	p, err := Open(only, bpf.Options{BufferSize: 1 << 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	attached := func() (tied, always int) {
+		for _, h := range p.hooks {
+			switch {
+			case h.link != nil && len(h.Syscalls) > 0:
+				tied++
+			case h.link != nil:
+				always++
+			}
+		}
+		return
+	}
+	if tied, always := attached(); tied != 0 || always == 0 {
+		t.Fatalf("execve alone: %d syscall hooks and %d others attached, want none and some", tied, always)
+	}
+	if err := p.SetConfig(agentConfig()); err != nil {
+		t.Fatal(err)
+	}
+	if tied, _ := attached(); tied == 0 && p.EntryMode() != "probe" {
+		t.Fatalf("every syscall: no syscall hook attached (entry mode %s)", p.EntryMode())
+	}
+	if err := p.SetConfig(only); err != nil {
+		t.Fatal(err)
+	}
+	if tied, _ := attached(); tied != 0 {
+		t.Fatalf("execve alone again: %d syscall hooks attached", tied)
 	}
 }
