@@ -32,6 +32,8 @@ type fentryScratch struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	fentryMapExecveatTids     = "execveat_tids"
+	fentryMapKfDotted         = "kf_dotted"
+	fentryMapKfStats          = "kf_stats"
 	fentryMapRingbufs         = "ringbufs"
 	fentryMapScratchMap       = "scratch_map"
 	fentryMapStats            = "stats"
@@ -44,6 +46,21 @@ const (
 	fentryVarCfgCapture       = "cfg_capture"
 	fentryVarCfgIgnoreTgid    = "cfg_ignore_tgid"
 	fentryVarCfgInteresting   = "cfg_interesting"
+	fentryVarCfgKfConnAll     = "cfg_kf_conn_all"
+	fentryVarCfgKfConnRule    = "cfg_kf_conn_rule"
+	fentryVarCfgKfConnState   = "cfg_kf_conn_state"
+	fentryVarCfgKfNterms      = "cfg_kf_nterms"
+	fentryVarCfgKfOn          = "cfg_kf_on"
+	fentryVarCfgKfOpenAll     = "cfg_kf_open_all"
+	fentryVarCfgKfOpenSuccess = "cfg_kf_open_success"
+	fentryVarCfgKfSockAll     = "cfg_kf_sock_all"
+	fentryVarCfgKfSockRule    = "cfg_kf_sock_rule"
+	fentryVarCfgKfSockState   = "cfg_kf_sock_state"
+	fentryVarCfgKfTermLen     = "cfg_kf_term_len"
+	fentryVarCfgKfTermMask    = "cfg_kf_term_mask"
+	fentryVarCfgKfTermNeed    = "cfg_kf_term_need"
+	fentryVarCfgKfTermPfx     = "cfg_kf_term_pfx"
+	fentryVarCfgKfTermTypes   = "cfg_kf_term_types"
 	fentryVarCfgSnaplen       = "cfg_snaplen"
 	fentryVarCfgWakeupBytes   = "cfg_wakeup_bytes"
 )
@@ -103,6 +120,8 @@ type fentryProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type fentryMapSpecs struct {
 	ExecveatTids *ebpf.MapSpec `ebpf:"execveat_tids"`
+	KfDotted     *ebpf.MapSpec `ebpf:"kf_dotted"`
+	KfStats      *ebpf.MapSpec `ebpf:"kf_stats"`
 	Ringbufs     *ebpf.MapSpec `ebpf:"ringbufs"`
 	ScratchMap   *ebpf.MapSpec `ebpf:"scratch_map"`
 	Stats        *ebpf.MapSpec `ebpf:"stats"`
@@ -112,11 +131,26 @@ type fentryMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type fentryVariableSpecs struct {
-	CfgCapture     *ebpf.VariableSpec `ebpf:"cfg_capture"`
-	CfgIgnoreTgid  *ebpf.VariableSpec `ebpf:"cfg_ignore_tgid"`
-	CfgInteresting *ebpf.VariableSpec `ebpf:"cfg_interesting"`
-	CfgSnaplen     *ebpf.VariableSpec `ebpf:"cfg_snaplen"`
-	CfgWakeupBytes *ebpf.VariableSpec `ebpf:"cfg_wakeup_bytes"`
+	CfgCapture       *ebpf.VariableSpec `ebpf:"cfg_capture"`
+	CfgIgnoreTgid    *ebpf.VariableSpec `ebpf:"cfg_ignore_tgid"`
+	CfgInteresting   *ebpf.VariableSpec `ebpf:"cfg_interesting"`
+	CfgKfConnAll     *ebpf.VariableSpec `ebpf:"cfg_kf_conn_all"`
+	CfgKfConnRule    *ebpf.VariableSpec `ebpf:"cfg_kf_conn_rule"`
+	CfgKfConnState   *ebpf.VariableSpec `ebpf:"cfg_kf_conn_state"`
+	CfgKfNterms      *ebpf.VariableSpec `ebpf:"cfg_kf_nterms"`
+	CfgKfOn          *ebpf.VariableSpec `ebpf:"cfg_kf_on"`
+	CfgKfOpenAll     *ebpf.VariableSpec `ebpf:"cfg_kf_open_all"`
+	CfgKfOpenSuccess *ebpf.VariableSpec `ebpf:"cfg_kf_open_success"`
+	CfgKfSockAll     *ebpf.VariableSpec `ebpf:"cfg_kf_sock_all"`
+	CfgKfSockRule    *ebpf.VariableSpec `ebpf:"cfg_kf_sock_rule"`
+	CfgKfSockState   *ebpf.VariableSpec `ebpf:"cfg_kf_sock_state"`
+	CfgKfTermLen     *ebpf.VariableSpec `ebpf:"cfg_kf_term_len"`
+	CfgKfTermMask    *ebpf.VariableSpec `ebpf:"cfg_kf_term_mask"`
+	CfgKfTermNeed    *ebpf.VariableSpec `ebpf:"cfg_kf_term_need"`
+	CfgKfTermPfx     *ebpf.VariableSpec `ebpf:"cfg_kf_term_pfx"`
+	CfgKfTermTypes   *ebpf.VariableSpec `ebpf:"cfg_kf_term_types"`
+	CfgSnaplen       *ebpf.VariableSpec `ebpf:"cfg_snaplen"`
+	CfgWakeupBytes   *ebpf.VariableSpec `ebpf:"cfg_wakeup_bytes"`
 }
 
 // fentryObjects contains all objects after they have been loaded into the kernel.
@@ -140,6 +174,8 @@ func (o *fentryObjects) Close() error {
 // It can be passed to loadFentryObjects or ebpf.CollectionSpec.LoadAndAssign.
 type fentryMaps struct {
 	ExecveatTids *ebpf.Map `ebpf:"execveat_tids"`
+	KfDotted     *ebpf.Map `ebpf:"kf_dotted"`
+	KfStats      *ebpf.Map `ebpf:"kf_stats"`
 	Ringbufs     *ebpf.Map `ebpf:"ringbufs"`
 	ScratchMap   *ebpf.Map `ebpf:"scratch_map"`
 	Stats        *ebpf.Map `ebpf:"stats"`
@@ -148,6 +184,8 @@ type fentryMaps struct {
 func (m *fentryMaps) Close() error {
 	return _FentryClose(
 		m.ExecveatTids,
+		m.KfDotted,
+		m.KfStats,
 		m.Ringbufs,
 		m.ScratchMap,
 		m.Stats,
@@ -158,11 +196,26 @@ func (m *fentryMaps) Close() error {
 //
 // It can be passed to loadFentryObjects or ebpf.CollectionSpec.LoadAndAssign.
 type fentryVariables struct {
-	CfgCapture     *ebpf.Variable `ebpf:"cfg_capture"`
-	CfgIgnoreTgid  *ebpf.Variable `ebpf:"cfg_ignore_tgid"`
-	CfgInteresting *ebpf.Variable `ebpf:"cfg_interesting"`
-	CfgSnaplen     *ebpf.Variable `ebpf:"cfg_snaplen"`
-	CfgWakeupBytes *ebpf.Variable `ebpf:"cfg_wakeup_bytes"`
+	CfgCapture       *ebpf.Variable `ebpf:"cfg_capture"`
+	CfgIgnoreTgid    *ebpf.Variable `ebpf:"cfg_ignore_tgid"`
+	CfgInteresting   *ebpf.Variable `ebpf:"cfg_interesting"`
+	CfgKfConnAll     *ebpf.Variable `ebpf:"cfg_kf_conn_all"`
+	CfgKfConnRule    *ebpf.Variable `ebpf:"cfg_kf_conn_rule"`
+	CfgKfConnState   *ebpf.Variable `ebpf:"cfg_kf_conn_state"`
+	CfgKfNterms      *ebpf.Variable `ebpf:"cfg_kf_nterms"`
+	CfgKfOn          *ebpf.Variable `ebpf:"cfg_kf_on"`
+	CfgKfOpenAll     *ebpf.Variable `ebpf:"cfg_kf_open_all"`
+	CfgKfOpenSuccess *ebpf.Variable `ebpf:"cfg_kf_open_success"`
+	CfgKfSockAll     *ebpf.Variable `ebpf:"cfg_kf_sock_all"`
+	CfgKfSockRule    *ebpf.Variable `ebpf:"cfg_kf_sock_rule"`
+	CfgKfSockState   *ebpf.Variable `ebpf:"cfg_kf_sock_state"`
+	CfgKfTermLen     *ebpf.Variable `ebpf:"cfg_kf_term_len"`
+	CfgKfTermMask    *ebpf.Variable `ebpf:"cfg_kf_term_mask"`
+	CfgKfTermNeed    *ebpf.Variable `ebpf:"cfg_kf_term_need"`
+	CfgKfTermPfx     *ebpf.Variable `ebpf:"cfg_kf_term_pfx"`
+	CfgKfTermTypes   *ebpf.Variable `ebpf:"cfg_kf_term_types"`
+	CfgSnaplen       *ebpf.Variable `ebpf:"cfg_snaplen"`
+	CfgWakeupBytes   *ebpf.Variable `ebpf:"cfg_wakeup_bytes"`
 }
 
 // fentryPrograms contains all programs after they have been loaded into the kernel.

@@ -65,6 +65,7 @@ func (p *Probe) load(spec *ebpf.CollectionSpec, opts *ebpf.CollectionOptions) er
 		probeMapExecveatTids: core.ExecveatTids, probeMapRingbufs: core.Ringbufs,
 		probeMapScratchMap: core.ScratchMap, probeMapStats: core.Stats,
 		probeMapExitProgs: core.ExitProgs,
+		probeMapKfDotted:  core.KfDotted, probeMapKfStats: core.KfStats,
 	}
 	ferr := p.loadFentry(spec, &shared)
 	if ferr == nil {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"runtime"
 	"strings"
@@ -429,6 +430,11 @@ func (p *Probe) Stats() (driver.Stats, error) {
 		st.Events += c.Events
 		st.Drops += c.Drops
 	}
+	n, err := p.filtered()
+	if err != nil {
+		return driver.Stats{}, err
+	}
+	st.Filtered = n
 	for _, prog := range p.attachedPrograms() {
 		if ps, err := prog.Stats(); err == nil {
 			st.Missed += ps.RecursionMisses
@@ -439,6 +445,9 @@ func (p *Probe) Stats() (driver.Stats, error) {
 
 // SetConfig changes what the probe captures, effective at once.
 func (p *Probe) SetConfig(cfg driver.Config) error {
+	if err := cfg.Filter.Valid(); err != nil {
+		return err
+	}
 	p.linkMu.Lock()
 	defer p.linkMu.Unlock()
 	attached := len(p.links) > 0
@@ -459,6 +468,9 @@ func (p *Probe) SetConfig(cfg driver.Config) error {
 		if err := vars[name].Set(v); err != nil {
 			return fmt.Errorf("set probe %s: %w", name, err)
 		}
+	}
+	if err := p.setFilter(cfg.Filter); err != nil {
+		return err
 	}
 	p.cfg = cfg
 	if attached {
@@ -560,7 +572,12 @@ func configValues(cfg driver.Config) map[string]any {
 }
 
 func setConfig(vars map[string]*ebpf.VariableSpec, cfg driver.Config) error {
-	for name, v := range configValues(cfg) {
+	if err := cfg.Filter.Valid(); err != nil {
+		return err
+	}
+	vals := configValues(cfg)
+	maps.Copy(vals, filterValues(cfg.Filter))
+	for name, v := range vals {
 		if err := vars[name].Set(v); err != nil {
 			return fmt.Errorf("set probe %s: %w", name, err)
 		}

@@ -33,6 +33,8 @@ type probeScratch struct {
 const (
 	probeMapExecveatTids        = "execveat_tids"
 	probeMapExitProgs           = "exit_progs"
+	probeMapKfDotted            = "kf_dotted"
+	probeMapKfStats             = "kf_stats"
 	probeMapRingbufs            = "ringbufs"
 	probeMapScratchMap          = "scratch_map"
 	probeMapStats               = "stats"
@@ -99,6 +101,21 @@ const (
 	probeVarCfgCapture          = "cfg_capture"
 	probeVarCfgIgnoreTgid       = "cfg_ignore_tgid"
 	probeVarCfgInteresting      = "cfg_interesting"
+	probeVarCfgKfConnAll        = "cfg_kf_conn_all"
+	probeVarCfgKfConnRule       = "cfg_kf_conn_rule"
+	probeVarCfgKfConnState      = "cfg_kf_conn_state"
+	probeVarCfgKfNterms         = "cfg_kf_nterms"
+	probeVarCfgKfOn             = "cfg_kf_on"
+	probeVarCfgKfOpenAll        = "cfg_kf_open_all"
+	probeVarCfgKfOpenSuccess    = "cfg_kf_open_success"
+	probeVarCfgKfSockAll        = "cfg_kf_sock_all"
+	probeVarCfgKfSockRule       = "cfg_kf_sock_rule"
+	probeVarCfgKfSockState      = "cfg_kf_sock_state"
+	probeVarCfgKfTermLen        = "cfg_kf_term_len"
+	probeVarCfgKfTermMask       = "cfg_kf_term_mask"
+	probeVarCfgKfTermNeed       = "cfg_kf_term_need"
+	probeVarCfgKfTermPfx        = "cfg_kf_term_pfx"
+	probeVarCfgKfTermTypes      = "cfg_kf_term_types"
 	probeVarCfgSnaplen          = "cfg_snaplen"
 	probeVarCfgWakeupBytes      = "cfg_wakeup_bytes"
 	probeVarVigilSchemaVersion  = "vigil_schema_version"
@@ -214,6 +231,8 @@ type probeProgramSpecs struct {
 type probeMapSpecs struct {
 	ExecveatTids *ebpf.MapSpec `ebpf:"execveat_tids"`
 	ExitProgs    *ebpf.MapSpec `ebpf:"exit_progs"`
+	KfDotted     *ebpf.MapSpec `ebpf:"kf_dotted"`
+	KfStats      *ebpf.MapSpec `ebpf:"kf_stats"`
 	Ringbufs     *ebpf.MapSpec `ebpf:"ringbufs"`
 	ScratchMap   *ebpf.MapSpec `ebpf:"scratch_map"`
 	Stats        *ebpf.MapSpec `ebpf:"stats"`
@@ -226,6 +245,21 @@ type probeVariableSpecs struct {
 	CfgCapture         *ebpf.VariableSpec `ebpf:"cfg_capture"`
 	CfgIgnoreTgid      *ebpf.VariableSpec `ebpf:"cfg_ignore_tgid"`
 	CfgInteresting     *ebpf.VariableSpec `ebpf:"cfg_interesting"`
+	CfgKfConnAll       *ebpf.VariableSpec `ebpf:"cfg_kf_conn_all"`
+	CfgKfConnRule      *ebpf.VariableSpec `ebpf:"cfg_kf_conn_rule"`
+	CfgKfConnState     *ebpf.VariableSpec `ebpf:"cfg_kf_conn_state"`
+	CfgKfNterms        *ebpf.VariableSpec `ebpf:"cfg_kf_nterms"`
+	CfgKfOn            *ebpf.VariableSpec `ebpf:"cfg_kf_on"`
+	CfgKfOpenAll       *ebpf.VariableSpec `ebpf:"cfg_kf_open_all"`
+	CfgKfOpenSuccess   *ebpf.VariableSpec `ebpf:"cfg_kf_open_success"`
+	CfgKfSockAll       *ebpf.VariableSpec `ebpf:"cfg_kf_sock_all"`
+	CfgKfSockRule      *ebpf.VariableSpec `ebpf:"cfg_kf_sock_rule"`
+	CfgKfSockState     *ebpf.VariableSpec `ebpf:"cfg_kf_sock_state"`
+	CfgKfTermLen       *ebpf.VariableSpec `ebpf:"cfg_kf_term_len"`
+	CfgKfTermMask      *ebpf.VariableSpec `ebpf:"cfg_kf_term_mask"`
+	CfgKfTermNeed      *ebpf.VariableSpec `ebpf:"cfg_kf_term_need"`
+	CfgKfTermPfx       *ebpf.VariableSpec `ebpf:"cfg_kf_term_pfx"`
+	CfgKfTermTypes     *ebpf.VariableSpec `ebpf:"cfg_kf_term_types"`
 	CfgSnaplen         *ebpf.VariableSpec `ebpf:"cfg_snaplen"`
 	CfgWakeupBytes     *ebpf.VariableSpec `ebpf:"cfg_wakeup_bytes"`
 	VigilSchemaVersion *ebpf.VariableSpec `ebpf:"vigil_schema_version"`
@@ -253,6 +287,8 @@ func (o *probeObjects) Close() error {
 type probeMaps struct {
 	ExecveatTids *ebpf.Map `ebpf:"execveat_tids"`
 	ExitProgs    *ebpf.Map `ebpf:"exit_progs"`
+	KfDotted     *ebpf.Map `ebpf:"kf_dotted"`
+	KfStats      *ebpf.Map `ebpf:"kf_stats"`
 	Ringbufs     *ebpf.Map `ebpf:"ringbufs"`
 	ScratchMap   *ebpf.Map `ebpf:"scratch_map"`
 	Stats        *ebpf.Map `ebpf:"stats"`
@@ -262,6 +298,8 @@ func (m *probeMaps) Close() error {
 	return _ProbeClose(
 		m.ExecveatTids,
 		m.ExitProgs,
+		m.KfDotted,
+		m.KfStats,
 		m.Ringbufs,
 		m.ScratchMap,
 		m.Stats,
@@ -275,6 +313,21 @@ type probeVariables struct {
 	CfgCapture         *ebpf.Variable `ebpf:"cfg_capture"`
 	CfgIgnoreTgid      *ebpf.Variable `ebpf:"cfg_ignore_tgid"`
 	CfgInteresting     *ebpf.Variable `ebpf:"cfg_interesting"`
+	CfgKfConnAll       *ebpf.Variable `ebpf:"cfg_kf_conn_all"`
+	CfgKfConnRule      *ebpf.Variable `ebpf:"cfg_kf_conn_rule"`
+	CfgKfConnState     *ebpf.Variable `ebpf:"cfg_kf_conn_state"`
+	CfgKfNterms        *ebpf.Variable `ebpf:"cfg_kf_nterms"`
+	CfgKfOn            *ebpf.Variable `ebpf:"cfg_kf_on"`
+	CfgKfOpenAll       *ebpf.Variable `ebpf:"cfg_kf_open_all"`
+	CfgKfOpenSuccess   *ebpf.Variable `ebpf:"cfg_kf_open_success"`
+	CfgKfSockAll       *ebpf.Variable `ebpf:"cfg_kf_sock_all"`
+	CfgKfSockRule      *ebpf.Variable `ebpf:"cfg_kf_sock_rule"`
+	CfgKfSockState     *ebpf.Variable `ebpf:"cfg_kf_sock_state"`
+	CfgKfTermLen       *ebpf.Variable `ebpf:"cfg_kf_term_len"`
+	CfgKfTermMask      *ebpf.Variable `ebpf:"cfg_kf_term_mask"`
+	CfgKfTermNeed      *ebpf.Variable `ebpf:"cfg_kf_term_need"`
+	CfgKfTermPfx       *ebpf.Variable `ebpf:"cfg_kf_term_pfx"`
+	CfgKfTermTypes     *ebpf.Variable `ebpf:"cfg_kf_term_types"`
 	CfgSnaplen         *ebpf.Variable `ebpf:"cfg_snaplen"`
 	CfgWakeupBytes     *ebpf.Variable `ebpf:"cfg_wakeup_bytes"`
 	VigilSchemaVersion *ebpf.Variable `ebpf:"vigil_schema_version"`

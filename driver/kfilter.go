@@ -55,7 +55,7 @@ const (
 const (
 	KFMaxTerms  = 32  // OpenTerms
 	KFPrefixMax = 63  // bytes of a prefix kept; a longer one is cut, keeping more
-	KFScanMax   = 512 // longest path a driver checks; a longer one is kept
+	KFScanMax   = 256 // longest path a driver checks, NUL included; a longer one is kept
 )
 
 // OpenTerm keeps the open-family events of Types whose path starts with

@@ -8,6 +8,7 @@
 #define VIGIL_ENTRY_H
 
 #include "task.h"
+#include "filter.h"
 
 #define ARG0(r) BPF_CORE_READ(r, di)
 #define ARG1(r) BPF_CORE_READ(r, si)
@@ -90,6 +91,7 @@ static __always_inline int fill_enter(struct pt_regs *regs, __u64 nr)
 	default:
 		return 0;
 	}
+	kf_enter(&b, nr);
 	submit(&b);
 	return 0;
 }

@@ -421,6 +421,10 @@ static __always_inline int fill_exit(struct pt_regs *regs, long ret, __u64 nr,
 		release(&b);
 		return 0;
 	}
+	if (kf_drop(&b, type, ret)) {
+		release(&b);
+		return 0;
+	}
 	submit(&b);
 	return 0;
 }
