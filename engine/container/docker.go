@@ -43,6 +43,21 @@ type engineAPI struct {
 
 type imageNames struct{ tags, digests []string }
 
+// names tells whether a tag or digest is of repository repo.
+func (n imageNames) names(repo string) bool {
+	for _, rd := range n.digests {
+		if r, _, ok := strings.Cut(rd, "@"); ok && r == repo {
+			return true
+		}
+	}
+	for _, rt := range n.tags {
+		if r, _, _ := SplitImage(rt); r == repo {
+			return true
+		}
+	}
+	return false
+}
+
 // maxImages bounds the image cache; it is dropped whole when full, since
 // the engine answers again when asked.
 const maxImages = 512
@@ -132,7 +147,9 @@ func (d *engineAPI) inspect(ctx context.Context, fullID string) (info *Info, ali
 	info.PodName = info.Labels[labelPodName]
 	info.PodNamespace = info.Labels[labelPodNamespace]
 	info.PodUID = info.Labels[labelPodUID]
-	fillImage(ctx, info, func(ctx context.Context, id string) (imageNames, bool) { return d.imageNames(ctx, cli, id) })
+	fillImage(ctx, info, func(ctx context.Context, id string) (imageNames, bool) {
+		return d.imageNames(ctx, cli, id, info.ImageRepo)
+	})
 	return info, c.State != nil && c.State.Running, nil
 }
 
@@ -186,12 +203,14 @@ func fillImage(ctx context.Context, info *Info, names func(context.Context, stri
 }
 
 // imageNames returns an image's tags and digests; a failure leaves the
-// container's metadata as its own reference gave it.
-func (d *engineAPI) imageNames(ctx context.Context, cli *client.Client, id string) (imageNames, bool) {
+// container's metadata as its own reference gave it. The names cached for
+// the image are asked again when they lack repo: the image was tagged
+// since (podman keeps a digest per name, which the new name needs).
+func (d *engineAPI) imageNames(ctx context.Context, cli *client.Client, id, repo string) (imageNames, bool) {
 	d.mu.Lock()
 	n, ok := d.images[id]
 	d.mu.Unlock()
-	if ok {
+	if ok && (repo == "" || n.names(repo)) {
 		return n, true
 	}
 	img, err := cli.ImageInspect(ctx, id)

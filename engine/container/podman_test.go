@@ -67,6 +67,25 @@ func TestPodmanAPI(t *testing.T) {
 		t.Errorf("second container %+v", other)
 	}
 
+	// The image under a second name, with a registry host and port:
+	// podman keeps a digest per name, and the one of the container's own
+	// repository is taken.
+	const named = "example.test:5000/team/app:v1"
+	p.CLI(t, "tag", podmantest.Image, named)
+	tagged := waitStatus(t, r, Podman, p.RunImage(t, "tagged", named).ID, 10*time.Second)
+	if tagged.Status != Ready || tagged.Image != named || tagged.ImageRepo != "example.test:5000/team/app" ||
+		tagged.ImageTag != "v1" || tagged.ImageDigest != info.ImageDigest || tagged.ImageID != info.ImageID {
+		t.Errorf("container of %s: %+v", named, tagged)
+	}
+	// Made from the image's id, the container names the image by one of
+	// its names (dockerd would give the id): repository and tag agree.
+	byID := waitStatus(t, r, Podman, p.RunImage(t, "byid", info.ImageID[:12]).ID, 10*time.Second)
+	if byID.Status != Ready || byID.ImageDigest != info.ImageDigest ||
+		!(byID.ImageRepo == "localhost/vigil-podman" && byID.ImageTag == "bookworm" ||
+			byID.ImageRepo == "example.test:5000/team/app" && byID.ImageTag == "v1") {
+		t.Errorf("container of image id %s: %+v", info.ImageID[:12], byID)
+	}
+
 	// A container podman does not know (removed, say) fails alone: podman
 	// answers 404 as dockerd does, and the runtime is not warned about.
 	gone := waitStatus(t, r, Podman, testID(7), 10*time.Second)

@@ -305,8 +305,14 @@ type Container struct {
 // more `podman run` options (--label, --privileged, -v).
 func (p *Podman) Run(t testing.TB, name string, opts ...string) Container {
 	t.Helper()
+	return p.RunImage(t, name, Image, opts...)
+}
+
+// RunImage is Run with another name of the image (podman tag), or its id.
+func (p *Podman) RunImage(t testing.TB, name, image string, opts ...string) Container {
+	t.Helper()
 	args := append(append([]string{"run", "--detach", "--network", "host", "--name", name}, p.ulimits(t)...), opts...)
-	args = append(args, Image, "sleep", "infinity")
+	args = append(args, image, "sleep", "infinity")
 	id := strings.TrimSpace(string(p.CLI(t, args...)))
 	t.Cleanup(func() {
 		if out, err := p.cli(context.Background(), nil, "rm", "--force", "--time", "0", id); err != nil &&
