@@ -70,3 +70,46 @@ func TestDecodeDoesNotAllocate(t *testing.T) {
 		t.Fatalf("decode allocates %.1f times per stream of %d events", allocs, len(evs))
 	}
 }
+
+// BenchmarkDecodeGeneric decodes the commonest event of a syscall flood:
+// the generic one (result and syscall id).
+func BenchmarkDecodeGeneric(b *testing.B) {
+	var bl Builder
+	bl.Begin(nil, EvGeneric, 1, 100, 100)
+	raw := bl.Int(0).Int(110).End()
+	var e Event
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := e.Decode(raw); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkMergeFill merges two rings whose events interleave one by one,
+// the worst case for runs, and reports the cost per event of Fill and
+// Buffered together.
+func BenchmarkMergeFill(b *testing.B) {
+	lists := make([][][]byte, 2)
+	for ts := uint64(0); ts < 64*BatchSize; ts++ {
+		var bl Builder
+		bl.Begin(nil, EvGeneric, ts, 100, 100)
+		lists[ts%2] = append(lists[ts%2], bl.Int(0).Int(110).End())
+	}
+	rings := []*sliceRing{{cpu: 0}, {cpu: 1}}
+	m := NewMerge(rings)
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		if m.Buffered() != nil {
+			n++
+			continue
+		}
+		if k, _ := m.Fill(); k == 0 {
+			for i, r := range rings {
+				r.recs, r.consumed = lists[i], 0
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(max(n, 1)), "ns/event")
+}

@@ -76,10 +76,18 @@ const BatchSize = 128
 // order, and Buffered hands them out one by one with no other work.
 type Merge[R Ring] struct {
 	Rings []R
+	heads []head // each ring's next record, as Fill last saw it
 	batch []Event
 	next  int   // batch[next] is the next event Buffered returns
 	n     int   // events in batch
 	err   error // a bad record that ended the last batch, for the next Fill
+}
+
+// head is a ring's next record and its timestamp; rec is nil when the
+// ring had none.
+type head struct {
+	rec []byte
+	ts  uint64
 }
 
 // NewMerge returns a Merge over rings, one per CPU.
@@ -104,10 +112,12 @@ func (m *Merge[R]) Buffered() *Event {
 // every ring is empty.
 //
 // It takes runs, not single events: from the ring whose head is oldest,
-// every event up to the timestamp at the head of the next oldest ring, so
-// a ring is looked at once per run rather than once per event. What a
-// ring receives during a Fill waits for the next one, as with any
-// per-CPU tracer it may have arrived late anyway.
+// every event up to the timestamp at the head of the next oldest ring.
+// Each ring is looked at once when Fill begins; after that only the ring
+// a run is taken from, once per event, and the choice of the next run
+// compares the heads already seen. A ring that was empty when Fill began
+// waits for the next Fill: what it receives meanwhile may have arrived
+// late anyway, as with any per-CPU tracer.
 //
 // A record that does not decode ends the batch; the events before it are
 // returned first, and the next Fill returns its error (naming the CPU)
@@ -119,46 +129,54 @@ func (m *Merge[R]) Fill() (int, error) {
 		m.err = nil
 		return 0, err
 	}
+	if len(m.heads) != len(m.Rings) {
+		m.heads = make([]head, len(m.Rings))
+	}
+	heads := m.heads
+	for i, r := range m.Rings {
+		rec := r.Peek()
+		heads[i] = head{rec, recordTS(rec)}
+	}
 	for m.n < len(m.batch) {
-		best, bestRec, limit := -1, []byte(nil), ^uint64(0)
-		var bestTS uint64
-		for i, r := range m.Rings {
-			rec := r.Peek()
-			if rec == nil {
-				continue
-			}
-			ts := recordTS(rec)
+		best, bestTS, limit := -1, uint64(0), ^uint64(0)
+		for i := range heads {
+			h := &heads[i]
 			switch {
-			case best < 0 || ts < bestTS:
+			case h.rec == nil:
+			case best < 0 || h.ts < bestTS:
 				if best >= 0 {
 					limit = bestTS
 				}
-				best, bestRec, bestTS = i, rec, ts
-			case ts < limit:
-				limit = ts
+				best, bestTS = i, h.ts
+			case h.ts < limit:
+				limit = h.ts
 			}
 		}
 		if best < 0 {
 			break
 		}
 		r := m.Rings[best]
-		for rec := bestRec; ; {
+		cpu := r.CPU()
+		rec := heads[best].rec
+		for {
 			e := &m.batch[m.n]
 			err := e.Decode(rec)
 			r.Consume()
 			if err != nil {
-				err = fmt.Errorf("event from cpu %d: %w", r.CPU(), err)
+				err = fmt.Errorf("event from cpu %d: %w", cpu, err)
 				if m.n == 0 {
 					return 0, err
 				}
 				m.err = err
 				return m.n, nil
 			}
-			e.CPU = r.CPU()
+			e.CPU = cpu
 			if m.n++; m.n == len(m.batch) {
-				break
+				return m.n, nil
 			}
-			if rec = r.Peek(); rec == nil || recordTS(rec) > limit {
+			rec = r.Peek()
+			if ts := recordTS(rec); rec == nil || ts > limit {
+				heads[best] = head{rec, ts}
 				break
 			}
 		}

@@ -155,7 +155,7 @@ func TestMergeTakesRuns(t *testing.T) {
 	if n, err := m.Fill(); n != BatchSize || err != nil {
 		t.Fatalf("Fill = %d, %v; want %d", n, err, BatchSize)
 	}
-	if idle.peeks > 2 {
+	if idle.peeks > 1 {
 		t.Fatalf("the idle ring was looked at %d times for one batch", idle.peeks)
 	}
 }

@@ -101,7 +101,7 @@ type Reader struct {
 	mu     sync.Mutex // held by Next while it reads the rings; Close takes it before unmapping
 	closed atomic.Bool
 	rings  []*ring
-	merge *driver.Merge[*ring]
+	merge  *driver.Merge[*ring]
 	// epfd waits on every device at once, when the module supports poll
 	// (-1 otherwise: Next then looks every pollEvery).
 	epfd  int
