@@ -138,28 +138,32 @@ var ContainerdNamespaces = [...]string{"k8s.io", "moby"}
 // /<namespace>/<id> of a namespace in ContainerdNamespaces; it returns
 // "<namespace>/<id>", a substring of p, or "".
 func matchNamespaced(p string, start, end int) string {
-	if start < 2 || !validContainerdID(p[start:end]) {
+	if start < 2 {
 		return ""
 	}
-	parent := p[:start-1]
-	slash := strings.LastIndexByte(parent, '/')
-	ns := parent[slash+1:]
-	known := false
-	for _, n := range ContainerdNamespaces {
-		known = known || ns == n
-	}
-	if !known {
-		return ""
-	}
-	// The namespace must be the path's first component: what comes
-	// before it is nothing or a line's "hierarchy:controllers:" prefix.
-	if slash >= 0 {
-		head := parent[:slash]
-		if strings.IndexByte(head, '/') >= 0 || (head != "" && head[len(head)-1] != ':') {
+	parent := p[:start-1] // without its trailing '/'
+	for _, ns := range ContainerdNamespaces {
+		if !strings.HasSuffix(parent, ns) {
+			continue
+		}
+		// The namespace must be the path's first component: what comes
+		// before it is nothing or a line's "hierarchy:controllers:".
+		nsStart := len(parent) - len(ns)
+		if head := parent[:nsStart]; head != "" {
+			if head[len(head)-1] != '/' {
+				continue
+			}
+			head = head[:len(head)-1]
+			if head != "" && (head[len(head)-1] != ':' || strings.IndexByte(head, '/') >= 0) {
+				continue
+			}
+		}
+		if !validContainerdID(p[start:end]) {
 			return ""
 		}
+		return p[nsStart:end]
 	}
-	return p[slash+1 : end]
+	return ""
 }
 
 // maxContainerdID is containerd's limit on identifiers.
