@@ -67,7 +67,7 @@ func runCommand() *cli.Command {
 				"(default: <host-root>/run/podman/podman.sock)"},
 			&cli.StringFlag{Name: "buffer-size", Value: "8MiB", Usage: "ring buffer size per CPU (a power of two)"},
 			&cli.BoolFlag{Name: "all-syscalls", Usage: "capture every syscall, not only those the rules and state tracking need"},
-			configFlag(), webListenFlag(),
+			kernelFilterFlag(), configFlag(), webListenFlag(),
 		), append(append(loaderFlags(), daemonFlags()...), auditFlags()...)...),
 		Action: runAction,
 	}
@@ -201,11 +201,13 @@ func runAction(c *cli.Context) error {
 	if !c.Bool("all-syscalls") {
 		cfg.Syscalls = engine.Syscalls(d.prog, tab)
 	}
+	cfg.Filter = kernelFilter(c, d.prog, logrus.NewEntry(logrus.StandardLogger()))
 	l, err := openDriver(c, cfg, size)
 	if err != nil {
 		d.finish(nil)
 		return err
 	}
+	kernelFilterDriver(cfg, l.Driver)
 	src := l.Source
 	logrus.WithFields(logrus.Fields{"driver": l.Driver, "buffer_size": size}).Info("detecting")
 	ctx, cancel := signalContext(c.Duration("duration"))

@@ -195,6 +195,7 @@ func (d *daemon) reload(why string) {
 	if !d.c.Bool("all-syscalls") {
 		d.updateSyscalls(log, engine.Syscalls(prog, d.tab))
 	}
+	d.updateFilter(log, prog)
 	d.eng.Reload(prog)
 	if d.audit != nil {
 		d.audit.det.Reload(prog) // k8s_audit rules come from the same files
