@@ -95,6 +95,24 @@ func TestPodmanAPI(t *testing.T) {
 	if ws := w.list(); len(ws) != 0 {
 		t.Errorf("warnings %v", ws)
 	}
+
+	// A host root with only var/run mounted (as vigil's DaemonSet does)
+	// finds podman's socket there.
+	root := t.TempDir()
+	varRun := filepath.Join(root, "var/run/podman")
+	if err := os.MkdirAll(varRun, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(p.Sock, filepath.Join(varRun, "podman.sock")); err != nil {
+		t.Fatal(err)
+	}
+	r2, w2 := newTestResolver(t, Config{HostRoot: root})
+	if want := filepath.Join(varRun, "podman.sock"); r2.cfg.PodmanSocket != want {
+		t.Errorf("podman socket %s, want %s", r2.cfg.PodmanSocket, want)
+	}
+	if info := waitStatus(t, r2, Podman, c.ID, 10*time.Second); info.Status != Ready || info.Name != "web" {
+		t.Errorf("under <host-root>/var/run: %+v (warnings %v)", info, w2.list())
+	}
 }
 
 // podman's socket missing, or a socket file nobody listens on (the podman
