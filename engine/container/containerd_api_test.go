@@ -89,7 +89,7 @@ func TestContainerdOwnAPI(t *testing.T) {
 
 	// A container of the namespace containerd does not know fails alone.
 	gone := waitStatus(t, r, Containerd, "k8s.io/vigil-gone", 10*time.Second)
-	if gone.Status != Failed || !strings.Contains(gone.Reason, "does not know this container") {
+	if gone.Status != Failed || !strings.Contains(gone.Reason, "containerd API (namespace k8s.io) at "+tc.Sock+" does not know this container") {
 		t.Errorf("unknown container: %+v", gone)
 	}
 	if ws := w.list(); len(ws) != 0 {

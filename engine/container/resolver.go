@@ -418,6 +418,9 @@ func (r *Resolver) resolve(e *entry) {
 		return // closing
 	}
 	name, sock := apiName(e.rt), rs.api.endpoint().String()
+	if ns, _, ok := SplitNamespaced(e.fullID); ok {
+		name = "containerd API (namespace " + ns + ")"
+	}
 	switch {
 	case err == nil:
 		r.answered(rs)
