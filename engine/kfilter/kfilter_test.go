@@ -13,6 +13,7 @@ import (
 	"github.com/vigil-dev/vigil/driver"
 	"github.com/vigil-dev/vigil/engine/eval"
 	"github.com/vigil-dev/vigil/engine/rules"
+	"github.com/vigil-dev/vigil/engine/ruleset"
 	"github.com/vigil-dev/vigil/internal/testenv"
 )
 
@@ -249,5 +250,25 @@ func TestUpstreamStable(t *testing.T) {
 	}
 	if f.Socket.State&(1<<unix.AF_INET) == 0 || f.Connect.State&(1<<unix.AF_INET6) == 0 {
 		t.Errorf("inet sockets not kept for the dup and connect rules: %+v %+v", f.Socket, f.Connect)
+	}
+}
+
+// vigil's default rules: what is derived (logged); they must leave
+// something to drop, or the filter is pointless by default.
+func TestDefaultRules(t *testing.T) {
+	p, err := ruleset.Program(eval.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := Derive(p)
+	t.Logf("filter: %s", r.Filter)
+	for _, n := range r.Notes {
+		t.Logf("note: %s", n)
+	}
+	if r.Filter == nil {
+		t.Fatal("no filter for the default rules")
+	}
+	if err := r.Filter.Valid(); err != nil {
+		t.Fatal(err)
 	}
 }
