@@ -34,8 +34,8 @@ import (
 type containerdAPI struct {
 	cri *criAPI
 
-	mu     sync.Mutex
-	images map[string]ctrdImage // by namespace + "/" + image name
+	mu  sync.Mutex
+	ids map[string]string // image ids (config digests) by manifest or index digest
 }
 
 // ctrdImage is what containerd's image store says of an image name.
@@ -45,7 +45,7 @@ type ctrdImage struct {
 }
 
 func newContainerdAPI(sock string) *containerdAPI {
-	return &containerdAPI{cri: newCRIAPI(Containerd, sock), images: make(map[string]ctrdImage)}
+	return &containerdAPI{cri: newCRIAPI(Containerd, sock), ids: make(map[string]string)}
 }
 
 func (c *containerdAPI) endpoint() Endpoint { return c.cri.endpoint() }
@@ -109,7 +109,7 @@ func (c *containerdAPI) inspect(ctx context.Context, fullID string) (*Info, bool
 	info.PodNamespace = info.Labels[labelPodNamespace]
 	info.PodUID = info.Labels[labelPodUID]
 	if info.Image != "" {
-		img := c.image(ctx, conn, ns, info.Image)
+		img := c.image(ctx, conn, info.Image)
 		info.ImageID = strings.TrimPrefix(img.id, "sha256:")
 		fillImage(ctx, info, func(context.Context, string) (imageNames, bool) {
 			repo, _, _ := SplitImage(info.Image)
@@ -151,31 +151,33 @@ func (c *containerdAPI) alive(ctx context.Context, conn *grpc.ClientConn, id str
 	return true
 }
 
-// image looks an image name up in containerd's image store, cached. A
+// image looks an image name up in containerd's image store. A name may be
+// moved to another image (a new pull of the tag): the name is asked each
+// time, and only the id, which a target's digest fixes, is cached. A
 // failure gives what could be had: the digest without the id, or nothing.
-func (c *containerdAPI) image(ctx context.Context, conn *grpc.ClientConn, ns, name string) ctrdImage {
-	key := ns + "/" + name
-	c.mu.Lock()
-	img, ok := c.images[key]
-	c.mu.Unlock()
-	if ok {
-		return img
-	}
+func (c *containerdAPI) image(ctx context.Context, conn *grpc.ClientConn, name string) ctrdImage {
 	resp, err := imagesapi.NewImagesClient(conn).Get(ctx, &imagesapi.GetImageRequest{Name: name})
 	if err != nil || resp.GetImage().GetTarget() == nil {
 		return ctrdImage{}
 	}
 	target := resp.GetImage().GetTarget()
-	img.digest = target.GetDigest()
-	img.id, err = configDigest(ctx, contentapi.NewContentClient(conn), target.GetMediaType(), target.GetDigest())
+	img := ctrdImage{digest: target.GetDigest()}
+	c.mu.Lock()
+	id, ok := c.ids[img.digest]
+	c.mu.Unlock()
+	if ok {
+		img.id = id
+		return img
+	}
+	img.id, err = configDigest(ctx, contentapi.NewContentClient(conn), target.GetMediaType(), img.digest)
 	if err != nil {
 		return img // not cached: the content may come later (a pull in progress)
 	}
 	c.mu.Lock()
-	if len(c.images) >= maxImages {
-		clear(c.images)
+	if len(c.ids) >= maxImages {
+		clear(c.ids)
 	}
-	c.images[key] = img
+	c.ids[img.digest] = img.id
 	c.mu.Unlock()
 	return img
 }

@@ -119,3 +119,37 @@ func TestContainerdOwnAPIOneWarning(t *testing.T) {
 		t.Fatalf("warnings %+v, want one naming %s", ws, missing)
 	}
 }
+
+// Ids of containerd's own API are checked as containerd checks them, and
+// only containerd has them.
+func TestLookupNamespacedIDs(t *testing.T) {
+	r, w := newTestResolver(t, Config{ContainerdSocket: t.TempDir() + "/none.sock"})
+	for _, c := range []struct {
+		rt     Runtime
+		id     string
+		reason string
+	}{
+		{Containerd, "k8s.io/-web", "a containerd container is named <namespace>/<id>"},
+		{Containerd, "/web", "a containerd container is named <namespace>/<id>"},
+		{Containerd, "k8s.io/a/b", "a containerd container is named <namespace>/<id>"},
+		{Docker, "k8s.io/web", "a containerd container is named <namespace>/<id>"},
+		{Containerd, "web", "12 to 64 lowercase hex digits"},
+	} {
+		info := r.Lookup(c.rt, c.id)
+		if info.Status != Failed || !strings.Contains(info.Reason, c.reason) {
+			t.Errorf("Lookup(%s, %q) = %+v, want Failed: %s", c.rt, c.id, info, c.reason)
+		}
+	}
+	// A good one is fetched (and fails for want of a socket), named by
+	// its id alone.
+	info := r.Lookup(Containerd, "moby/web.1")
+	if info.Status != Pending || info.ID != "web.1" || info.FullID != "web.1" || info.Runtime != Containerd {
+		t.Errorf("first lookup %+v, want Pending, id and full id web.1", info)
+	}
+	if info := waitStatus(t, r, Containerd, "moby/web.1", 5*time.Second); info.Status != Failed || len(w.list()) != 1 {
+		t.Errorf("%+v, warnings %v: want Failed and one warning", info, w.list())
+	}
+	if n := r.Stats().Entries; n != 1 {
+		t.Errorf("%d cache entries, want 1: ids refused at once are not kept", n)
+	}
+}
