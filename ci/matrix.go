@@ -139,8 +139,22 @@ func Run(ctx context.Context, kernels []Kernel, opts Options) ([]Row, error) {
 		}
 		defer repos.Close()
 	}
+	// The libbpf driver runs on one kernel; a kernel left with no driver
+	// is not booted.
 	libbpfOn := libbpfKernel(kernels)
-	p := &progress{w: opts.Progress, total: len(kernels)}
+	driversFor := func(i int) []string {
+		if i == libbpfOn {
+			return opts.Drivers
+		}
+		return slices.DeleteFunc(slices.Clone(opts.Drivers), func(d string) bool { return d == "libbpf" })
+	}
+	boots := 0
+	for i := range kernels {
+		if len(driversFor(i)) > 0 {
+			boots++
+		}
+	}
+	p := &progress{w: opts.Progress, total: boots}
 	accel := &accelChoice{want: opts.Accel, report: p.accel}
 	rows := make([][]Row, len(kernels))
 	jobs := make(chan int)
@@ -151,10 +165,7 @@ func Run(ctx context.Context, kernels []Kernel, opts Options) ([]Row, error) {
 			defer wg.Done()
 			for i := range jobs {
 				o := opts
-				if i != libbpfOn {
-					o.Drivers = slices.DeleteFunc(slices.Clone(opts.Drivers), func(d string) bool { return d == "libbpf" })
-				}
-				if len(o.Drivers) == 0 { // only libbpf was asked for, and not here
+				if o.Drivers = driversFor(i); len(o.Drivers) == 0 {
 					continue
 				}
 				p.start(kernels[i].Name)
