@@ -302,22 +302,39 @@ static __always_inline void count(int dropped)
 		st->events++;
 }
 
-static __always_inline __u64 wakeup_flags(void *rb)
+/*
+ * Waking the reader for every event costs more than the event (an
+ * irq_work, a self-IPI: a trapped APIC write in a VM). The reader sleeps
+ * only once it has emptied the buffers, and then looks again within
+ * idleMillis (bpf/probe.go): so wake it once when this CPU's buffer goes
+ * past the watermark, not for every event while it stays there. @avail is
+ * the data in the buffer. The size of the event is deliberately left out:
+ * comparing with it would make the verifier track each event's size
+ * exactly, and the programs with paths would no longer verify.
+ */
+#define VIGIL_MAX_CPUS 1024
+volatile __u8 rb_woken[VIGIL_MAX_CPUS];
+
+static __always_inline __u64 wakeup_flags(__u64 avail, __u32 cpu)
 {
-	/*
-	 * Waking the reader for every event costs more than the event: wake
-	 * it only when the buffer is filling up, and let it poll otherwise.
-	 */
-	return bpf_ringbuf_query(rb, BPF_RB_AVAIL_DATA) > cfg_wakeup_bytes ?
-		BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	volatile __u8 *w = &rb_woken[cpu & (VIGIL_MAX_CPUS - 1)];
+
+	if (avail < cfg_wakeup_bytes) {
+		if (*w)
+			*w = 0;
+		return BPF_RB_NO_WAKEUP;
+	}
+	if (*w)
+		return BPF_RB_NO_WAKEUP;
+	*w = 1;
+	return BPF_RB_FORCE_WAKEUP;
 }
 
 /* This CPU's ring buffer. */
-static __always_inline void *this_ring(void)
+static __always_inline void *this_ring(__u32 *cpu)
 {
-	__u32 cpu = bpf_get_smp_processor_id();
-
-	return bpf_map_lookup_elem(&ringbufs, &cpu);
+	*cpu = bpf_get_smp_processor_id();
+	return bpf_map_lookup_elem(&ringbufs, cpu);
 }
 
 static __always_inline void output(struct builder *b);
@@ -332,6 +349,7 @@ static __always_inline void submit(struct builder *b)
 static __always_inline void output(struct builder *b)
 {
 	__u64 size = b->pos;
+	__u32 cpu;
 	void *rb;
 
 	if (size > EVT_MAX) {
@@ -339,12 +357,13 @@ static __always_inline void output(struct builder *b)
 		return;
 	}
 	((struct vigil_event_hdr *)b->buf)->len = size;
-	rb = this_ring();
+	rb = this_ring(&cpu);
 	if (!rb) {
 		count(1);
 		return;
 	}
-	count(bpf_ringbuf_output(rb, b->buf, size, wakeup_flags(rb)) != 0);
+	count(bpf_ringbuf_output(rb, b->buf, size,
+				 wakeup_flags(bpf_ringbuf_query(rb, BPF_RB_AVAIL_DATA), cpu)) != 0);
 }
 
 #endif /* VIGIL_BUILDER_H */

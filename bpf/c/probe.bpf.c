@@ -472,7 +472,8 @@ static __noinline int emit_generic(long ret, __u64 nr)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct generic_event *e;
-	void *rb = this_ring();
+	__u32 cpu;
+	void *rb = this_ring(&cpu);
 
 	if (!rb) {
 		count(1);
@@ -493,7 +494,7 @@ static __noinline int emit_generic(long ret, __u64 nr)
 	e->len[1] = sizeof(e->id);
 	e->res = ret;
 	e->id = nr;
-	bpf_ringbuf_submit(e, wakeup_flags(rb));
+	bpf_ringbuf_submit(e, wakeup_flags(bpf_ringbuf_query(rb, BPF_RB_AVAIL_DATA), cpu));
 	count(0);
 	return 0;
 }
