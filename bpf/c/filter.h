@@ -97,45 +97,60 @@ static __always_inline __u64 kf_param(__u8 *buf, __u32 idx, __u32 *len)
  * state table cleans paths; a plain one it leaves alone (but for a
  * trailing '/'), so a prefix the cleaned path has, this one has too.
  */
-static __always_inline int kf_plain(__u8 *buf, __u64 off, __u32 len)
+__noinline int vigil_kf_plain(__u32 slot, __u64 off, __u32 len)
 {
-	__u64 slash = 1, dot = 0, slash_dot = 0, bad = 0, live = 1, nul = 0;
+	struct scratch *s = get_scratch(slot);
+	__u64 slash = 1, dot = 0, slash_dot = 0, bad = 0;
+	__u8 *buf;
 
+	if (!s)
+		return 0;
+	buf = s->evt;
 	if (len < 2 || len > KF_SCAN || kf_at(buf, off, 0) != '/')
 		return 0;
 	/*
-	 * Every byte up to KF_SCAN, whatever the length: a loop whose exit
-	 * depends on the data leaves the verifier one state per exit.
-	 * "live" is 1 up to the NUL.
+	 * A global function: the verifier checks it on its own, so that the
+	 * exits of this loop (one per length) do not each carry on into the
+	 * caller.
 	 */
 	for (__u32 i = 1; i < KF_SCAN; i++) {
-		__u64 c = kf_at(buf, off, i), is_slash, is_dot, is_nul;
+		__u64 c, is_slash, is_dot;
 
-		is_nul = kf_eq(c, 0) & live;
-		is_slash = kf_eq(c, '/') & live;
-		is_dot = kf_eq(c, '.') & live;
-		/* "//", "/./", a trailing "/.", and ".." anywhere. */
-		bad |= ((is_slash | is_nul) & slash_dot) | (is_slash & slash) |
-		       (is_dot & dot);
-		nul |= is_nul * i;
-		live &= is_nul ^ 1;
+		/* The NUL must end the parameter: else the driver cut it. */
+		if (i >= len)
+			return 0;
+		c = kf_at(buf, off, i);
+		if (c == 0)	/* a trailing "/." is a "." component */
+			return !(bad | slash_dot) && i == len - 1;
+		is_slash = kf_eq(c, '/');
+		is_dot = kf_eq(c, '.');
+		/* "//", "/./", and ".." anywhere. */
+		bad |= (is_slash & (slash | slash_dot)) | (is_dot & dot);
 		slash_dot = is_dot & slash;
 		slash = is_slash;
 		dot = is_dot;
 		barrier_var(bad);
-		barrier_var(live);
+		barrier_var(slash_dot);
 	}
-	/* The NUL must end the parameter: else the driver cut the path. */
-	return !bad && nul == len - 1;
+	return 0;
 }
 
-/* Whether the path (len bytes with its NUL) starts with a term's prefix. */
-static __always_inline int kf_terms(__u8 *buf, __u64 off, __u32 len,
-				    __u8 bit, __u8 have)
+/*
+ * Whether the path (len bytes with its NUL) starts with a term's prefix,
+ * for an event of that bit with what have says. Global, as vigil_kf_plain.
+ */
+__noinline int vigil_kf_terms(__u32 slot, __u64 off, __u32 len, __u32 bit,
+			      __u32 have)
 {
+	struct scratch *s = get_scratch(slot);
 	__u64 base = bounded_by(off, EVT_MASK);
+	__u32 n = cfg_kf_nterms;
 	__u64 v[KF_WORDS];
+	__u8 *buf;
 
+	if (!s)
+		return 0;
+	buf = s->evt;
 	/* A prefix is compared 8 bytes at a time: the mask hides what lies
 	 * past it (user space fills the masks).
 	 */
@@ -145,6 +160,8 @@ static __always_inline int kf_terms(__u8 *buf, __u64 off, __u32 len,
 	for (__u32 t = 0; t < KF_TERMS; t++) {
 		__u64 diff = 0, ok;
 
+		if (t >= n)
+			break;
 #pragma unroll
 		for (__u32 w = 0; w < KF_WORDS; w++)
 			diff |= (v[w] & cfg_kf_term_mask[t][w]) ^ cfg_kf_term_pfx[t][w];
@@ -167,8 +184,8 @@ static __always_inline int kf_families(__u64 fam, int ok, __u32 all,
 	return (rule >> fam) & 1 || (ok && ((state >> fam) & 1));
 }
 
-static __always_inline int kf_keep_open(__u8 *buf, long ret, __u8 bit,
-					__u32 name, int flags)
+static __always_inline int kf_keep_open(__u32 slot, __u8 *buf, long ret,
+					__u8 bit, __u32 name, int flags)
 {
 	__u32 len, flen, tid;
 	__u8 have = 0;
@@ -177,8 +194,6 @@ static __always_inline int kf_keep_open(__u8 *buf, long ret, __u8 bit,
 	if ((cfg_kf_open_all & bit) || (ret >= 0 && (cfg_kf_open_success & bit)))
 		return 1;
 	off = kf_param(buf, name, &len);
-	if (!kf_plain(buf, off, len))
-		return 1;
 	if (ret >= 0)
 		have |= KF_NEED_SUCCESS;
 	if (flags < 0) {
@@ -202,7 +217,9 @@ static __always_inline int kf_keep_open(__u8 *buf, long ret, __u8 bit,
 			break;
 		}
 	}
-	if (kf_terms(buf, off, len, bit, have))
+	/* The terms first: they cost less than the walk along the path. */
+	if (vigil_kf_terms(slot, off, len, bit, have) ||
+	    !vigil_kf_plain(slot, off, len))
 		return 1;
 	tid = bpf_get_current_pid_tgid();
 	if (bpf_map_lookup_elem(&kf_dotted, &tid)) {
@@ -250,7 +267,7 @@ __noinline int vigil_kf_drop(__u32 slot, __u32 type, __s64 ret)
 		return 0;
 	}
 	if (bit) {
-		keep = kf_keep_open(buf, ret, bit, name, flags);
+		keep = kf_keep_open(slot, buf, ret, bit, name, flags);
 	} else if (type == VIGIL_EVT_SOCKET_X) {
 		off = kf_param(buf, 1, &len);
 		if (len != 4)
@@ -316,17 +333,17 @@ __noinline int vigil_kf_enter(__u32 slot, __u64 nr)
 	if (len > KF_SCAN) {
 		dotted = 1;
 	} else {
-		__u64 dot = 0, hit = 0, live = 1;
+		__u64 dot = 0, hit = 0;
 
 		for (__u32 i = 0; i < KF_SCAN; i++) {
 			__u64 c = kf_at(buf, off, i), is_dot;
 
-			live &= kf_nz(c);
-			is_dot = kf_eq(c, '.') & live;
+			if (c == 0)
+				break;
+			is_dot = kf_eq(c, '.');
 			hit |= is_dot & dot;
 			dot = is_dot;
 			barrier_var(hit);
-			barrier_var(live);
 		}
 		dotted = hit;
 	}
