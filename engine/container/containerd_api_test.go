@@ -23,11 +23,13 @@ import (
 // namespace.
 func TestContainerdOwnAPI(t *testing.T) {
 	tc := critest.Start(t)
-	tc.ImportImage(t)
+	tc.ImportImage(t, "k8s.io", "moby")
 	shared := t.TempDir()
 	start := time.Now()
 	pid := tc.RunCtr(t, critest.CtrContainer{ID: "vigil-web", Labels: map[string]string{"tier": "front"}, Mounts: []string{shared}})
 	privPID := tc.RunCtr(t, critest.CtrContainer{ID: "vigil-priv", Privileged: true})
+	// The same id in Docker's namespace: another container.
+	mobyPID := tc.RunCtr(t, critest.CtrContainer{Namespace: "moby", ID: "vigil-web", Labels: map[string]string{"tier": "back"}})
 
 	rt, fullID := cgroupContainer(t, pid)
 	if rt != Containerd || fullID != "k8s.io/vigil-web" {
@@ -85,6 +87,15 @@ func TestContainerdOwnAPI(t *testing.T) {
 	priv := waitStatus(t, r, prt, pID, 10*time.Second)
 	if priv.Status != Ready || !priv.Privileged || priv.Name != "vigil-priv" {
 		t.Errorf("ctr run --privileged: %+v", priv)
+	}
+
+	mrt, mID := cgroupContainer(t, mobyPID)
+	if mrt != Containerd || mID != "moby/vigil-web" {
+		t.Fatalf("cgroup of pid %d names %s %q, want containerd moby/vigil-web", mobyPID, mrt, mID)
+	}
+	moby := waitStatus(t, r, mrt, mID, 10*time.Second)
+	if moby.Status != Ready || moby.Name != "vigil-web" || moby.Labels["tier"] != "back" || moby.ImageDigest != info.ImageDigest {
+		t.Errorf("moby/vigil-web: %+v", moby)
 	}
 
 	// A container of the namespace containerd does not know fails alone.

@@ -177,10 +177,14 @@ func tail(b []byte, n int) []byte {
 
 // ImportImage builds the sleeper (it sleeps until signalled; given files,
 // it prints them), with an /etc/shadow to read, as an OCI image archive
-// and imports it as Image into the k8s.io namespace (where the CRI looks)
-// with ctr: no registry is involved.
-func (tc *Containerd) ImportImage(t testing.TB) {
+// and imports it as Image into the k8s.io namespace (where the CRI looks),
+// or into the containerd namespaces given, with ctr: no registry is
+// involved.
+func (tc *Containerd) ImportImage(t testing.TB, namespaces ...string) {
 	t.Helper()
+	if len(namespaces) == 0 {
+		namespaces = []string{Namespace}
+	}
 	dir := t.TempDir()
 	for name, body := range map[string]string{"main.go": sleeperSrc, "go.mod": "module sleeper\n\ngo 1.22\n"} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
@@ -262,9 +266,11 @@ func (tc *Containerd) ImportImage(t testing.TB) {
 		t.Fatal(err)
 	}
 	f.Close()
-	imp := exec.Command("ctr", "--address", tc.Sock, "-n", "k8s.io", "images", "import", "--snapshotter", "native", archive)
-	if out, err := imp.CombinedOutput(); err != nil {
-		t.Fatalf("ctr images import: %v\n%s", err, out)
+	for _, ns := range namespaces {
+		imp := exec.Command("ctr", "--address", tc.Sock, "-n", ns, "images", "import", "--snapshotter", "native", archive)
+		if out, err := imp.CombinedOutput(); err != nil {
+			t.Fatalf("ctr -n %s images import: %v\n%s", ns, err, out)
+		}
 	}
 }
 
@@ -358,20 +364,26 @@ func (tc *Containerd) ExecSync(t testing.TB, id string, cmd ...string) []byte {
 	return resp.Stdout
 }
 
-// Namespace is the containerd namespace RunCtr's containers go in: the
-// CRI's, where ImportImage puts Image.
+// Namespace is the containerd namespace RunCtr's containers go in unless
+// told otherwise: the CRI's, where ImportImage puts Image.
 const Namespace = "k8s.io"
 
 // Ctr runs ctr on the test's containerd in Namespace and returns its
 // output.
 func (tc *Containerd) Ctr(t testing.TB, args ...string) []byte {
 	t.Helper()
+	return tc.CtrIn(t, Namespace, args...)
+}
+
+// CtrIn runs ctr on the test's containerd in namespace ns.
+func (tc *Containerd) CtrIn(t testing.TB, ns string, args ...string) []byte {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "ctr", append([]string{"--address", tc.Sock, "-n", Namespace}, args...)...)
+	cmd := exec.CommandContext(ctx, "ctr", append([]string{"--address", tc.Sock, "-n", ns}, args...)...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("ctr %v: %v\n%s", args, err, out)
+		t.Fatalf("ctr -n %s %v: %v\n%s", ns, args, err, out)
 	}
 	return out
 }
@@ -379,6 +391,7 @@ func (tc *Containerd) Ctr(t testing.TB, args ...string) []byte {
 // CtrContainer is what RunCtr makes: a container of containerd's own API,
 // as ctr makes it (no CRI, no pod).
 type CtrContainer struct {
+	Namespace  string            // containerd's namespace; "": Namespace
 	ID         string            // containerd's id: a name, not hex
 	Labels     map[string]string // the container's
 	Privileged bool
@@ -392,6 +405,10 @@ type CtrContainer struct {
 // container's host pid.
 func (tc *Containerd) RunCtr(t testing.TB, c CtrContainer) (pid int) {
 	t.Helper()
+	ns := c.Namespace
+	if ns == "" {
+		ns = Namespace
+	}
 	args := []string{"run", "-d", "--net-host", "--snapshotter", "native"}
 	if c.Privileged {
 		args = append(args, "--privileged")
@@ -402,12 +419,12 @@ func (tc *Containerd) RunCtr(t testing.TB, c CtrContainer) (pid int) {
 	for _, m := range c.Mounts {
 		args = append(args, "--mount", "type=bind,src="+m+",dst="+m+",options=rbind:ro")
 	}
-	tc.Ctr(t, append(args, Image, c.ID)...)
+	tc.CtrIn(t, ns, append(args, Image, c.ID)...)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		ctr := func(args ...string) ([]byte, error) {
-			return exec.CommandContext(ctx, "ctr", append([]string{"--address", tc.Sock, "-n", Namespace}, args...)...).CombinedOutput()
+			return exec.CommandContext(ctx, "ctr", append([]string{"--address", tc.Sock, "-n", ns}, args...)...).CombinedOutput()
 		}
 		if out, err := ctr("task", "delete", "--force", c.ID); err != nil {
 			t.Errorf("ctr task delete %s: %v\n%s", c.ID, err, out)
@@ -417,7 +434,7 @@ func (tc *Containerd) RunCtr(t testing.TB, c CtrContainer) (pid int) {
 		}
 	})
 	// `ctr task ls`: TASK PID STATUS.
-	for _, line := range strings.Split(string(tc.Ctr(t, "task", "ls")), "\n") {
+	for _, line := range strings.Split(string(tc.CtrIn(t, ns, "task", "ls")), "\n") {
 		f := strings.Fields(line)
 		if len(f) == 3 && f[0] == c.ID {
 			if pid, err := strconv.Atoi(f[1]); err == nil && pid > 0 {
@@ -425,7 +442,7 @@ func (tc *Containerd) RunCtr(t testing.TB, c CtrContainer) (pid int) {
 			}
 		}
 	}
-	t.Fatalf("ctr task ls has no running task %s", c.ID)
+	t.Fatalf("ctr -n %s task ls has no running task %s", ns, c.ID)
 	return 0
 }
 
