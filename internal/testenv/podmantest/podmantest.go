@@ -41,6 +41,8 @@ type Podman struct {
 	dir  string
 	log  string
 	pid  int // the service's
+	mu   sync.Mutex
+	ids  []string // the containers Run started
 	env  []string
 	args []string // global options: the storage and state under dir
 }
@@ -112,6 +114,9 @@ func Start(t testing.TB) *Podman {
 		// conmon stays for minutes after an exec (to keep its exit code
 		// for the API): it and anything else of this service goes now.
 		killUsing(dir)
+		p.mu.Lock()
+		removeCgroups(p.ids)
+		p.mu.Unlock()
 		// The overlay driver bind-mounts its home on itself; what a
 		// crash left mounted goes too.
 		unmountBelow(dir)
@@ -323,6 +328,9 @@ func (p *Podman) RunImage(t testing.TB, name, image string, opts ...string) Cont
 	if len(id) != 64 {
 		t.Fatalf("podman run printed %q, not a container id", id)
 	}
+	p.mu.Lock()
+	p.ids = append(p.ids, id)
+	p.mu.Unlock()
 	var pid int
 	out := p.CLI(t, "inspect", "--format", "{{.State.Pid}}", id)
 	if _, err := fmt.Sscan(string(out), &pid); err != nil || pid <= 0 {
@@ -383,6 +391,28 @@ func killUsing(dir string) {
 		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
 		if err == nil && bytes.Contains(b, []byte(dir+"/")) {
 			_ = unix.Kill(pid, unix.SIGKILL)
+		}
+	}
+}
+
+// removeCgroups removes the cgroupfs cgroups of the containers
+// (libpod_parent/libpod-<id> in every hierarchy) that podman left behind:
+// runc's delete sometimes finds one busy while the container's last
+// process is torn down (seen on a hybrid v1/v2 host after an exec), and
+// no one tries again. rmdir removes only empty ones.
+func removeCgroups(ids []string) {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		for i, x := range f {
+			if x == "-" && i+1 < len(f) && (f[i+1] == "cgroup" || f[i+1] == "cgroup2") {
+				for _, id := range ids {
+					_ = unix.Rmdir(filepath.Join(f[4], "libpod_parent", "libpod-"+id))
+				}
+			}
 		}
 	}
 }
