@@ -15,6 +15,7 @@ import (
 	"runtime"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -222,6 +223,12 @@ func runKFWorkload(t *testing.T) error {
 		c.Dir = "/usr/share"
 		_ = c.Run() // the second fails: that is the point
 	}
+	// Paths at the edges of what the probe calls plain: the per-thread
+	// comparison holds it to driver.PlainPath.
+	edges := exec.Command("cat", "/etc/./vigil-x", "/etc//vigil-x", "//etc/vigil-x", "/tmp/a../b", "/etc/.", "/etc/..",
+		"/etc/.vigil", "vigil-rel", "./vigil-rel", "/"+strings.Repeat("v", driver.KFScanMax-2), "/"+strings.Repeat("v", driver.KFScanMax-1))
+	edges.Dir = "/usr/share"
+	_ = edges.Run() // every open fails
 	logf := "/var/log/vigil-kfilter-test.log"
 	if werr := exec.Command("sh", "-c", "echo x > "+logf+"; echo y > "+logf+"; ln -s /etc/shadow "+filepath.Join(dir, "shadow-link")).Run(); werr != nil {
 		err = errors.Join(err, werr)

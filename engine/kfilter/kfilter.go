@@ -17,7 +17,8 @@
 //
 //   - fd.name = P, in (P...), startswith P, pmatch (P...), glob G: the
 //     prefix P (G up to its first wildcard); fd.directory = D, in (D...):
-//     the prefix D/. The driver compares prefixes with the path as the
+//     the prefix D (a directory opened with O_DIRECTORY is its own
+//     fd.directory). The driver compares prefixes with the path as the
 //     event carries it, which is what the state table makes of it (cleaned)
 //     only for a plain path: absolute, without "//", "." or ".."
 //     components and without "..". The driver keeps every other path.
@@ -554,8 +555,10 @@ func prefixOf(field, op, v string, isList bool) (string, bool) {
 		if !strings.HasPrefix(v, "/") {
 			return "-", true // a plain path's directory is absolute
 		}
-		if !strings.HasSuffix(v, "/") {
-			v += "/"
+		// The path is D/name, or D itself for a directory opened with
+		// O_DIRECTORY (its fd.directory is its name).
+		if len(v) > 1 {
+			v = strings.TrimSuffix(v, "/")
 		}
 		return v, true
 	}

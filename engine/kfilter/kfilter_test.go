@@ -59,7 +59,7 @@ func TestOpenPrefixes(t *testing.T) {
 	}
 	want := map[string]uint8{
 		"/etc/shadow": driver.KFNeedSuccess | driver.KFNeedRead, "/etc/gshadow": driver.KFNeedSuccess | driver.KFNeedRead,
-		"/var/log/": driver.KFNeedWrite, "/srv/data/": driver.KFNeedWrite, "/opt/app/": 0, "/home": 0,
+		"/var/log": driver.KFNeedWrite, "/srv/data/": driver.KFNeedWrite, "/opt/app/": 0, "/home": 0,
 	}
 	got := terms(f)
 	if len(got) != len(want) {
@@ -74,8 +74,8 @@ func TestOpenPrefixes(t *testing.T) {
 		if tm.Prefix == "/etc/shadow" && tm.Types != driver.KFOpen|driver.KFOpenat {
 			t.Errorf("/etc/shadow types %b, want open and openat", tm.Types)
 		}
-		if tm.Prefix == "/var/log/" && tm.Types != driver.KFOpenat {
-			t.Errorf("/var/log/ types %b, want openat", tm.Types)
+		if tm.Prefix == "/var/log" && tm.Types != driver.KFOpenat {
+			t.Errorf("/var/log types %b, want openat", tm.Types)
 		}
 	}
 	if f.OpenAll != 0 || f.OpenSuccess != 0 {
@@ -233,7 +233,7 @@ func TestUpstreamStable(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := terms(f)
-	for _, p := range []string{"/etc/shadow", "/etc/sudoers", "/etc/pam.d/"} {
+	for _, p := range []string{"/etc/shadow", "/etc/sudoers", "/etc/pam.d"} {
 		if n, ok := got[p]; !ok || n != driver.KFNeedSuccess|driver.KFNeedRead {
 			t.Errorf("term %s: %b %v, want a successful read", p, n, ok)
 		}
@@ -270,5 +270,29 @@ func TestDefaultRules(t *testing.T) {
 	}
 	if err := r.Filter.Valid(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A directory opened with O_DIRECTORY is its own fd.directory: the
+// filter keeps it.
+func TestDirectoryOpenKept(t *testing.T) {
+	f := Derive(compile(t, rule("d", "evt.type=openat and fd.directory=/srv/dir"))).Filter
+	var b driver.Builder
+	b.Begin(nil, driver.EvOpenat, 1, 10, 10)
+	b.Int(3).Int(unix.AT_FDCWD).Str("/srv/dir").Int(unix.O_RDONLY | unix.O_DIRECTORY).Int(0).Int(0).Int(0)
+	var e driver.Event
+	if err := e.Decode(b.End()); err != nil {
+		t.Fatal(err)
+	}
+	if !f.Keep(&e, false) {
+		t.Errorf("open of /srv/dir (O_DIRECTORY) dropped by %s", f)
+	}
+	b.Begin(nil, driver.EvOpenat, 2, 10, 10)
+	b.Int(3).Int(unix.AT_FDCWD).Str("/srv/other").Int(unix.O_RDONLY).Int(0).Int(0).Int(0)
+	if err := e.Decode(b.End()); err != nil {
+		t.Fatal(err)
+	}
+	if f.Keep(&e, false) {
+		t.Errorf("open of /srv/other kept by %s", f)
 	}
 }
