@@ -96,9 +96,11 @@ func Start(t testing.TB) *Podman {
 	t.Cleanup(func() {
 		// Containers first, through the service: it stops them and
 		// unmounts their storage and /dev/shm.
-		if out, err := p.cli(context.Background(), nil, "rm", "--all", "--force", "--time", "0"); err != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		if out, err := p.cli(ctx, nil, "rm", "--all", "--force", "--time", "0"); err != nil {
 			t.Logf("podman rm --all: %v\n%s", err, out)
 		}
+		cancel()
 		_ = cmd.Process.Signal(unix.SIGTERM)
 		select {
 		case <-exited:
@@ -320,7 +322,9 @@ func (p *Podman) RunImage(t testing.TB, name, image string, opts ...string) Cont
 	args = append(args, image, "sleep", "infinity")
 	id := strings.TrimSpace(string(p.CLI(t, args...)))
 	t.Cleanup(func() {
-		if out, err := p.cli(context.Background(), nil, "rm", "--force", "--time", "0", id); err != nil &&
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if out, err := p.cli(ctx, nil, "rm", "--force", "--time", "0", id); err != nil &&
 			!bytes.Contains(out, []byte("no such container")) {
 			t.Logf("%v\n%s", err, out)
 		}
@@ -375,8 +379,9 @@ func (p *Podman) Exec(t testing.TB, id string, cmd ...string) []byte {
 	return p.CLI(t, append([]string{"exec", id}, cmd...)...)
 }
 
-// killUsing kills the processes whose command line names dir: the conmon
-// monitors the service started for its containers and execs.
+// killUsing kills the conmon monitors and podman processes (a container's
+// cleanup) whose command line names dir: what the service started for its
+// containers and execs.
 func killUsing(dir string) {
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
@@ -386,6 +391,10 @@ func killUsing(dir string) {
 	for _, e := range ents {
 		var pid int
 		if _, err := fmt.Sscan(e.Name(), &pid); err != nil || pid == self {
+			continue
+		}
+		comm, err := os.ReadFile(filepath.Join("/proc", e.Name(), "comm"))
+		if c := string(bytes.TrimSpace(comm)); err != nil || c != "conmon" && c != "podman" {
 			continue
 		}
 		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
