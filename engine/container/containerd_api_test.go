@@ -118,7 +118,9 @@ func TestContainerdOwnAPIOneWarning(t *testing.T) {
 	missing := t.TempDir() + "/containerd.sock"
 	r, w := newTestResolver(t, Config{ContainerdSocket: missing, RetryAfter: time.Millisecond, MaxRetryAfter: time.Millisecond})
 	for i := range 3 {
-		if info := waitStatus(t, r, Containerd, "k8s.io/ctr-"+string(rune('a'+i)), 5*time.Second); info.Status != Failed {
+		// Asked of containerd, not refused as no id: the reason is the
+		// socket's.
+		if info := waitStatus(t, r, Containerd, "k8s.io/ctr-"+string(rune('a'+i)), 5*time.Second); info.Status != Failed || !strings.Contains(info.Reason, missing) {
 			t.Fatalf("%+v with no socket", info)
 		}
 		if info := waitStatus(t, r, Containerd, testID(i), 5*time.Second); info.Status != Failed {
