@@ -13,7 +13,7 @@ import (
 
 // buildEvent encodes an event of type typ: parameters named in set take
 // those values (int64 or string), the others zero or a short path.
-func buildEvent(t *testing.T, typ driver.EventType, tid, pid uint32, set map[string]any) *driver.Event {
+func buildEvent(t testing.TB, typ driver.EventType, tid, pid uint32, set map[string]any) *driver.Event {
 	t.Helper()
 	var b driver.Builder
 	b.Begin(nil, typ, 1000, tid, pid)
@@ -50,31 +50,7 @@ func buildEvent(t *testing.T, typ driver.EventType, tid, pid uint32, set map[str
 // connects, dups, chdirs and plain syscalls. Process lifecycle events
 // (fork, exec, exit) change the state and may allocate; they are not here.
 func TestStreamDiscardDoesNotAllocate(t *testing.T) {
-	tab, err := driver.NewSyscallTable("amd64")
-	if err != nil {
-		t.Fatal(err)
-	}
-	getppid, _ := tab.Nr("getppid")
-	s := &stream{threads: streamThreads(""), filter: filter{comm: "nomatch"}}
-	const pid = 4242
-	// The process becomes known from its exec, as in a capture begun
-	// after it started.
-	s.threads.Update(buildEvent(t, driver.EvExecve, pid, pid, map[string]any{"res": 0, "comm": "flood", "args": "flood"}))
-	if th := s.threads.Get(pid, pid); th == nil || th.Comm != "flood" {
-		t.Fatalf("thread %d not in the table after its exec: %+v", pid, th)
-	}
-	evs := []*driver.Event{
-		buildEvent(t, driver.EvOpenatE, pid, pid, map[string]any{"dirfd": unix.AT_FDCWD, "name": "/etc//hosts"}),
-		buildEvent(t, driver.EvOpenat, pid, pid, map[string]any{"res": 3, "dirfd": unix.AT_FDCWD, "name": "/etc/hosts"}),
-		buildEvent(t, driver.EvDup, pid, pid, map[string]any{"res": 4, "oldfd": 3}),
-		buildEvent(t, driver.EvClose, pid, pid, map[string]any{"res": 0, "fd": 4}),
-		buildEvent(t, driver.EvClose, pid, pid, map[string]any{"res": 0, "fd": 3}),
-		buildEvent(t, driver.EvSocket, pid, pid, map[string]any{"res": 5, "domain": unix.AF_INET, "type": unix.SOCK_STREAM}),
-		buildEvent(t, driver.EvConnect, pid, pid, map[string]any{"res": 0, "fd": 5}),
-		buildEvent(t, driver.EvClose, pid, pid, map[string]any{"res": 0, "fd": 5}),
-		buildEvent(t, driver.EvChdir, pid, pid, map[string]any{"res": 0, "path": "/tmp"}),
-		buildEvent(t, driver.EvGeneric, pid, pid, map[string]any{"res": 0, "id": int(getppid)}),
-	}
+	s, evs := busyStream(t)
 	emit := func(e *driver.Event) error {
 		t.Fatalf("--comm nomatch emitted an event of %d", e.TID)
 		return nil
@@ -91,5 +67,47 @@ func TestStreamDiscardDoesNotAllocate(t *testing.T) {
 	}
 	if s.kept != 0 || s.seen == 0 {
 		t.Errorf("seen %d, kept %d: want every event seen and none kept", s.seen, s.kept)
+	}
+}
+
+// BenchmarkStreamTake is the user-space cost per event of vigil events
+// --comm nomatch above the driver: the thread table and the filter.
+func BenchmarkStreamTake(b *testing.B) {
+	s, evs := busyStream(b)
+	emit := func(*driver.Event) error { return nil }
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		s.take(evs[i%len(evs)], emit)
+	}
+}
+
+// busyStream is a stream that filters on a command no thread has, and
+// the events of a busy process it knows.
+func busyStream(t testing.TB) (*stream, []*driver.Event) {
+	tab, err := driver.NewSyscallTable("amd64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	getppid, _ := tab.Nr("getppid")
+	s := &stream{threads: streamThreads(""), filter: filter{comm: "nomatch"}}
+	const pid = 4242
+	// The process becomes known from its exec, as in a capture begun
+	// after it started.
+	s.threads.Update(buildEvent(t, driver.EvExecve, pid, pid, map[string]any{"res": 0, "comm": "flood", "args": "flood"}))
+	if th := s.threads.Get(pid, pid); th == nil || th.Comm != "flood" {
+		t.Fatalf("thread %d not in the table after its exec: %+v", pid, th)
+	}
+	return s, []*driver.Event{
+		buildEvent(t, driver.EvOpenatE, pid, pid, map[string]any{"dirfd": unix.AT_FDCWD, "name": "/etc//hosts"}),
+		buildEvent(t, driver.EvOpenat, pid, pid, map[string]any{"res": 3, "dirfd": unix.AT_FDCWD, "name": "/etc/hosts"}),
+		buildEvent(t, driver.EvDup, pid, pid, map[string]any{"res": 4, "oldfd": 3}),
+		buildEvent(t, driver.EvClose, pid, pid, map[string]any{"res": 0, "fd": 4}),
+		buildEvent(t, driver.EvClose, pid, pid, map[string]any{"res": 0, "fd": 3}),
+		buildEvent(t, driver.EvSocket, pid, pid, map[string]any{"res": 5, "domain": unix.AF_INET, "type": unix.SOCK_STREAM}),
+		buildEvent(t, driver.EvConnect, pid, pid, map[string]any{"res": 0, "fd": 5}),
+		buildEvent(t, driver.EvClose, pid, pid, map[string]any{"res": 0, "fd": 5}),
+		buildEvent(t, driver.EvChdir, pid, pid, map[string]any{"res": 0, "path": "/tmp"}),
+		buildEvent(t, driver.EvGeneric, pid, pid, map[string]any{"res": 0, "id": int(getppid)}),
 	}
 }
