@@ -18,7 +18,7 @@ import (
 func kernelFilterFlag() cli.Flag {
 	return &cli.BoolFlag{Name: "kernel-filter", Value: true,
 		Usage: "discard in the kernel the open, socket and connect events no rule and no state tracking can use " +
-			"(derived from the rules; the eBPF probe applies it, the kernel module does not)"}
+			"(derived from the rules; the eBPF probe applies it, the kernel module does not; off with --all-syscalls)"}
 }
 
 // kernelFilter derives the in-kernel filter for prog and logs what it
