@@ -276,7 +276,7 @@ func (d *daemon) logStats() {
 	pub := d.eng.Published()
 	f := logrus.Fields{"events": pub.Events, "alerts": pub.Alerts, "reloads": pub.Reloads}
 	if st, err := d.src.Stats(); err == nil {
-		f["driver_events"], f["drops"], f["missed"] = st.Events, st.Drops, st.Missed
+		f["driver_events"], f["drops"], f["missed"], f["filtered"] = st.Events, st.Drops, st.Missed, st.Filtered
 	}
 	for _, s := range d.out.Stats() {
 		f["output "+s.Name] = fmt.Sprintf("sent %d failed %d dropped %d", s.Sent, s.Failed, s.Dropped)

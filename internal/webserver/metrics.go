@@ -20,6 +20,7 @@ var (
 	descEvtsCPU   = desc("falcosecurity_scap_n_evts_cpu_total", "Events the driver wrote, per CPU.", "driver", "cpu")
 	descDropsCPU  = desc("falcosecurity_scap_n_drops_cpu_total", "Events the driver lost for a full buffer, per CPU.", "driver", "cpu")
 	descMissed    = desc("vigil_driver_missed_total", "Probe runs the kernel skipped (eBPF recursion protection): events lost before the driver saw them.", "driver")
+	descFiltered  = desc("vigil_driver_filtered_total", "Events the in-kernel filter discarded, which no rule and no state tracking could use: neither events nor drops.", "driver")
 	descProcessed = desc("vigil_engine_events_total", "Events the engine processed (published every few events).")
 	descAlerts    = desc("vigil_engine_alerts_total", "Alerts the rules raised.")
 	descMatches   = desc("falcosecurity_falco_rules_matches_total", "Alerts by rule; tags are the rule's, joined by commas.", "rule_name", "priority", "source", "tags")
@@ -52,7 +53,7 @@ type collector struct{ s *Server }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descVersion, descEngine, descEvts, descDrops, descEvtsCPU, descDropsCPU,
-		descMissed, descProcessed, descAlerts, descMatches, descThreads, descProcs, descFull, descPurged, descProcLoads, descSent, descDropped, descFailed,
+		descMissed, descFiltered, descProcessed, descAlerts, descMatches, descThreads, descProcs, descFull, descPurged, descProcLoads, descSent, descDropped, descFailed,
 		descQueued, descQueueDrop, descCEntries, descCFetches, descCFailures, descCDropped, descRules, descRulesAt, descReloads} {
 		ch <- d
 	}
@@ -72,6 +73,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descEvts, st.Events, cfg.DriverKind)
 		counter(descDrops, st.Drops, cfg.DriverKind)
 		counter(descMissed, st.Missed, cfg.DriverKind)
+		counter(descFiltered, st.Filtered, cfg.DriverKind)
 		for i, cpu := range st.PerCPU {
 			counter(descEvtsCPU, cpu.Events, cfg.DriverKind, strconv.Itoa(i))
 			counter(descDropsCPU, cpu.Drops, cfg.DriverKind, strconv.Itoa(i))

@@ -85,6 +85,9 @@ func TestHealthz(t *testing.T) {
 func TestMetricsCountAlerts(t *testing.T) {
 	f, s := newFake(0)
 	f.set(1, 1, time.Now())
+	f.mu.Lock()
+	f.st.Filtered = 7
+	f.mu.Unlock()
 	for range 3 {
 		s.CountAlert(&output.Alert{Rule: "R", Priority: "Warning", Source: "syscall", Tags: []string{"a", "b"}})
 	}
@@ -93,6 +96,7 @@ func TestMetricsCountAlerts(t *testing.T) {
 		`falcosecurity_falco_rules_matches_total{priority="Warning",rule_name="R",source="syscall",tags="a,b"} 3`,
 		`vigil_outputs_sent_total{output="stdout"} 2`,
 		`falcosecurity_scap_n_evts_total{driver="bpf"} 1`,
+		`vigil_driver_filtered_total{driver="bpf"} 7`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %s", want)
