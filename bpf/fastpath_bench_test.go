@@ -1,0 +1,100 @@
+// Copyright 2026 The vigil Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package bpf
+
+import (
+	"fmt"
+	"os"
+	"testing"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/link"
+
+	"github.com/vigil-dev/vigil/ci/selftest"
+	"github.com/vigil-dev/vigil/driver"
+	"github.com/vigil-dev/vigil/internal/testenv"
+)
+
+// emptyOn attaches a do-nothing tp_btf program to each tracepoint: what
+// merely having a program there costs every syscall.
+func emptyOn(b *testing.B, tps ...string) func() {
+	var closers []func()
+	for _, tp := range tps {
+		prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+			Type: ebpf.Tracing, AttachType: ebpf.AttachTraceRawTp, AttachTo: tp,
+			Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()},
+			License:      "Dual MIT/GPL",
+		})
+		if err != nil {
+			b.Fatalf("empty program on %s: %v", tp, err)
+		}
+		l, err := link.AttachTracing(link.TracingOptions{Program: prog, AttachType: ebpf.AttachTraceRawTp})
+		if err != nil {
+			b.Fatalf("attach empty program on %s: %v", tp, err)
+		}
+		closers = append(closers, func() { l.Close(); prog.Close() })
+	}
+	return func() {
+		for _, c := range closers {
+			c()
+		}
+	}
+}
+
+// BenchmarkFastPath times a getppid loop, BPF run-time stats off
+// throughout, with: nothing attached; an empty program on sys_exit; empty
+// programs on sys_enter and sys_exit; the probe capturing every syscall;
+// the probe selecting {execve, openat, open}, so that getppid is not
+// selected. Rounds are interleaved; medians are reported, as ns added to
+// the bare syscall. Run with -benchtime=1x.
+func BenchmarkFastPath(b *testing.B) {
+	testenv.RequireProbe(b)
+	const rounds, calls = 11, 300000
+	all := driver.Config{IgnorePID: uint32(os.Getpid())}
+	set, err := selftest.OnlySyscalls(uint32(os.Getpid()), "execve", "openat", "open")
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err := Open(all, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	d := startDrainer(p)
+	var base, exit1, both, capture, unsel []float64
+	for i := 0; i < b.N; i++ {
+		for r := 0; r < rounds; r++ {
+			p.detach()
+			base = append(base, timedLoop(b, calls))
+			undo := emptyOn(b, "sys_exit")
+			exit1 = append(exit1, timedLoop(b, calls))
+			undo()
+			undo = emptyOn(b, "sys_enter", "sys_exit")
+			both = append(both, timedLoop(b, calls))
+			undo()
+			if err := p.SetConfig(all); err != nil {
+				b.Fatal(err)
+			}
+			if err := p.attach(); err != nil {
+				b.Fatal(err)
+			}
+			capture = append(capture, timedLoop(b, calls))
+			if err := p.SetConfig(set); err != nil {
+				b.Fatal(err)
+			}
+			unsel = append(unsel, timedLoop(b, calls))
+		}
+	}
+	events, _ := d.finish()
+	st, _ := p.Stats()
+	mb := median(base)
+	b.ReportMetric(mb, "base-ns/syscall")
+	b.ReportMetric(median(exit1)-mb, "added-empty-sys_exit-ns")
+	b.ReportMetric(median(both)-mb, "added-empty-both-ns")
+	b.ReportMetric(median(capture)-mb, "added-capture-ns")
+	b.ReportMetric(median(unsel)-mb, "added-unselected-ns")
+	fmt.Fprintf(os.Stderr, "fast path (stats off, entry via %s): base %.0f ns; empty sys_exit +%.0f; empty sys_enter+sys_exit +%.0f; capture all +%.0f; getppid unselected, set {execve,openat,open} +%.0f; %d events, %d drops\n",
+		p.entryMode, mb, median(exit1)-mb, median(both)-mb, median(capture)-mb, median(unsel)-mb, events, st.Drops)
+}
