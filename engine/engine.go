@@ -74,6 +74,10 @@ type Engine struct {
 	// known holds containers known by id alone (no resolver), so that
 	// replaying a capture does not allocate one per event.
 	known map[string]*container.Info
+	// lastCtr is the ContainerID whose Ready metadata lastInfo holds
+	// ("" none).
+	lastCtr  string
+	lastInfo *container.Info
 	// dns resolves the names the rules compare fd.*ip.name with; nil when
 	// they compare none, or the events are not live (a capture's
 	// addresses are not today's).
@@ -192,8 +196,18 @@ func (e *Engine) containerOf(p *state.Process) *container.Info {
 		return r.Lookup(container.Host, "")
 	}
 	if r != nil {
+		// Events come in runs from one process: the container of the
+		// last event, once Ready (final: the resolver replaces an Info,
+		// never changes it), is had without the resolver's lock and map.
+		if p.ContainerID == e.lastCtr {
+			return e.lastInfo
+		}
 		rt, id, _ := strings.Cut(p.ContainerID, ":")
-		return r.Lookup(container.Runtime(rt), id)
+		info := r.Lookup(container.Runtime(rt), id)
+		if info.Status == container.Ready {
+			e.lastCtr, e.lastInfo = p.ContainerID, info
+		}
+		return info
 	}
 	// No resolver (a capture): the id is known, nothing else.
 	info := e.known[p.ContainerID]
