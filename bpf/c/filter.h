@@ -81,12 +81,12 @@ static __always_inline __u64 kf_param(__u8 *buf, __u32 idx, __u32 *len)
 }
 
 /*
- * The loops below compute with 0/1 values rather than branch: a branch
- * teaches the verifier a range per path, and the paths then multiply with
- * the iterations (KF_SCAN of them) past its limit.
+ * The loops below compute their flags with 0/1 values rather than
+ * branches: each branch teaches the verifier a fact per path, and the
+ * paths multiply with the iterations past its limit. They branch only to
+ * leave. 1 if x == k (both below 2^63); the barriers keep clang from
+ * turning the arithmetic back into a compare and branch.
  */
-/* 1 if x == k (both below 2^63); the barriers keep clang from turning
- * the arithmetic back into a compare and branch. */
 #define kf_eq(x, k) ({ __u64 __m = ((__u64)(x) ^ (k)) - 1; barrier_var(__m); __m >> 63; })
 /* 1 if x != 0. */
 #define kf_nz(x) ({ __u64 __x = (x), __n = -__x; barrier_var(__n); (__x | __n) >> 63; })
