@@ -98,9 +98,9 @@ func Version() string { return libbpfgo.LibbpfVersionString() }
 // driver.Source, and a selftest.Source (SetConfig).
 type Probe struct {
 	mod   *libbpfgo.Module // the probe object: the maps, and the programs but the entry ones
-	entry *libbpfgo.Module // the entry object, or the probe's fallback programs; nil without an entry object
-	// fallback: the kernel refused the entry object, entry holds the
-	// probe's fallback programs.
+	entry *libbpfgo.Module // the entry object; nil without one, or where the kernel refused it
+	// fallback: the kernel refused the entry object, the probe's
+	// fallback programs serve in its stead.
 	fallback bool
 	hooks    []*hook // under linkMu
 	stats    *libbpfgo.BPFMap
@@ -182,15 +182,10 @@ func Open(cfg driver.Config, opts bpf.Options) (_ *Probe, err error) {
 			return nil, fmt.Errorf("libbpf: size map %s to %d entries: %w", name, n, err)
 		}
 	}
-	// The fallbacks of the entry object's programs wait until the kernel
-	// refused those.
-	for _, h := range hooks {
-		if h.Fallback {
-			if err := setAutoload(mod, h.Program, false); err != nil {
-				return nil, err
-			}
-		}
-	}
+	// The fallbacks of the entry object's programs are loaded too, and
+	// attached only if the kernel refuses the entry object: libbpf loads
+	// an object once, whole, and loading it again for them would verify
+	// every program twice.
 	if err := mod.BPFLoadObject(); err != nil {
 		return nil, fmt.Errorf("libbpf: load the probe (libbpf's log above has the verifier's reason): %w", err)
 	}
@@ -284,43 +279,21 @@ func openModule(obj []byte, btfPath string) (*libbpfgo.Module, error) {
 	return mod, err
 }
 
-func setAutoload(mod *libbpfgo.Module, name string, on bool) error {
-	prog, err := mod.GetProgram(name)
-	if err != nil {
-		return fmt.Errorf("libbpf: the probe object has no program %s: %w", name, err)
-	}
-	if err := prog.SetAutoload(on); err != nil {
-		return fmt.Errorf("libbpf: autoload %s: %w", name, err)
-	}
-	return nil
-}
-
 // loadEntry loads the entry object with the probe's maps, as the default
-// loader does; where the kernel refuses it (no fentry), the probe object
-// again, for its fallback programs. libbpf loads a whole object at once:
-// the second copy's tail-called programs take their slots in the shared
-// program array again, the same code, and only its fallbacks are
-// attached.
+// loader does; where the kernel refuses it (no fentry), the probe's
+// fallback programs serve in its stead.
 func (p *Probe) loadEntry(btfPath string) error {
 	obj := bpf.EntryObject()
 	if obj == nil {
 		return nil
 	}
-	// One directory for both tries: libbpf keeps a map's first pin path.
-	dir, done, err := pinDir()
-	if err != nil {
-		return err
-	}
-	defer done()
-	ferr := refuseEntry
-	if ferr == nil {
-		if p.entry, ferr = p.loadShared(obj, btfPath, dir); ferr == nil {
+	err := refuseEntry
+	if err == nil {
+		if p.entry, err = p.loadShared(obj, btfPath); err == nil {
 			return nil
 		}
 	}
-	if p.entry, err = p.loadShared(bpf.Object(), btfPath, dir); err != nil {
-		return fmt.Errorf("libbpf: load the entry programs: %w; their fallback in the probe object: %w", ferr, err)
-	}
+	// libbpf's log (stderr) has said why; EntryMode says what serves.
 	p.fallback = true
 	return nil
 }
@@ -330,10 +303,10 @@ func (p *Probe) loadEntry(btfPath string) error {
 // the kernel refused them) or "probe" (an object without an entry object).
 func (p *Probe) EntryMode() string {
 	switch {
-	case p.entry == nil:
-		return "probe"
 	case p.fallback:
 		return "sys_enter"
+	case p.entry == nil:
+		return "probe"
 	}
 	return "fentry"
 }
@@ -343,9 +316,9 @@ func (p *Probe) EntryMode() string {
 var refuseEntry error
 
 // loadShared loads obj with every map taken from the probe object's,
-// which it pins in dir for libbpf to reuse (the one way libbpf shares maps
+// which it pins for libbpf to reuse (the one way libbpf shares maps
 // between objects that libbpfgo offers), and unpins once loaded.
-func (p *Probe) loadShared(obj []byte, btfPath, dir string) (_ *libbpfgo.Module, err error) {
+func (p *Probe) loadShared(obj []byte, btfPath string) (_ *libbpfgo.Module, err error) {
 	mod, err := openModule(obj, btfPath)
 	if err != nil {
 		return nil, err
@@ -355,6 +328,11 @@ func (p *Probe) loadShared(obj []byte, btfPath, dir string) (_ *libbpfgo.Module,
 			mod.Close()
 		}
 	}()
+	dir, done, err := pinDir()
+	if err != nil {
+		return nil, err
+	}
+	defer done()
 	it := mod.Iterator()
 	for m := it.NextMap(); m != nil; m = it.NextMap() {
 		shared, err := p.mod.GetMap(m.Name())
@@ -422,8 +400,10 @@ func (p *Probe) attach(hooks []bpf.Hook, cfg driver.Config) error {
 	for _, h := range hooks {
 		mod := p.mod
 		switch {
-		case h.Fallback || h.Object == bpf.EntryObj:
-			if p.entry == nil || h.Fallback != p.fallback {
+		case h.Fallback && !p.fallback:
+			continue
+		case h.Object == bpf.EntryObj:
+			if p.entry == nil {
 				continue
 			}
 			mod = p.entry
