@@ -17,6 +17,7 @@
 #include <linux/fs.h>
 #include <linux/hash.h>
 #include <linux/irq_work.h>
+#include <linux/kprobes.h>
 #include <linux/log2.h>
 #include <linux/mm.h>
 #include <linux/module.h>
@@ -208,15 +209,15 @@ static bool syscall_wanted(long nr)
 	return nr >= 0 && nr < VIGIL_MAX_SYSCALLS && test_bit(nr, interesting) && wanted();
 }
 
-static void probe_sys_enter(void *data, struct pt_regs *regs, long id)
+/*
+ * Entry events and the execveat mark, for the few syscalls that have them
+ * (entry_nrs): @regs are the syscall's user registers.
+ */
+static void enter_event(struct pt_regs *regs, long id)
 {
 	struct vigil_builder b;
 	struct vigil_cpu *c;
 
-	if (id != VIGIL_NR_open && id != VIGIL_NR_openat &&
-	    id != VIGIL_NR_openat2 && id != VIGIL_NR_creat &&
-	    id != VIGIL_NR_connect && id != VIGIL_NR_execveat)
-		return;
 	if (!syscall_wanted(id))
 		return;
 	if (id == VIGIL_NR_execveat) {
@@ -228,6 +229,16 @@ static void probe_sys_enter(void *data, struct pt_regs *regs, long id)
 	if (vigil_fill_enter(&b, regs, id))
 		submit(c, &b);
 	preempt_enable();
+}
+
+/* The fallback where kprobes are missing: runs at every syscall's entry. */
+static void probe_sys_enter(void *data, struct pt_regs *regs, long id)
+{
+	if (id != VIGIL_NR_open && id != VIGIL_NR_openat &&
+	    id != VIGIL_NR_openat2 && id != VIGIL_NR_creat &&
+	    id != VIGIL_NR_connect && id != VIGIL_NR_execveat)
+		return;
+	enter_event(regs, id);
 }
 
 static void probe_sys_exit(void *data, struct pt_regs *regs, long ret)
@@ -340,13 +351,18 @@ struct vigil_tp {
 	bool registered;
 };
 
+/*
+ * sys_enter is last, and not registered with the others: see
+ * sync_entry_hooks().
+ */
 static struct vigil_tp tps[] = {
-	{ .name = "sys_enter", .probe = probe_sys_enter },
 	{ .name = "sys_exit", .probe = probe_sys_exit },
 	{ .name = "sched_process_fork", .probe = probe_fork },
 	{ .name = "sched_process_exec", .probe = probe_exec },
 	{ .name = "sched_process_exit", .probe = probe_exit },
+	{ .name = "sys_enter", .probe = probe_sys_enter },
 };
+#define SYS_ENTER_TP (&tps[ARRAY_SIZE(tps) - 1])
 
 static void find_tp(struct tracepoint *tp, void *priv)
 {
@@ -357,10 +373,124 @@ static void find_tp(struct tracepoint *tp, void *priv)
 			tps[i].tp = tp;
 }
 
+/*
+ * The syscalls with entry events, and execveat for its mark. A kprobe on a
+ * syscall's wrapper runs for that syscall alone, where a sys_enter probe
+ * runs at the entry of every syscall of every task: each syscall's kprobe
+ * is registered while the syscall is selected. Kernels without kprobes
+ * (or refusing one) get the sys_enter probe instead, registered while any
+ * of them is selected. The wrapper runs after seccomp and ptrace, where the
+ * sys_enter tracepoint runs, so both see the same arguments.
+ */
+struct vigil_kp {
+	struct kprobe kp;
+	const char *sym;
+	long nr;
+	bool registered;
+};
+
+#define ENTRY_KP(name) { .sym = "__x64_sys_" #name, .nr = VIGIL_NR_##name }
+static struct vigil_kp entry_kps[] = {
+	ENTRY_KP(open), ENTRY_KP(openat), ENTRY_KP(openat2),
+	ENTRY_KP(creat), ENTRY_KP(connect), ENTRY_KP(execveat),
+};
+#undef ENTRY_KP
+
+/* Kprobes were refused once: sys_enter from then on. Under config_lock. */
+static bool entry_use_tp = !IS_ENABLED(CONFIG_KPROBES);
+
+#ifdef CONFIG_KPROBES
+static int kp_enter(struct kprobe *p, struct pt_regs *kregs)
+{
+	struct vigil_kp *k = container_of(p, struct vigil_kp, kp);
+
+	/* The wrapper's one argument: the syscall's user registers. */
+	enter_event((struct pt_regs *)regs_get_kernel_argument(kregs, 0), k->nr);
+	return 0;
+}
+#endif
+
+static void unregister_entry_kps(void)
+{
+#ifdef CONFIG_KPROBES
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(entry_kps); i++) {
+		if (entry_kps[i].registered)
+			unregister_kprobe(&entry_kps[i].kp);
+		entry_kps[i].registered = false;
+	}
+#endif
+}
+
+static void set_sys_enter(bool want)
+{
+	struct vigil_tp *t = SYS_ENTER_TP;
+	int err;
+
+	if (want == t->registered || !t->tp)
+		return;
+	if (!want) {
+		tracepoint_probe_unregister(t->tp, t->probe, NULL);
+		t->registered = false;
+		return;
+	}
+	err = tracepoint_probe_register(t->tp, t->probe, NULL);
+	if (err)
+		pr_err("register tracepoint sys_enter: %d: no entry events\n", err);
+	else
+		t->registered = true;
+}
+
+/*
+ * Hook the entry of the selected syscalls that have entry events, unhook
+ * the others. Under config_lock, after the mask changed: a hook that goes
+ * in finds the new mask, one that goes out may run once more, and its
+ * syscall_wanted() test says no.
+ */
+static void sync_entry_hooks(void)
+{
+	bool any = false;
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(entry_kps); i++)
+		any |= test_bit(entry_kps[i].nr, interesting);
+#ifdef CONFIG_KPROBES
+	for (i = 0; i < ARRAY_SIZE(entry_kps) && !entry_use_tp; i++) {
+		struct vigil_kp *k = &entry_kps[i];
+		bool want = test_bit(k->nr, interesting);
+		int err;
+
+		if (want == k->registered)
+			continue;
+		if (!want) {
+			unregister_kprobe(&k->kp);
+			k->registered = false;
+			continue;
+		}
+		/* A kprobe is single-use: clear what the last registration left. */
+		memset(&k->kp, 0, sizeof(k->kp));
+		k->kp.symbol_name = k->sym;
+		k->kp.pre_handler = kp_enter;
+		err = register_kprobe(&k->kp);
+		if (err) {
+			pr_warn("kprobe on %s: %d: entry events from sys_enter instead\n",
+				k->sym, err);
+			unregister_entry_kps();
+			entry_use_tp = true;
+		} else {
+			k->registered = true;
+		}
+	}
+#endif
+	set_sys_enter(entry_use_tp && any);
+}
+
 static void unregister_tps(void)
 {
 	int i;
 
+	unregister_entry_kps();
 	for (i = 0; i < ARRAY_SIZE(tps); i++) {
 		if (tps[i].registered)
 			tracepoint_probe_unregister(tps[i].tp, tps[i].probe, NULL);
@@ -381,6 +511,8 @@ static int register_tps(void)
 			err = -ENOENT;
 			goto fail;
 		}
+		if (&tps[i] == SYS_ENTER_TP)
+			continue;
 		err = tracepoint_probe_register(tps[i].tp, tps[i].probe, NULL);
 		if (err) {
 			pr_err("register tracepoint %s: %d\n", tps[i].name, err);
@@ -388,6 +520,9 @@ static int register_tps(void)
 		}
 		tps[i].registered = true;
 	}
+	mutex_lock(&config_lock);
+	sync_entry_hooks();
+	mutex_unlock(&config_lock);
 	return 0;
 fail:
 	unregister_tps();
@@ -556,6 +691,7 @@ static long vigil_ioctl(struct file *f, unsigned int cmd, unsigned long arg)
 		}
 		for (i = 0; i < VIGIL_MAX_SYSCALLS; i++)
 			assign_bit(i, interesting, mask[i / 8] & (1 << (i % 8)));
+		sync_entry_hooks();
 		break;
 	case VIGIL_IOC_IGNORE_TGID:
 		if (copy_from_user(&v, uarg, sizeof(v))) {
