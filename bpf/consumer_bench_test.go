@@ -4,18 +4,24 @@
 package bpf
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/vigil-dev/vigil/ci/selftest"
+	"github.com/vigil-dev/vigil/driver"
 	"github.com/vigil-dev/vigil/internal/testenv"
 )
 
@@ -180,4 +186,127 @@ func procCPU(pid int) (time.Duration, error) {
 		return 0, fmt.Errorf("/proc/%d/stat: utime %q stime %q", pid, f[11], f[12])
 	}
 	return time.Duration(ut+st) * 10 * time.Millisecond, nil
+}
+
+// BenchmarkConsumerDrain measures the consumer alone, without producers
+// beside it: two processes fill 256 MiB buffers with getppid events while
+// nothing reads, the probe stops, and one locked thread reads them all
+// (Next) into the capture writer, to a file on /dev/shm (tmpfs) or to
+// io.Discard (discard). The figure is that thread's CPU time per event
+// (getrusage RUSAGE_THREAD), which other processes' load barely moves,
+// unlike the sustained figure: use it to compare changes to the read
+// path on a busy machine. Run it with -benchtime=1x.
+func BenchmarkConsumerDrain(b *testing.B) {
+	testenv.RequireProbe(b)
+	const perFlooder = 2_500_000
+	for _, to := range []string{"tmpfs", "discard"} {
+		b.Run(to, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				p, err := Open(onlySyscall(b, "getppid"), Options{BufferSize: 256 << 20})
+				if err != nil {
+					b.Fatal(err)
+				}
+				var waits []*exec.Cmd
+				for c := 0; c < 2; c++ {
+					w, out, err := selftest.StartWorkload("flood", b.TempDir(), fmt.Sprintf("VIGIL_N=%d", perFlooder))
+					if err != nil {
+						b.Fatal(err)
+					}
+					defer os.Remove(out.Name())
+					waits = append(waits, w)
+				}
+				for _, w := range waits {
+					if err := w.Wait(); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if err := p.Stop(); err != nil {
+					b.Fatal(err)
+				}
+				var w io.Writer = io.Discard
+				if to == "tmpfs" {
+					dir := "/dev/shm"
+					if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+						dir = b.TempDir()
+					}
+					f, err := os.CreateTemp(dir, "vigil-drain-bench-*.vcap")
+					if err != nil {
+						b.Fatal(err)
+					}
+					defer os.Remove(f.Name())
+					defer f.Close()
+					w = f
+				}
+				cw, err := driver.NewCaptureWriter(w, driver.CaptureMeta{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				events, cpu, err := drainInto(p, cw)
+				if err != nil {
+					b.Fatal(err)
+				}
+				st, _ := p.Stats()
+				p.Close()
+				// Drops (other processes' getppid floods filling the
+				// buffers too) do not change the cost per event read.
+				if events != st.Events {
+					b.Fatalf("read %d events, the probe wrote %d", events, st.Events)
+				}
+				if events < 2*perFlooder {
+					b.Fatalf("read %d events of the floods' %d", events, 2*perFlooder)
+				}
+				ns := float64(cpu.Nanoseconds()) / float64(events)
+				b.ReportMetric(ns, "consumer-cpu-ns/event")
+				fmt.Fprintf(os.Stderr, "consumer (Next into the capture writer, %s): %d buffered events drained (%d dropped), thread CPU %s: %.1f ns CPU/event\n",
+					to, events, st.Drops, cpu.Round(time.Millisecond), ns)
+			}
+		})
+	}
+}
+
+// drainInto reads a stopped probe to its end into cw on one locked thread
+// and returns the events read and that thread's CPU time.
+func drainInto(p *Probe, cw *driver.CaptureWriter) (uint64, time.Duration, error) {
+	type result struct {
+		n   uint64
+		cpu time.Duration
+		err error
+	}
+	done := make(chan result)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		var r result
+		start := consumerThreadCPU()
+		for {
+			e, err := p.Next()
+			if err == io.EOF {
+				break
+			}
+			if errors.Is(err, driver.ErrTimeout) {
+				continue
+			}
+			if err == nil {
+				err = cw.Write(e)
+			}
+			if err != nil {
+				r.err = err
+				break
+			}
+			r.n++
+		}
+		if err := cw.Flush(); err != nil && r.err == nil {
+			r.err = err
+		}
+		r.cpu = consumerThreadCPU() - start
+		done <- r
+	}()
+	r := <-done
+	return r.n, r.cpu, r.err
+}
+
+func consumerThreadCPU() time.Duration {
+	var ru unix.Rusage
+	_ = unix.Getrusage(unix.RUSAGE_THREAD, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
