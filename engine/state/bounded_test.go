@@ -127,3 +127,28 @@ func TestNoFDs(t *testing.T) {
 		t.Errorf("NoFDs: exited process 61 still in the table")
 	}
 }
+
+// TestGetAfterLeaderReplaced: Get remembers the thread it returned last.
+// When a non-leader thread execs it takes over the leader's tid and the
+// old leader is dropped; the remembered leader must not be returned for
+// that tid afterwards.
+func TestGetAfterLeaderReplaced(t *testing.T) {
+	tab := NewThreads("")
+	newProc(t, tab, 1, 1, "init")
+	leader := newProc(t, tab, 1, 100, "sh")
+	tab.Update(eventAt(t, 110, driver.EvProcFork, 100, 100, 101, 100, 1, "sh")) // thread 101 of 100
+	if tab.Get(101, 100) == nil {
+		t.Fatal("thread 101 not in the table")
+	}
+	if th := tab.Update(event(t, driver.EvGeneric, 100, 100, 0, 39)); th != leader {
+		t.Fatalf("event of 100: thread %+v, want the leader", th)
+	}
+	// Thread 101 execs: it becomes 100, the old leader is gone.
+	th := tab.Update(event(t, driver.EvProcExec, 100, 100, "/usr/bin/cat", 101))
+	if th == leader || th == nil || th.Comm != "cat" {
+		t.Fatalf("after thread 101's exec, tid 100 is %+v (the old leader: %v), want the exec'ing thread named cat", th, th == leader)
+	}
+	if got := tab.Get(100, 100); got != th {
+		t.Errorf("Get(100) after the exec = %p, want %p", got, th)
+	}
+}
