@@ -11,7 +11,7 @@ BPF_CLANG ?= clang-19
 BPF_STRIP ?= llvm-strip-19
 FUZZTIME  ?= 30s
 
-.PHONY: all build run test matrix debug-matrix mirror image kmod bench bpf fuzz deps clean
+.PHONY: all build build-libbpf run test matrix debug-matrix mirror image kmod bench bpf fuzz deps clean
 
 all: build
 
@@ -19,6 +19,12 @@ all: build
 # QEMU matrix's in-VM agent.
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(BIN) ./cmd/vigil
+
+# The same binary built with the libbpfgo loader (cgo, linked statically
+# against Debian's libbpf, libelf and zlib): the matrix's libbpf row boots it.
+BIN_LIBBPF := bin/vigil-libbpf
+build-libbpf:
+	CGO_ENABLED=1 $(GO) build -tags libbpfgo,netgo,osusergo -trimpath -ldflags "-s -w -X main.version=$(VERSION) -linkmode external -extldflags -static" -o $(BIN_LIBBPF) ./cmd/vigil
 
 run: 
 	scripts/deps run
@@ -42,6 +48,8 @@ matrix:
 	scripts/deps test
 	$(MAKE) build
 	$(SUDO) ./$(BIN) matrix run --out out/matrix $(if $(wildcard out/mirror/index.json),--drivers bpf$(COMMA)kmod$(COMMA)loader --modules out/mirror --key out/mirror-key.pub,--drivers bpf)
+	$(MAKE) build-libbpf
+	$(SUDO) ./$(BIN) matrix run --out out/matrix-libbpf --agent $(BIN_LIBBPF) --drivers libbpf
 
 # The matrix on a debug kernel (KASAN, lockdep, DEBUG_ATOMIC_SLEEP) built
 # from Debian's linux-source by scripts/debug-kernel (once; cached): both
@@ -99,6 +107,8 @@ bench:
 	$(SUDO) $(GO) test -run '^$$' -bench . -benchtime=1x ./bpf/
 	$(GO) test -run '^$$' -bench . -benchmem ./driver/
 	$(SUDO) $(GO) test -run '^$$' -bench BenchmarkRulesets -benchtime=1x ./engine/
+	scripts/dockerd
+	$(SUDO) $(GO) test -run '^$$' -bench BenchmarkContainerChurn -benchtime=1x -timeout 30m ./engine/
 	$(GO) test -run '^$$' -bench . -benchmem ./engine/eval/ ./engine/state/ ./engine/output/ ./engine/k8saudit/
 	$(GO) test -run '^$$' -bench BenchmarkWebserverOnOff -benchtime=1x ./internal/webserver/
 	$(MAKE) build
