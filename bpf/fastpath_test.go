@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/link"
 
 	"github.com/vigil-dev/vigil/ci/selftest"
@@ -146,5 +147,38 @@ func TestEntryHooksFollowSelection(t *testing.T) {
 	}
 	if got := entryHooks(hooked(t, p)); !slices.Equal(got, want) {
 		t.Fatalf("every syscall selected: entry hooks %v, want %v", got, want)
+	}
+}
+
+// TestEntryModeIsFentryWhereTheKernelTakesIt: the probe falls back to
+// sys_enter only where the kernel refuses what its fentry programs do
+// (attach to a syscall's wrapper and read its pt_regs argument). A fallback
+// for any other reason (a loader bug) would silently put a program back on
+// every syscall's entry.
+func TestEntryModeIsFentryWhereTheKernelTakesIt(t *testing.T) {
+	testenv.RequireProbe(t)
+	probeProg, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Type: ebpf.Tracing, AttachType: ebpf.AttachTraceFEntry, AttachTo: "__x64_sys_openat",
+		Instructions: asm.Instructions{
+			asm.LoadMem(asm.R2, asm.R1, 0, asm.DWord), // the pt_regs pointer
+			asm.Mov.Imm(asm.R0, 0),
+			asm.Return(),
+		},
+		License: "Dual MIT/GPL",
+	})
+	want := entryFentry
+	if err != nil {
+		want = entrySysEnter
+		t.Logf("the kernel refuses fentry on __x64_sys_openat: %v", err)
+	} else {
+		probeProg.Close()
+	}
+	p, err := Open(onlySyscall(t, "getppid"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if p.entryMode != want {
+		t.Fatalf("entry programs: %s, want %s", p.entryMode, want)
 	}
 }

@@ -93,15 +93,21 @@ func (p *Probe) loadFentry(probe *ebpf.CollectionSpec, opts *ebpf.CollectionOpti
 	}
 	// Both objects lay out the shared maps and globals from the same
 	// headers; the loader sized the probe's maps, and these are those.
+	// Only the maps this object has may be replaced: cilium/ebpf refuses
+	// a replacement it has no map for.
+	own := *opts
+	own.MapReplacements = map[string]*ebpf.Map{}
 	for name := range spec.Maps {
 		pm, ok := probe.Maps[name]
 		if !ok {
 			return fmt.Errorf("fentry object's map %s is not the probe's", name)
 		}
-		if _, shared := opts.MapReplacements[name]; !shared {
+		m, shared := opts.MapReplacements[name]
+		if !shared {
 			return fmt.Errorf("fentry object's map %s is not shared", name)
 		}
 		spec.Maps[name] = pm
+		own.MapReplacements[name] = m
 	}
 	for name, v := range spec.Variables {
 		pv, ok := probe.Variables[name]
@@ -109,7 +115,7 @@ func (p *Probe) loadFentry(probe *ebpf.CollectionSpec, opts *ebpf.CollectionOpti
 			return fmt.Errorf("fentry object's global %s is not laid out as the probe's: rebuild both with `make bpf`", name)
 		}
 	}
-	return spec.LoadAndAssign(&p.fentry, opts)
+	return spec.LoadAndAssign(&p.fentry, &own)
 }
 
 // forceSysEnter makes Open use the sys_enter fallback even where the
