@@ -121,6 +121,9 @@ func captureCommand() *cli.Command {
 				w.Close()
 				return err
 			}
+			// Past the snapshot only --comm asks the table: without it,
+			// keeping it is a lookup per event that nothing reads.
+			s.noThreads = s.filter.comm == ""
 			err = s.run(w.Write, w.Flush)
 			if cerr := w.Close(); cerr != nil && err == nil {
 				err = cerr
@@ -145,6 +148,10 @@ type stream struct {
 	until   time.Time
 
 	seen, kept uint64 // events read, events that passed the filter
+
+	// noThreads: no one reads threads per event (a capture without
+	// --comm), so events do not update it.
+	noThreads bool
 }
 
 // openStream opens the capture file path, or the eBPF probe when path is "".
@@ -256,7 +263,10 @@ func streamThreads(procRoot string) *state.Threads {
 // it reads, so it must not allocate.
 func (s *stream) take(e *driver.Event, emit func(*driver.Event) error) (done bool, err error) {
 	s.seen++
-	th := s.threads.Update(e)
+	var th *state.Thread
+	if !s.noThreads {
+		th = s.threads.Update(e)
+	}
 	if !s.filter.match(e, th) {
 		return false, nil
 	}
