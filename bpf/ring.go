@@ -35,6 +35,7 @@ type ring struct {
 	mask    uint64
 
 	pos     uint64 // consumed locally, published by Publish()
+	pub     uint64 // position Publish last gave the kernel
 	avail   uint64 // producer position last seen
 	headLen uint64 // size of the record peek() returned, header and padding included
 }
@@ -60,7 +61,7 @@ func newRing(cpu, fd, size int) (*ring, error) {
 		mask:    uint64(size - 1),
 	}
 	r.pos = atomic.LoadUint64(r.cons)
-	r.avail = r.pos
+	r.avail, r.pub = r.pos, r.pos
 	return r, nil
 }
 
@@ -100,9 +101,13 @@ func (r *ring) CPU() int { return r.cpu }
 // Publish tells the kernel the space up to pos is free again. Merge calls
 // it once per batch: the consumer position is a cache line the producer
 // reads on every write.
+//
+// It compares with its own copy, not with the shared position: reading
+// that line back from the producer's cache would cost a miss per batch.
 func (r *ring) Publish() {
-	if atomic.LoadUint64(r.cons) != r.pos {
+	if r.pub != r.pos {
 		atomic.StoreUint64(r.cons, r.pos)
+		r.pub = r.pos
 	}
 }
 

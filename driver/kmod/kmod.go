@@ -92,6 +92,7 @@ type ring struct {
 	ctl  *ctl
 	mask uint64
 	pos  uint64 // consumed locally
+	pub  uint64 // tail Publish last gave the module
 	head uint64 // producer position last seen
 	size uint64 // bytes of the record Peek returned
 }
@@ -207,7 +208,7 @@ func openRing(dev string) (*ring, error) {
 	// Start from what is there now: older events belong to no one.
 	rg.pos = atomic.LoadUint64(&c.head)
 	atomic.StoreUint64(&c.tail, rg.pos)
-	rg.head = rg.pos
+	rg.head, rg.pub = rg.pos, rg.pos
 	return rg, nil
 }
 
@@ -253,8 +254,9 @@ func (rg *ring) Consume() {
 // Publish frees the space of the consumed events for the module, once a
 // batch: the tail is a cache line the module reads on every write.
 func (rg *ring) Publish() {
-	if atomic.LoadUint64(&rg.ctl.tail) != rg.pos {
+	if rg.pub != rg.pos {
 		atomic.StoreUint64(&rg.ctl.tail, rg.pos)
+		rg.pub = rg.pos
 	}
 }
 
