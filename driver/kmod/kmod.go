@@ -329,6 +329,9 @@ func (r *Reader) fill() (*driver.Event, error) {
 			time.Sleep(min(pollEvery, left))
 			continue
 		}
+		// The module reports a ring readable while head != tail: publish
+		// what Fill's look skipped (padding) before sleeping.
+		r.merge.Publish()
 		ms := int(left.Milliseconds()) + 1
 		if _, err := unix.EpollWait(r.epfd, r.evs, ms); err != nil && err != unix.EINTR {
 			return nil, fmt.Errorf("wait for events: %w", err)
