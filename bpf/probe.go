@@ -44,8 +44,12 @@ type Probe struct {
 	wake  int // eventfd that interrupts a blocked Next on Close
 	evs   []unix.EpollEvent
 
-	mu     sync.Mutex // held by Next while it reads the rings; Close takes it before unmapping
+	mu     sync.Mutex // held by Next while it fills a batch; Close takes it before tearing down
 	closed atomic.Bool
+	// lease says who unmaps the rings: the events Next returns point
+	// into them, and Close may come while the reader still reads one.
+	lease   driver.Lease
+	retired []*ring // rings Close retired, unmapped by the last user
 	merge  *driver.Merge[*ring]
 	drain  driver.Drain // under mu
 	// statsMu lets Stats run on any goroutine (a web server, a drop
@@ -116,6 +120,7 @@ func Open(cfg driver.Config, opts Options) (_ *Probe, err error) {
 	defer func() {
 		if err != nil {
 			p.teardown()
+			p.unmapRetired() // no reader yet
 		}
 	}()
 
@@ -351,12 +356,43 @@ const scratchSlots = 6
 // Events come in batches (driver.Merge): most calls return the next event
 // of the batch, already decoded, without the lock or a look at the rings.
 func (p *Probe) Next() (*driver.Event, error) {
+	ok, unmap := p.lease.Acquire()
+	if !ok {
+		if unmap {
+			p.unmapRetired()
+		}
+		return nil, driver.ErrClosed
+	}
+	e, err := p.next()
+	if e == nil {
+		if p.lease.Idle() {
+			p.unmapRetired()
+		}
+		if err != nil && p.closed.Load() {
+			// A batch Close retired under us reads as zeros: that is
+			// the close, not a damaged event.
+			err = driver.ErrClosed
+		}
+	}
+	return e, err
+}
+
+func (p *Probe) next() (*driver.Event, error) {
 	if !p.closed.Load() {
 		if e := p.merge.Buffered(); e != nil {
 			return e, nil
 		}
 	}
 	return p.fill()
+}
+
+// unmapRetired unmaps the rings Close retired; only the lease's last user
+// calls it.
+func (p *Probe) unmapRetired() {
+	for _, r := range p.retired {
+		r.close()
+	}
+	p.retired = nil
 }
 
 // fill decodes the next batch, waiting for events up to pollMillis.
@@ -523,6 +559,9 @@ func (p *Probe) Close() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.teardown()
+	if p.lease.Close() {
+		p.unmapRetired()
+	}
 	return nil
 }
 
@@ -531,10 +570,12 @@ func (p *Probe) teardown() {
 	defer p.statsMu.Unlock()
 	p.freed = true
 	p.detach()
+	// Retired, not unmapped: the reader may hold an event in them (see
+	// lease).
 	for _, r := range p.rings {
-		r.close()
+		r.retire()
 	}
-	p.rings = nil
+	p.retired, p.rings = append(p.retired, p.rings...), nil
 	_ = p.objs.Close()
 	_ = p.fentry.Close()
 	for _, m := range p.dataMaps {

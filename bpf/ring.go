@@ -10,6 +10,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/vigil-dev/vigil/driver"
 )
 
 // BPF ring buffer record header bits (include/uapi/linux/bpf.h).
@@ -109,6 +111,13 @@ func (r *ring) Publish() {
 		atomic.StoreUint64(r.cons, r.pos)
 		r.pub = r.pos
 	}
+}
+
+// retire lets the kernel's pages go while a reader may still look (see
+// driver.Lease); close unmaps afterwards.
+func (r *ring) retire() {
+	_ = driver.Retire(r.prodMem)
+	_ = driver.Retire(r.consMem)
 }
 
 func (r *ring) close() {

@@ -99,9 +99,13 @@ type ring struct {
 
 // Reader is a driver.Source over the module's devices.
 type Reader struct {
-	mu     sync.Mutex // held by Next while it reads the rings; Close takes it before unmapping
+	mu     sync.Mutex // held by Next while it fills a batch; Close takes it before retiring the rings
 	closed atomic.Bool
 	rings  []*ring
+	// lease says who unmaps the rings: the events Next returns point
+	// into them, and Close may come while the reader still reads one.
+	lease   driver.Lease
+	retired []*ring // rings Close retired, unmapped by the last user
 	merge  *driver.Merge[*ring]
 	// epfd waits on every device at once, when the module supports poll
 	// (-1 otherwise: Next then looks every pollEvery).
@@ -291,12 +295,42 @@ func (r *Reader) setupPoll() error {
 // Events come in batches (driver.Merge): most calls return the next event
 // of the batch, already decoded, without the lock or a look at the rings.
 func (r *Reader) Next() (*driver.Event, error) {
+	ok, unmap := r.lease.Acquire()
+	if !ok {
+		if unmap {
+			r.unmapRetired()
+		}
+		return nil, driver.ErrClosed
+	}
+	var e *driver.Event
 	if !r.closed.Load() {
-		if e := r.merge.Buffered(); e != nil {
-			return e, nil
+		e = r.merge.Buffered()
+	}
+	var err error
+	if e == nil {
+		e, err = r.fill()
+	}
+	if e == nil {
+		if r.lease.Idle() {
+			r.unmapRetired()
+		}
+		if err != nil && r.closed.Load() {
+			// A batch Close retired under us reads as zeros: that is
+			// the close, not a damaged event.
+			err = driver.ErrClosed
 		}
 	}
-	return r.fill()
+	return e, err
+}
+
+// unmapRetired unmaps the rings Close retired; only the lease's last user
+// calls it.
+func (r *Reader) unmapRetired() {
+	for _, rg := range r.retired {
+		_ = unix.Munmap(rg.data)
+		_ = unix.Munmap(rg.ctlM)
+	}
+	r.retired = nil
 }
 
 // fill decodes the next batch, waiting for events up to timeoutPoll.
@@ -413,12 +447,17 @@ func (r *Reader) Close() error {
 	_ = ioctlPtr(r.rings[0].f.Fd(), iocStop, nil)
 	r.statsMu.Lock()
 	defer r.statsMu.Unlock()
+	// Retired, not unmapped: the reader may hold an event in them (see
+	// lease).
 	for _, rg := range r.rings {
-		_ = unix.Munmap(rg.data)
-		_ = unix.Munmap(rg.ctlM)
+		_ = driver.Retire(rg.data)
+		_ = driver.Retire(rg.ctlM)
 		rg.f.Close()
 	}
-	r.rings = nil
+	r.retired, r.rings = r.rings, nil
+	if r.lease.Close() {
+		r.unmapRetired()
+	}
 	return nil
 }
 
