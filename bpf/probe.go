@@ -50,8 +50,8 @@ type Probe struct {
 	// into them, and Close may come while the reader still reads one.
 	lease   driver.Lease
 	retired []*ring // rings Close retired, unmapped by the last user
-	merge  *driver.Merge[*ring]
-	drain  driver.Drain // under mu
+	merge   *driver.Merge[*ring]
+	drain   driver.Drain // under mu
 	// statsMu lets Stats run on any goroutine (a web server, a drop
 	// check) while Close may free the maps: Stats reads under it, and
 	// teardown frees under it.

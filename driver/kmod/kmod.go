@@ -106,7 +106,7 @@ type Reader struct {
 	// into them, and Close may come while the reader still reads one.
 	lease   driver.Lease
 	retired []*ring // rings Close retired, unmapped by the last user
-	merge  *driver.Merge[*ring]
+	merge   *driver.Merge[*ring]
 	// epfd waits on every device at once, when the module supports poll
 	// (-1 otherwise: Next then looks every pollEvery).
 	epfd  int
