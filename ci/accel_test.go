@@ -5,6 +5,8 @@ package ci
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -59,5 +61,31 @@ func TestProbeKVMIsBounded(t *testing.T) {
 	t.Logf("accelerator %s: %s", accel, why)
 	if why == "" || (accel != AccelKVM && accel != AccelTCG) {
 		t.Errorf("ChooseAccel = %q, %q", accel, why)
+	}
+}
+
+// A call trace longer than the tail keeps the panic line above it.
+func TestConsoleTailKeepsReportHeader(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "console.log")
+	var b strings.Builder
+	b.WriteString("Run /init as init process\n[    4.1] Kernel panic - not syncing: Attempted to kill init!\n[    4.1] Call Trace:\n")
+	for i := 0; i < 80; i++ {
+		fmt.Fprintf(&b, "[    4.1]  ? do_syscall_64+0x69/0x90 %d\n", i)
+	}
+	b.WriteString("[    4.1] Kernel Offset: 0xfc00000\n")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tail := ConsoleTail(path, 10)
+	lines := strings.Split(tail, "\n")
+	if !strings.Contains(lines[0], "Kernel panic - not syncing") || lines[1] != "[... 72 lines ...]" || !strings.Contains(lines[len(lines)-1], "Kernel Offset") || len(lines) != 12 {
+		t.Errorf("tail:\n%s", tail)
+	}
+	// No report: the plain last lines.
+	if err := os.WriteFile(path, []byte("a\nb\nc\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if tail := ConsoleTail(path, 2); tail != "b\nc" {
+		t.Errorf("tail %q, want \"b\\nc\"", tail)
 	}
 }

@@ -165,8 +165,31 @@ func ConsoleTail(path string, n int) string {
 		return ""
 	}
 	lines := strings.Split(strings.TrimRight(strings.ReplaceAll(string(b), "\r", ""), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
+	if len(lines) <= n {
+		return strings.Join(lines, "\n")
 	}
-	return strings.Join(lines, "\n")
+	cut := len(lines) - n
+	// A long call trace can push the line that says what happened out
+	// of the tail (a stack full of stale "? " frames is longer than n):
+	// the kernel's last report header is kept, above the tail.
+	for i := len(lines) - 1; i >= 0; i-- {
+		if reportHeader(lines[i]) {
+			if i < cut {
+				return lines[i] + fmt.Sprintf("\n[... %d lines ...]\n", cut-i-1) + strings.Join(lines[cut:], "\n")
+			}
+			break
+		}
+	}
+	return strings.Join(lines[cut:], "\n")
+}
+
+// reportHeader says whether a console line starts one of the kernel's
+// reports of a failure.
+func reportHeader(line string) bool {
+	for _, h := range []string{"Kernel panic", "BUG:", "Oops:", "general protection fault", "WARNING:", "watchdog:", "INFO: task"} {
+		if strings.Contains(line, h) {
+			return true
+		}
+	}
+	return false
 }
