@@ -33,7 +33,10 @@ import (
 // syscalls, the Go runtime) from the moment the flood starts to its exit
 // after draining, divided by the events it read. The process's CPU before
 // the flood (loading the probe, the verifier, the /proc snapshot) is left
-// out. Run it with -benchtime=1x.
+// out. Run it with -benchtime=1x. VIGIL_BENCH_BUFFER sets --buffer-size
+// (vigil's default otherwise): on a machine busy with other work, 8 MiB
+// may not cover the consumer's waits for a CPU, and the drops it reports
+// then are the scheduler's, not the consumer's.
 //
 // tmpfs writes the capture to a file on /dev/shm; devnull to /dev/null,
 // which vigil writes to as it is: the difference is what the kernel
@@ -94,7 +97,11 @@ type consumerResult struct {
 
 func consumerRun(b *testing.B, bin, path string, dur time.Duration) consumerResult {
 	var stderr testenv.Buffer
-	cmd := exec.Command(bin, "capture", "--driver", "bpf", "--type", "getppid", "-w", path)
+	args := []string{"capture", "--driver", "bpf", "--type", "getppid", "-w", path}
+	if size := os.Getenv("VIGIL_BENCH_BUFFER"); size != "" {
+		args = append(args, "--buffer-size", size)
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
