@@ -63,7 +63,6 @@ const (
 	fentryVarCfgKfTermTypes   = "cfg_kf_term_types"
 	fentryVarCfgSnaplen       = "cfg_snaplen"
 	fentryVarCfgWakeupBytes   = "cfg_wakeup_bytes"
-	fentryVarRbWoken          = "rb_woken"
 )
 
 // loadFentry returns the embedded CollectionSpec for fentry.
@@ -152,7 +151,6 @@ type fentryVariableSpecs struct {
 	CfgKfTermTypes   *ebpf.VariableSpec `ebpf:"cfg_kf_term_types"`
 	CfgSnaplen       *ebpf.VariableSpec `ebpf:"cfg_snaplen"`
 	CfgWakeupBytes   *ebpf.VariableSpec `ebpf:"cfg_wakeup_bytes"`
-	RbWoken          *ebpf.VariableSpec `ebpf:"rb_woken"`
 }
 
 // fentryObjects contains all objects after they have been loaded into the kernel.
@@ -218,7 +216,6 @@ type fentryVariables struct {
 	CfgKfTermTypes   *ebpf.Variable `ebpf:"cfg_kf_term_types"`
 	CfgSnaplen       *ebpf.Variable `ebpf:"cfg_snaplen"`
 	CfgWakeupBytes   *ebpf.Variable `ebpf:"cfg_wakeup_bytes"`
-	RbWoken          *ebpf.Variable `ebpf:"rb_woken"`
 }
 
 // fentryPrograms contains all programs after they have been loaded into the kernel.

@@ -118,7 +118,6 @@ const (
 	probeVarCfgKfTermTypes      = "cfg_kf_term_types"
 	probeVarCfgSnaplen          = "cfg_snaplen"
 	probeVarCfgWakeupBytes      = "cfg_wakeup_bytes"
-	probeVarRbWoken             = "rb_woken"
 	probeVarVigilSchemaVersion  = "vigil_schema_version"
 )
 
@@ -263,7 +262,6 @@ type probeVariableSpecs struct {
 	CfgKfTermTypes     *ebpf.VariableSpec `ebpf:"cfg_kf_term_types"`
 	CfgSnaplen         *ebpf.VariableSpec `ebpf:"cfg_snaplen"`
 	CfgWakeupBytes     *ebpf.VariableSpec `ebpf:"cfg_wakeup_bytes"`
-	RbWoken            *ebpf.VariableSpec `ebpf:"rb_woken"`
 	VigilSchemaVersion *ebpf.VariableSpec `ebpf:"vigil_schema_version"`
 }
 
@@ -332,7 +330,6 @@ type probeVariables struct {
 	CfgKfTermTypes     *ebpf.Variable `ebpf:"cfg_kf_term_types"`
 	CfgSnaplen         *ebpf.Variable `ebpf:"cfg_snaplen"`
 	CfgWakeupBytes     *ebpf.Variable `ebpf:"cfg_wakeup_bytes"`
-	RbWoken            *ebpf.Variable `ebpf:"rb_woken"`
 	VigilSchemaVersion *ebpf.Variable `ebpf:"vigil_schema_version"`
 }
 
