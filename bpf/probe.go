@@ -12,6 +12,7 @@ import (
 	"maps"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -151,6 +152,10 @@ func Open(cfg driver.Config, opts Options) (_ *Probe, err error) {
 	}); err != nil {
 		return nil, err
 	}
+	// The kernel's BTF (several MiB, parsed and mapped) is garbage once
+	// the programs are loaded: hand it back before the rings are mapped,
+	// or the agent's resident set peaks with both.
+	debug.FreeOSMemory()
 
 	if err := p.openRings(size); err != nil {
 		return nil, err
