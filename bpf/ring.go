@@ -25,12 +25,15 @@ const (
 // mmap: events are decoded straight from the shared pages, with no copy and
 // no syscall while data is there.
 //
-// The kernel maps the data area twice back to back, so a record that wraps
-// around the end is still contiguous in our view.
+// The kernel can map the data area twice back to back, so that a record
+// that wraps around the end is contiguous; we map it once and gather the
+// rare record that wraps into a buffer of the ring's own: each mapped page
+// counts in the agent's resident set, and a second view of every ring
+// doubled the rings' share of it.
 type ring struct {
 	cpu     int
 	consMem []byte  // consumer position page, read-write
-	prodMem []byte  // producer position page + 2x data, read-only
+	prodMem []byte  // producer position page + data, read-only
 	cons    *uint64 // published consumer position
 	prod    *uint64 // producer position
 	data    []byte
@@ -40,6 +43,7 @@ type ring struct {
 	pub     uint64 // position Publish last gave the kernel
 	avail   uint64 // producer position last seen
 	headLen uint64 // size of the record peek() returned, header and padding included
+	wrap    []byte // the record that wraps around the end, gathered
 }
 
 func newRing(cpu, fd, size int) (*ring, error) {
@@ -48,7 +52,7 @@ func newRing(cpu, fd, size int) (*ring, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mmap ring buffer consumer page of cpu %d: %w", cpu, err)
 	}
-	prodMem, err := unix.Mmap(fd, int64(page), page+2*size, unix.PROT_READ, unix.MAP_SHARED)
+	prodMem, err := unix.Mmap(fd, int64(page), page+size, unix.PROT_READ, unix.MAP_SHARED)
 	if err != nil {
 		_ = unix.Munmap(consMem)
 		return nil, fmt.Errorf("mmap ring buffer data of cpu %d: %w", cpu, err)
@@ -89,7 +93,16 @@ func (r *ring) Peek() []byte {
 			continue
 		}
 		r.headLen = size
-		return r.data[off+ringHdrSize : off+ringHdrSize+n]
+		// Headers are 8-byte aligned and never wrap; data may.
+		start, end := off+ringHdrSize, off+ringHdrSize+n
+		if end <= uint64(len(r.data)) {
+			return r.data[start:end]
+		}
+		// At most one record wraps per lap, and the kernel cannot lap
+		// what we have not published: the buffer is reused safely.
+		r.wrap = append(r.wrap[:0], r.data[start:]...)
+		r.wrap = append(r.wrap, r.data[:end-uint64(len(r.data))]...)
+		return r.wrap
 	}
 }
 
