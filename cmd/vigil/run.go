@@ -74,13 +74,13 @@ func runCommand() *cli.Command {
 	}
 }
 
-// runBufferSize is vigil run's ring buffer per CPU. Each ring is mapped
-// twice (so that an event across its end reads as one), and mapped pages
-// count in RSS at once: at 8 MiB the rings alone were 33 MiB of a 2-CPU
-// agent's 70 MiB. run captures only what the rules and state need; under
-// a 60 s exec and open flood (~480k events/s on 2 CPUs) 4 MiB dropped
-// nothing where 2 MiB lost 0.1% of the events, so 4 MiB it is. A host
-// that drops raises --buffer-size.
+// runBufferSize is vigil run's ring buffer per CPU. Mapped ring pages
+// count in RSS at once: at 8 MiB, mapped twice as they were then, the
+// rings alone were 33 MiB of a 2-CPU agent's 70 MiB. run captures only
+// what the rules and state need; under a 60 s exec and open flood (~480k
+// events/s on 2 CPUs) 4 MiB dropped nothing where 2 MiB lost 0.1% of the
+// events, so 4 MiB it is (8 MiB of RSS on 2 CPUs, each ring now mapped
+// once). A host that drops raises --buffer-size.
 const runBufferSize = "4MiB"
 
 func replayCommand() *cli.Command {
