@@ -47,7 +47,8 @@ func emptyOn(b *testing.B, tps ...string) func() {
 // throughout, with: nothing attached; an empty program on sys_exit; empty
 // programs on sys_enter and sys_exit; the probe capturing every syscall;
 // the probe selecting {execve, openat, open}, so that getppid is not
-// selected. Rounds are interleaved; medians are reported, as ns added to
+// selected; and selecting {execve, mkdirat}, no syscall with an entry
+// event. Rounds are interleaved; medians are reported, as ns added to
 // the bare syscall. Run with -benchtime=1x.
 func BenchmarkFastPath(b *testing.B) {
 	testenv.RequireProbe(b)
@@ -57,13 +58,18 @@ func BenchmarkFastPath(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	// A selection without a syscall that has entry events.
+	exitOnly, err := selftest.OnlySyscalls(uint32(os.Getpid()), "execve", "mkdirat")
+	if err != nil {
+		b.Fatal(err)
+	}
 	p, err := Open(all, Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer p.Close()
 	d := startDrainer(p)
-	var base, exit1, both, capture, unsel []float64
+	var base, exit1, both, capture, unsel, unselExit []float64
 	for i := 0; i < b.N; i++ {
 		for r := 0; r < rounds; r++ {
 			p.detach()
@@ -85,6 +91,10 @@ func BenchmarkFastPath(b *testing.B) {
 				b.Fatal(err)
 			}
 			unsel = append(unsel, timedLoop(b, calls))
+			if err := p.SetConfig(exitOnly); err != nil {
+				b.Fatal(err)
+			}
+			unselExit = append(unselExit, timedLoop(b, calls))
 		}
 	}
 	events, _ := d.finish()
@@ -95,6 +105,7 @@ func BenchmarkFastPath(b *testing.B) {
 	b.ReportMetric(median(both)-mb, "added-empty-both-ns")
 	b.ReportMetric(median(capture)-mb, "added-capture-ns")
 	b.ReportMetric(median(unsel)-mb, "added-unselected-ns")
-	fmt.Fprintf(os.Stderr, "fast path (stats off, entry via %s): base %.0f ns; empty sys_exit +%.0f; empty sys_enter+sys_exit +%.0f; capture all +%.0f; getppid unselected, set {execve,openat,open} +%.0f; %d events, %d drops\n",
-		p.entryMode, mb, median(exit1)-mb, median(both)-mb, median(capture)-mb, median(unsel)-mb, events, st.Drops)
+	b.ReportMetric(median(unselExit)-mb, "added-unselected-exit-only-ns")
+	fmt.Fprintf(os.Stderr, "fast path (stats off, entry via %s): base %.0f ns; empty sys_exit +%.0f; empty sys_enter+sys_exit +%.0f; capture all +%.0f; getppid unselected, set {execve,openat,open} +%.0f, set {execve,mkdirat} +%.0f; %d events, %d drops\n",
+		p.entryMode, mb, median(exit1)-mb, median(both)-mb, median(capture)-mb, median(unsel)-mb, median(unselExit)-mb, events, st.Drops)
 }
