@@ -103,7 +103,8 @@ kmod:
 # with the webserver scraped against without it, and audit events/s.
 bench:
 	scripts/deps test
-	$(SUDO) $(GO) test -run '^$$' -bench BenchmarkFastPath -benchtime=1x ./cmd/vigil/
+	$(SUDO) $(GO) test -run '^$$' -bench 'BenchmarkFastPath|BenchmarkEventsDiscard|BenchmarkRunRSS' -benchtime=1x ./cmd/vigil/
+	$(GO) test -run '^$$' -bench BenchmarkStreamTake -benchmem ./cmd/vigil/
 	$(SUDO) $(GO) test -run '^$$' -bench . -benchtime=1x ./bpf/
 	$(GO) test -run '^$$' -bench . -benchmem ./driver/
 	$(SUDO) $(GO) test -run '^$$' -bench BenchmarkRulesets -benchtime=1x ./engine/
