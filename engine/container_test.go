@@ -68,17 +68,7 @@ func TestContainerOfEachEvent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var b driver.Builder
-	var ev driver.Event
-	emit := func(typ driver.EventType, tid uint32, build func(*driver.Builder)) {
-		t.Helper()
-		b.Begin(nil, typ, 1_000_000, tid, tid)
-		build(&b)
-		if err := ev.Decode(b.End()); err != nil {
-			t.Fatalf("%s: %v", typ, err)
-		}
-		eng.Process(&ev)
-	}
+	emit := emitter(t, eng)
 	host := uint32(50)
 	emit(driver.EvProcFork, 1, func(b *driver.Builder) { b.Int(int64(host)).Int(int64(host)).Int(1).Str("sh") })
 	pids := []uint32{100, 200}

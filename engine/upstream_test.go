@@ -52,17 +52,7 @@ func TestUpstreamRulesetsRunTogether(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var b driver.Builder
-	var ev driver.Event
-	emit := func(typ driver.EventType, tid uint32, build func(*driver.Builder)) {
-		t.Helper()
-		b.Begin(nil, typ, 1_000_000, tid, tid)
-		build(&b)
-		if err := ev.Decode(b.End()); err != nil {
-			t.Fatalf("%s: %v", typ, err)
-		}
-		eng.Process(&ev)
-	}
+	emit := emitter(t, eng)
 	// python3 (pid 50) runs cat (pid 60), which opens ../../etc/passwd
 	// from /srv/app.
 	emit(driver.EvProcFork, 1, func(b *driver.Builder) { b.Int(50).Int(50).Int(1).Str("python3") })
@@ -86,5 +76,21 @@ func TestUpstreamRulesetsRunTogether(t *testing.T) {
 	}
 	if want := "fileraw=../../etc/passwd"; !strings.Contains(alerts[0].Output, want) {
 		t.Errorf("output %q lacks %q", alerts[0].Output, want)
+	}
+}
+
+// emitter returns a function that builds an event of type typ by thread
+// tid (the body by build), at 1 ms, and gives it to eng.
+func emitter(t *testing.T, eng *Engine) func(typ driver.EventType, tid uint32, build func(*driver.Builder)) {
+	var b driver.Builder
+	var ev driver.Event
+	return func(typ driver.EventType, tid uint32, build func(*driver.Builder)) {
+		t.Helper()
+		b.Begin(nil, typ, 1_000_000, tid, tid)
+		build(&b)
+		if err := ev.Decode(b.End()); err != nil {
+			t.Fatalf("%s: %v", typ, err)
+		}
+		eng.Process(&ev)
 	}
 }

@@ -4,13 +4,10 @@
 package main
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/vigil-dev/vigil/internal/testenv"
 	"github.com/vigil-dev/vigil/internal/testenv/critest"
 )
 
@@ -18,23 +15,10 @@ import (
 // API, namespace k8s.io, no CRI and no pod) raises the alert with the
 // container's metadata, asked of containerd in that namespace.
 func TestRunSensitiveFileInCtrContainer(t *testing.T) {
-	if os.Geteuid() != 0 {
-		testenv.Unavailable(t, "needs root for the probe and containerd")
-	}
-	testenv.RequireProbe(t)
-	tc := critest.Start(t)
-	tc.ImportImage(t)
-	extra := filepath.Join(t.TempDir(), "ctr.yaml")
-	if err := os.WriteFile(extra, []byte(`- rule: Sensitive file read by untrusted program
-  output: >-
-    image=%container.image repo=%container.image.repository tag=%container.image.tag
-    digest=%container.image.digest type=%container.type full_id=%container.full_id
-    started=%container.start_ts up=%container.duration host_net=%container.host_network tier=%container.label[tier]
-  override:
-    output: append
-`), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	tc := startContainerd(t, critest.Options{})
+	extra := appendToShadowAlert(t, "image=%container.image repo=%container.image.repository tag=%container.image.tag"+
+		" digest=%container.image.digest type=%container.type full_id=%container.full_id"+
+		" started=%container.start_ts up=%container.duration host_net=%container.host_network tier=%container.label[tier]")
 	d := startRun(t, "--host-root", "/", "--containerd-socket", tc.Sock,
 		"-r", "../../engine/ruleset/vigil_rules.yaml", "-r", extra)
 	const id = "vigil-ctr-shadow"
@@ -59,7 +43,7 @@ func TestRunSensitiveFileInCtrContainer(t *testing.T) {
 		d.alerts = nil // wait for the next read's alert
 		d.mu.Unlock()
 	}
-	for name, want := range map[string]string{
+	checkFields(t, a, map[string]string{
 		"container.name":             id,
 		"container.full_id":          id,
 		"container.type":             "containerd",
@@ -69,11 +53,7 @@ func TestRunSensitiveFileInCtrContainer(t *testing.T) {
 		"container.host_network":     "true",
 		"container.label[tier]":      "front",
 		"fd.name":                    "/etc/shadow",
-	} {
-		if got := field(a, name); got != want {
-			t.Errorf("%s = %q, want %q (output: %s)", name, got, want, a.Output)
-		}
-	}
+	})
 	if got := field(a, "container.image.digest"); !strings.HasPrefix(got, "sha256:") || len(got) != 71 {
 		t.Errorf("container.image.digest = %q (output: %s)", got, a.Output)
 	}

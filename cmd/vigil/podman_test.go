@@ -5,7 +5,6 @@ package main
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -33,14 +32,7 @@ func podmanRun(t *testing.T, name string) (*podmantest.Podman, podmantest.Contai
 // with the container's id, name and image, asked of podman's API socket.
 func TestRunSensitiveFileInPodman(t *testing.T) {
 	p, c := podmanRun(t, "podman")
-	extra := filepath.Join(t.TempDir(), "image.yaml")
-	if err := os.WriteFile(extra, []byte(`- rule: Sensitive file read by untrusted program
-  output: image=%container.image.repository tag=%container.image.tag type=%container.type
-  override:
-    output: append
-`), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	extra := appendToShadowAlert(t, "image=%container.image.repository tag=%container.image.tag type=%container.type")
 	d := startRun(t, "--host-root", "/", "--podman-socket", "unix://"+p.Sock,
 		"-r", "../../engine/ruleset/vigil_rules.yaml", "-r", extra)
 	// The container ran before vigil: its metadata is fetched when its
@@ -53,18 +45,14 @@ func TestRunSensitiveFileInPodman(t *testing.T) {
 	a := d.wait(t, "Sensitive file read by untrusted program", func(a alert) bool {
 		return field(a, "container.id") == c.ID[:12]
 	})
-	for name, want := range map[string]string{
+	checkFields(t, a, map[string]string{
 		"container.name":             c.Name,
 		"container.image.repository": "localhost/vigil-podman",
 		"container.image.tag":        "bookworm",
 		"container.type":             "podman",
 		"proc.name":                  "cat",
 		"fd.name":                    "/etc/shadow",
-	} {
-		if got := field(a, name); got != want {
-			t.Errorf("%s = %q, want %q (output: %s)", name, got, want, a.Output)
-		}
-	}
+	})
 	if !strings.Contains(a.Output, "container_name="+c.Name) {
 		t.Errorf("the alert's text lacks the container's name: %s", a.Output)
 	}
@@ -80,12 +68,7 @@ func TestRunSensitiveFileInPodman(t *testing.T) {
 func TestRunPodmanWithoutSocket(t *testing.T) {
 	p, c := podmanRun(t, "podman-nosock")
 	refused := filepath.Join(t.TempDir(), "podman.sock")
-	l, err := net.Listen("unix", refused)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l.(*net.UnixListener).SetUnlinkOnClose(false)
-	l.Close()
+	testenv.DeadSocket(t, refused)
 	for _, tc := range []struct {
 		name, sock, cause, fix string
 	}{
@@ -107,12 +90,7 @@ func TestRunPodmanWithoutSocket(t *testing.T) {
 			// The warning may come after the first alert: give the
 			// others time to come too.
 			time.Sleep(time.Second)
-			var warnings []string
-			for _, line := range strings.Split(d.logs(), "\n") {
-				if strings.Contains(line, `"level":"warning"`) && strings.Contains(line, "podman") {
-					warnings = append(warnings, line)
-				}
-			}
+			warnings := warningsWith(d.logs(), "podman")
 			if len(warnings) != 1 {
 				t.Fatalf("%d podman warnings, want 1:\n%s", len(warnings), d.logs())
 			}

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -139,18 +138,6 @@ var runtimeCases = []runtimeCase{
 	},
 }
 
-// deadSocket leaves a unix socket file at path that nothing listens on, as
-// a daemon that died leaves it: connecting is refused.
-func deadSocket(t *testing.T, path string) {
-	t.Helper()
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln.SetUnlinkOnClose(false)
-	ln.Close()
-}
-
 // For each runtime, docker, containerd and CRI-O (both over the CRI) and
 // podman: processes in cgroups that name containers of it read a
 // sensitive file while its socket is missing, or is a socket file no
@@ -170,14 +157,7 @@ func TestRunRuntimeSocketWarnings(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("DOCKER_HOST", "") // it would win over the host root's socket
-	extra := filepath.Join(t.TempDir(), "fields.yaml")
-	if err := os.WriteFile(extra, []byte(`- rule: Sensitive file read by untrusted program
-  output: type=%container.type image=%container.image.repository
-  override:
-    output: append
-`), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	extra := appendToShadowAlert(t, "type=%container.type image=%container.image.repository")
 	for _, mode := range []string{"missing", "refused"} {
 		t.Run(mode, func(t *testing.T) {
 			// Short: a unix socket's path has a length limit.
@@ -197,7 +177,7 @@ func TestRunRuntimeSocketWarnings(t *testing.T) {
 					t.Fatal(err)
 				}
 				if mode == "refused" {
-					deadSocket(t, sock)
+					testenv.DeadSocket(t, sock)
 				}
 			}
 			d := startRun(t, "--host-root", root, "-r", "../../engine/ruleset/vigil_rules.yaml", "-r", extra)
@@ -213,16 +193,12 @@ func TestRunRuntimeSocketWarnings(t *testing.T) {
 						a := d.wait(t, "Sensitive file read by untrusted program", func(a alert) bool {
 							return field(a, "proc.pid") == fmt.Sprint(pid)
 						})
-						for name, want := range map[string]string{
+						checkFields(t, a, map[string]string{
 							"container.id":               id[:12],
 							"container.type":             rc.rt,
 							"container.name":             "<NA>",
 							"container.image.repository": "<NA>",
-						} {
-							if got := field(a, name); got != want {
-								t.Errorf("%s = %q, want %q (output: %s)", name, got, want, a.Output)
-							}
-						}
+						})
 						if !strings.Contains(a.Output, "container_name=<NA>") {
 							t.Errorf("the output does not show <NA> for the name: %s", a.Output)
 						}
@@ -270,11 +246,5 @@ func TestRunRuntimeSocketWarnings(t *testing.T) {
 
 // runtimeWarnings returns vigil's warnings about rt's metadata.
 func runtimeWarnings(logs, rt string) []string {
-	var out []string
-	for _, line := range strings.Split(logs, "\n") {
-		if strings.Contains(line, `"level":"warning"`) && strings.Contains(line, `"msg":"`+rt+" container metadata unavailable") {
-			out = append(out, line)
-		}
-	}
-	return out
+	return warningsWith(logs, `"msg":"`+rt+" container metadata unavailable")
 }

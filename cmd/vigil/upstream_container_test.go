@@ -139,14 +139,9 @@ func TestRunUpstreamRulesInDockerContainer(t *testing.T) {
 // The same in a pod of containerd made through the CRI, on containerd's
 // overlayfs snapshotter (the native one has no upper layer to drop into).
 func TestRunUpstreamRulesInCRIContainer(t *testing.T) {
-	if os.Geteuid() != 0 {
-		testenv.Unavailable(t, "needs root for the probe and containerd")
-	}
 	rules := upstreamRules(t)
-	testenv.RequireProbe(t)
 	prog := buildPacketProgram(t)
-	tc := critest.StartOverlay(t)
-	tc.ImportImage(t)
+	tc := startContainerd(t, critest.Options{Snapshotter: "overlayfs"})
 	d := startRun(t, "--host-root", "/", "--containerd-socket", tc.Sock, "-r", rules)
 	id, pid := tc.RunPod(t, critest.Pod{Name: "sniff-0", Namespace: "prod", UID: "8a6f4b3d-0000-4000-8000-00000000c0de", Container: "sniffer"})
 	// The sleeper's image has no /tmp: the binary goes to the root.

@@ -4,13 +4,13 @@
 package container
 
 import (
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/vigil-dev/vigil/internal/testenv"
 	"github.com/vigil-dev/vigil/internal/testenv/podmantest"
 )
 
@@ -155,12 +155,7 @@ func TestPodmanSocketMissingOrRefused(t *testing.T) {
 func stoppedSocket(t *testing.T) string {
 	t.Helper()
 	sock := filepath.Join(t.TempDir(), "podman.sock")
-	l, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l.(*net.UnixListener).SetUnlinkOnClose(false)
-	l.Close()
+	testenv.DeadSocket(t, sock)
 	if st, err := os.Stat(sock); err != nil || st.Mode().Type() != os.ModeSocket {
 		t.Fatalf("%s is not a socket left behind: %v", sock, err)
 	}

@@ -5,7 +5,6 @@ package testenv
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"sync"
@@ -31,20 +30,7 @@ func RequireDocker(t testing.TB) {
 	}
 }
 
-func dockerAnswers() bool {
-	c, err := net.DialTimeout("unix", dockerSock, time.Second)
-	if err != nil {
-		return false
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
-	if _, err := c.Write([]byte("GET /_ping HTTP/1.0\r\n\r\n")); err != nil {
-		return false
-	}
-	b := make([]byte, 64)
-	n, _ := c.Read(b)
-	return n > 12 && string(b[9:12]) == "200"
-}
+func dockerAnswers() bool { return APIAnswers(dockerSock) }
 
 func startDockerd() error {
 	if dockerAnswers() {

@@ -24,6 +24,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -61,7 +62,8 @@ func main() {
 
 // testContainerd is a containerd of the test's own: root, state and socket
 // under a temporary directory, the CRI plugin on, the native snapshotter
-// (no overlayfs needed, which nested containers may refuse).
+// (no overlayfs needed, which nested containers may refuse) unless
+// StartWith is told otherwise.
 type Containerd struct {
 	Sock    string                   // its socket, where the CRI answers
 	Runtime cri.RuntimeServiceClient // the CRI's runtime service on Sock
@@ -71,20 +73,39 @@ type Containerd struct {
 // Image is the image ImportImage imports, and the pods' sandbox image.
 const Image = "docker.io/vigil/sleeper:cri-test"
 
-// Start starts containerd; it stops when the test ends.
+// Start starts containerd with the native snapshotter; it stops when the
+// test ends.
 func Start(t testing.TB) *Containerd {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		testenv.Unavailable(t, "needs root to run containerd")
+	return StartWith(t, Options{})
+}
+
+// Options are what StartWith may change in the test's containerd.
+type Options struct {
+	// Snapshotter is the CRI's snapshotter: "" or "native" (plain
+	// directories, no overlayfs needed, which nested containers may
+	// refuse), or "overlayfs": a container's root is then an overlayfs
+	// mount, as on a Kubernetes node, and a file written in the container
+	// lands in its upper layer (what proc.is_exe_upper_layer looks for).
+	// overlayfs needs a file system that can carry it below the temporary
+	// directory (not an overlayfs itself, as in some nested containers).
+	// ImportImage's image is unpacked for it by the CRI when a container
+	// is first created from it.
+	Snapshotter string
+}
+
+// StartWith starts containerd as opts say; it stops when the test ends.
+func StartWith(t testing.TB, opts Options) *Containerd {
+	t.Helper()
+	snapshotter := opts.Snapshotter
+	if snapshotter == "" {
+		snapshotter = "native"
 	}
+	dir := testenv.DaemonDir(t, "run containerd", "vigil-ctrd-")
 	bin, err := exec.LookPath("containerd")
 	if err != nil {
+		os.RemoveAll(dir)
 		testenv.Unavailable(t, "no containerd (scripts/deps test installs it)")
-	}
-	// Short: a unix socket path has a length limit.
-	dir, err := os.MkdirTemp("", "vigil-ctrd-")
-	if err != nil {
-		t.Fatal(err)
 	}
 	tc := &Containerd{Sock: filepath.Join(dir, "c.sock"), log: filepath.Join(dir, "containerd.log")}
 	cfg := fmt.Sprintf(`version = 2
@@ -103,7 +124,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
   # CAP_SYS_RESOURCE (a container), only containerd's own or higher is allowed.
   restrict_oom_score_adj = true
   [plugins."io.containerd.grpc.v1.cri".containerd]
-    snapshotter = "native"
+    snapshotter = %[8]q
     default_runtime_name = "runc"
     [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
       runtime_type = "io.containerd.runc.v2"
@@ -112,7 +133,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = %[6]q
     conf_dir = %[6]q
-`, filepath.Join(dir, "root"), filepath.Join(dir, "state"), tc.Sock, tc.Sock+".ttrpc", Image, filepath.Join(dir, "cni"), filepath.Join(dir, "runc"))
+`, filepath.Join(dir, "root"), filepath.Join(dir, "state"), tc.Sock, tc.Sock+".ttrpc", Image, filepath.Join(dir, "cni"), filepath.Join(dir, "runc"), snapshotter)
 	cfgPath := filepath.Join(dir, "config.toml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
@@ -141,8 +162,11 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 			b, _ := os.ReadFile(tc.log)
 			t.Logf("containerd log:\n%s", tail(b, 4000))
 		}
-		// The native snapshotter's files are plain; sandbox mounts
-		// were undone by RemovePodSandbox.
+		// The native snapshotter's files are plain, and RemovePodSandbox
+		// undid the sandbox mounts; but overlay mounts of containers
+		// still up would make RemoveAll delete through them: whatever
+		// is left mounted is unmounted first.
+		unmountBelow(dir)
 		os.RemoveAll(dir)
 	})
 	conn, err := grpc.NewClient("unix://"+tc.Sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -451,4 +475,21 @@ func (tc *Containerd) CtrExec(t testing.TB, id string, cmd ...string) []byte {
 	t.Helper()
 	execID := fmt.Sprintf("exec-%d", time.Now().UnixNano())
 	return tc.Ctr(t, append([]string{"task", "exec", "--exec-id", execID, id}, cmd...)...)
+}
+
+// unmountBelow detaches every mount under dir, deepest first.
+func unmountBelow(dir string) {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return
+	}
+	var points []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 4 && strings.HasPrefix(f[4], dir+"/") {
+			points = append(points, f[4])
+		}
+	}
+	for i := len(points) - 1; i >= 0; i-- {
+		_ = unix.Unmount(points[i], unix.MNT_DETACH)
+	}
 }

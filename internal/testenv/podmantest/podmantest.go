@@ -13,7 +13,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -57,21 +56,16 @@ type Podman struct {
 // layout.
 func Start(t testing.TB) *Podman {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		testenv.Unavailable(t, "needs root to run podman's service (rootful)")
-	}
+	dir := testenv.DaemonDir(t, "run podman's service (rootful)", "vigil-podman-")
 	bin, err := exec.LookPath("podman")
 	if err != nil {
+		os.RemoveAll(dir)
 		testenv.Unavailable(t, "no podman (scripts/deps test installs Debian's podman)")
 	}
 	runc, err := exec.LookPath("runc")
 	if err != nil {
+		os.RemoveAll(dir)
 		testenv.Unavailable(t, "no runc (scripts/deps test installs it)")
-	}
-	// Short: a unix socket path has a length limit.
-	dir, err := os.MkdirTemp("", "vigil-podman-")
-	if err != nil {
-		t.Fatal(err)
 	}
 	p := &Podman{bin: bin, dir: dir, Sock: filepath.Join(dir, "p.sock"), log: filepath.Join(dir, "service.log")}
 	if err := p.configure(runc); err != nil {
@@ -127,7 +121,7 @@ func Start(t testing.TB) *Podman {
 		}
 	})
 	deadline := time.Now().Add(30 * time.Second)
-	for !pingOK(p.Sock) {
+	for !testenv.APIAnswers(p.Sock) {
 		select {
 		case <-exited:
 			b, _ := os.ReadFile(p.log)
@@ -187,22 +181,6 @@ runroot = %q
 		// runc's state, too, is the test's own (not /run/runc).
 		"--runtime-flag", "root=" + filepath.Join(p.dir, "runc")}
 	return nil
-}
-
-// pingOK tells whether the API answers /_ping.
-func pingOK(sock string) bool {
-	c, err := net.DialTimeout("unix", sock, time.Second)
-	if err != nil {
-		return false
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
-	if _, err := c.Write([]byte("GET /_ping HTTP/1.0\r\n\r\n")); err != nil {
-		return false
-	}
-	b := make([]byte, 64)
-	n, _ := c.Read(b)
-	return n > 12 && string(b[9:12]) == "200"
 }
 
 // cli runs podman's remote client against the service.
