@@ -16,29 +16,42 @@ import (
 // A sensitive file read in a Kubernetes-style pod of containerd (made
 // through the CRI, as the kubelet does) raises the alert with the
 // container's and the pod's metadata, asked of containerd's CRI: no API
-// server involved.
+// server involved. The pod's sandbox and its container are of the
+// Debian image vigil's builder makes (debootstrap; no registry), and the
+// read is Debian's own /bin/cat.
 func TestRunSensitiveFileInCRIPod(t *testing.T) {
-	tc := startContainerd(t, critest.Options{})
+	if os.Geteuid() != 0 {
+		testenv.Unavailable(t, "needs root for the probe and containerd")
+	}
+	testenv.RequireProbe(t)
+	// Only the Debian image is imported: a sandbox of any other image
+	// would fail to pull.
+	tc := critest.StartWith(t, critest.Options{SandboxImage: critest.DebianImage})
+	imageDigest := tc.ImportDebian(t)
 	// The default rules, with the pod's fields added to the alert's
 	// output.
-	extra := appendToShadowAlert(t, "k8s_pod=%k8s.pod.name k8s_ns=%k8s.ns.name app=%k8s.pod.label[app] image=%container.image.repository")
+	extra := appendToShadowAlert(t, "k8s_pod=%k8s.pod.name k8s_ns=%k8s.ns.name app=%k8s.pod.label[app] image=%container.image.repository"+
+		" tag=%container.image.tag digest=%container.image.digest")
 	d := startRun(t, "--host-root", "/", "--containerd-socket", tc.Sock,
 		"-r", "../../engine/ruleset/vigil_rules.yaml", "-r", extra)
 	id, _ := tc.RunPod(t, critest.Pod{Name: "shop-0", Namespace: "prod", UID: "6e4d2f1b-0000-4000-8000-00000000c0de",
-		Labels: map[string]string{"app": "shop"}, Container: "web"})
-	if out := tc.ExecSync(t, id, "/sleeper", "/etc/shadow"); !strings.HasPrefix(string(out), "root:") {
-		t.Fatalf("reading /etc/shadow in the container gave %q", out)
+		Labels: map[string]string{"app": "shop"}, Container: "web", Image: critest.DebianImage})
+	if out := tc.ExecSync(t, id, "/bin/cat", "/etc/shadow"); !strings.HasPrefix(string(out), "root:") {
+		t.Fatalf("cat /etc/shadow in the container gave %q", out)
 	}
 	a := d.wait(t, "Sensitive file read by untrusted program", func(a alert) bool {
 		return field(a, "container.id") == id[:12]
 	})
 	checkFields(t, a, map[string]string{
 		"container.name":             "web",
-		"container.image.repository": "docker.io/vigil/sleeper",
+		"container.image.repository": "docker.io/vigil/debian",
+		"container.image.tag":        "cri-test",
+		"container.image.digest":     imageDigest,
 		"k8s.pod.name":               "shop-0",
 		"k8s.ns.name":                "prod",
 		"k8s.pod.label[app]":         "shop",
 		"fd.name":                    "/etc/shadow",
+		"proc.name":                  "cat",
 	})
 	if strings.Contains(d.logs(), "containerd container metadata unavailable") {
 		t.Errorf("a containerd warning:\n%s", d.logs())

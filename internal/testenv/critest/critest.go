@@ -12,15 +12,18 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/docker/docker/api/types/container"
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -29,7 +32,9 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/vigil-dev/vigil/builder"
 	"github.com/vigil-dev/vigil/internal/testenv"
+	"github.com/vigil-dev/vigil/kernels"
 )
 
 // sleeperSrc sleeps until signalled; given files, it prints them instead
@@ -92,6 +97,11 @@ type Options struct {
 	// ImportImage's image is unpacked for it by the CRI when a container
 	// is first created from it.
 	Snapshotter string
+	// SandboxImage is the CRI's sandbox_image, what every pod's sandbox
+	// (pause) container runs: "" is Image; DebianImage is the Debian
+	// image ImportDebian imports (its default command sleeps). The test
+	// imports it before it runs a pod: no registry is asked.
+	SandboxImage string
 }
 
 // StartWith starts containerd as opts say; it stops when the test ends.
@@ -100,6 +110,10 @@ func StartWith(t testing.TB, opts Options) *Containerd {
 	snapshotter := opts.Snapshotter
 	if snapshotter == "" {
 		snapshotter = "native"
+	}
+	sandboxImage := opts.SandboxImage
+	if sandboxImage == "" {
+		sandboxImage = Image
 	}
 	dir := testenv.DaemonDir(t, "run containerd", "vigil-ctrd-")
 	bin, err := exec.LookPath("containerd")
@@ -133,7 +147,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = %[6]q
     conf_dir = %[6]q
-`, filepath.Join(dir, "root"), filepath.Join(dir, "state"), tc.Sock, tc.Sock+".ttrpc", Image, filepath.Join(dir, "cni"), filepath.Join(dir, "runc"), snapshotter)
+`, filepath.Join(dir, "root"), filepath.Join(dir, "state"), tc.Sock, tc.Sock+".ttrpc", sandboxImage, filepath.Join(dir, "cni"), filepath.Join(dir, "runc"), snapshotter)
 	cfgPath := filepath.Join(dir, "config.toml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
@@ -300,6 +314,130 @@ func (tc *Containerd) ImportImage(t testing.TB, namespaces ...string) {
 
 var specsVersioned = specs.Versioned{SchemaVersion: 2}
 
+// DebianImage is the image ImportDebian imports: Debian bookworm as
+// vigil's builder makes it (debootstrap; no registry), its default
+// command /bin/sleep infinity, so that it serves as a pod's sandbox
+// image as well as a container's.
+const DebianImage = "docker.io/vigil/debian:cri-test"
+
+var (
+	debianOnce sync.Once
+	debianTag  string
+	debianErr  error
+)
+
+// debianSleeping returns (once per test binary) the Docker Engine's tag of
+// builder.Images' bookworm image with a default command that sleeps: a
+// docker-imported image has none, and a sandbox must stay up. The
+// derived image is kept, named after the image it derives from, for the
+// next run.
+func debianSleeping(ctx context.Context, d *builder.Docker) (string, error) {
+	debianOnce.Do(func() {
+		cat, err := kernels.NewDebian(kernels.Options{})
+		if err != nil {
+			debianErr = err
+			return
+		}
+		im := builder.NewImages(d, cat.Mirror(), cat.Keyring(), filepath.Join(cat.CacheDir(), "builder"), io.Discard)
+		base, err := im.Ensure(ctx, builder.RecipeFor("bookworm", "gcc-12"))
+		if err != nil {
+			debianErr = fmt.Errorf("debootstrap image: %w", err)
+			return
+		}
+		tag := "vigil-cri:bookworm-" + strings.TrimPrefix(base, "sha256:")[:12]
+		cli := d.Client()
+		if _, err := cli.ImageInspect(ctx, tag); err == nil {
+			debianTag = tag
+			return
+		}
+		// docker commit --change 'CMD [...]' of a container created
+		// (never started) from the image; docker create itself wants
+		// a command, which the image lacks.
+		sleep := []string{"/bin/sleep", "infinity"}
+		created, err := cli.ContainerCreate(ctx, &container.Config{Image: base, Cmd: sleep}, &container.HostConfig{NetworkMode: "none"}, nil, nil, "")
+		if err != nil {
+			debianErr = fmt.Errorf("docker create %s: %w", base, err)
+			return
+		}
+		defer cli.ContainerRemove(context.Background(), created.ID, container.RemoveOptions{Force: true})
+		if _, err := cli.ContainerCommit(ctx, created.ID, container.CommitOptions{
+			Reference: tag, Changes: []string{`CMD ["/bin/sleep","infinity"]`},
+			Comment: "vigil's CRI tests: the debootstrap image, sleeping by default",
+		}); err != nil {
+			debianErr = fmt.Errorf("docker commit %s: %w", created.ID, err)
+			return
+		}
+		debianTag = tag
+	})
+	return debianTag, debianErr
+}
+
+// ImportDebian imports DebianImage (docker save from the Docker Engine,
+// which it needs; ctr images import) into the k8s.io namespace, or into
+// the containerd namespaces given, named by tag (DebianImage) and by
+// digest as a pulled image is, and returns that digest (the manifest's, as
+// containerd lists it).
+func (tc *Containerd) ImportDebian(t testing.TB, namespaces ...string) (imageDigest string) {
+	t.Helper()
+	if len(namespaces) == 0 {
+		namespaces = []string{Namespace}
+	}
+	testenv.RequireDocker(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	d, err := builder.NewDocker(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	tag, err := debianSleeping(ctx, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := d.Client().ImageSave(ctx, []string{tag})
+	if err != nil {
+		t.Fatalf("docker save %s: %v", tag, err)
+	}
+	archive := filepath.Join(t.TempDir(), "debian.tar")
+	f, err := os.Create(archive)
+	if err != nil {
+		rc.Close()
+		t.Fatal(err)
+	}
+	_, err = io.Copy(f, rc)
+	rc.Close()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatalf("docker save %s: %v", tag, err)
+	}
+	// The archive names the image as Docker does (docker.io/library/
+	// vigil-cri:…): it is renamed DebianImage, its only name by tag (the
+	// CRI would report either). Removing a name keeps the content and
+	// snapshots another name holds.
+	imported := "docker.io/library/" + tag
+	for _, ns := range namespaces {
+		tc.CtrIn(t, ns, "images", "import", "--snapshotter", "native", archive)
+		tc.CtrIn(t, ns, "images", "tag", "--force", imported, DebianImage)
+		tc.CtrIn(t, ns, "images", "rm", imported)
+		// `ctr images ls`: REF TYPE DIGEST SIZE PLATFORMS LABELS.
+		for _, line := range strings.Split(string(tc.CtrIn(t, ns, "images", "ls", "name=="+DebianImage)), "\n") {
+			if f := strings.Fields(line); len(f) > 2 && f[0] == DebianImage {
+				imageDigest = f[2]
+			}
+		}
+		if !strings.HasPrefix(imageDigest, "sha256:") {
+			t.Fatalf("ctr -n %s images ls lists no %s after the import", ns, DebianImage)
+		}
+		// A pulled image has a name by digest too, which the CRI
+		// reports as its repo digest: so has this one.
+		repo, _, _ := strings.Cut(DebianImage, ":")
+		tc.CtrIn(t, ns, "images", "tag", "--force", DebianImage, repo+"@"+imageDigest)
+	}
+	return imageDigest
+}
+
 func blobPath(b []byte) string { return "blobs/sha256/" + digest.FromBytes(b).Encoded() }
 
 // Pod is what RunPod makes: a pod with one container.
@@ -308,10 +446,14 @@ type Pod struct {
 	Labels               map[string]string // the pod's
 	Container            string            // the container's name
 	ContainerLabels      map[string]string
+	// Image is the container's image: "" is Image (the sleeper, its
+	// default command); DebianImage runs its default command too,
+	// /bin/sleep infinity.
+	Image string
 }
 
-// RunPod runs a pod (host network: no CNI needed) and one sleeper
-// container of Image in it, removed when the test ends; it returns the
+// RunPod runs a pod (host network: no CNI needed) and one sleeping
+// container of p.Image in it, removed when the test ends; it returns the
 // container's id and host pid.
 func (tc *Containerd) RunPod(t testing.TB, p Pod) (ctrID string, pid int) {
 	t.Helper()
@@ -341,11 +483,15 @@ func (tc *Containerd) RunPod(t testing.TB, p Pod) (ctrID string, pid int) {
 			t.Errorf("RemovePodSandbox: %v", err)
 		}
 	})
+	image := p.Image
+	if image == "" {
+		image = Image
+	}
 	ctr, err := tc.Runtime.CreateContainer(ctx, &cri.CreateContainerRequest{
 		PodSandboxId: pod.PodSandboxId,
 		Config: &cri.ContainerConfig{
 			Metadata: &cri.ContainerMetadata{Name: p.Container},
-			Image:    &cri.ImageSpec{Image: Image},
+			Image:    &cri.ImageSpec{Image: image},
 			Labels:   p.ContainerLabels,
 			LogPath:  p.Container + ".log",
 			Linux: &cri.LinuxContainerConfig{
