@@ -44,7 +44,7 @@ func TestRunSensitiveFileInCRIPod(t *testing.T) {
 	})
 	checkFields(t, a, map[string]string{
 		"container.name":             "web",
-		"container.image.repository": "docker.io/vigil/debian",
+		"container.image.repository": "localhost/vigil/debian",
 		"container.image.tag":        "cri-test",
 		"container.image.digest":     imageDigest,
 		"k8s.pod.name":               "shop-0",

@@ -48,7 +48,7 @@ func TestRunSensitiveFileInCtrContainer(t *testing.T) {
 		"container.full_id":          id,
 		"container.type":             "containerd",
 		"container.image":            critest.Image,
-		"container.image.repository": "docker.io/vigil/sleeper",
+		"container.image.repository": "localhost/vigil/sleeper",
 		"container.image.tag":        "cri-test",
 		"container.host_network":     "true",
 		"container.label[tier]":      "front",

@@ -56,7 +56,7 @@ func TestContainerdOwnAPI(t *testing.T) {
 	if info.ID != "vigil-web" || info.FullID != "vigil-web" || info.Name != "vigil-web" || info.Runtime != Containerd {
 		t.Errorf("names: id %q full id %q name %q runtime %q", info.ID, info.FullID, info.Name, info.Runtime)
 	}
-	if info.Image != critest.Image || info.ImageRepo != "docker.io/vigil/sleeper" || info.ImageTag != "cri-test" {
+	if info.Image != critest.Image || info.ImageRepo != "localhost/vigil/sleeper" || info.ImageTag != "cri-test" {
 		t.Errorf("image %q: repository %q tag %q", info.Image, info.ImageRepo, info.ImageTag)
 	}
 	if info.ImageID == "" || "sha256:"+info.ImageID != img.GetImage().GetId() {

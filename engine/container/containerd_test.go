@@ -26,7 +26,7 @@ func TestContainerdCRI(t *testing.T) {
 	if info.Status != Ready {
 		t.Fatalf("%+v (warnings %v)", info, w.list())
 	}
-	if info.Name != "web" || info.Image != critest.Image || info.ImageRepo != "docker.io/vigil/sleeper" || info.ImageTag != "cri-test" ||
+	if info.Name != "web" || info.Image != critest.Image || info.ImageRepo != "localhost/vigil/sleeper" || info.ImageTag != "cri-test" ||
 		info.ImageID == "" || info.PodName != "shop-0" || info.PodNamespace != "prod" || info.PodUID != pod.UID ||
 		info.PodLabels["app"] != "shop" || info.Labels["tier"] != "front" || info.Privileged || info.StartedAt.IsZero() {
 		t.Errorf("metadata %+v", info)

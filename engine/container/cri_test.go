@@ -40,7 +40,7 @@ func (f *fakeCRI) ContainerStatus(_ context.Context, req *cri.ContainerStatusReq
 			Metadata:  &cri.ContainerMetadata{Name: "web"},
 			State:     cri.ContainerState_CONTAINER_RUNNING,
 			StartedAt: time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC).UnixNano(),
-			Image:     &cri.ImageSpec{Image: "docker.io/library/nginx:1.27"},
+			Image:     &cri.ImageSpec{Image: "registry.example:5000/library/nginx:1.27"},
 			ImageRef:  "sha256:" + f.imageID,
 			Labels:    map[string]string{"io.kubernetes.container.name": "web", labelPodName: "shop-0"},
 			Mounts: []*cri.Mount{
@@ -71,8 +71,8 @@ func (f *fakeCRI) ImageStatus(_ context.Context, req *cri.ImageStatusRequest) (*
 	}
 	return &cri.ImageStatusResponse{Image: &cri.Image{
 		Id:          "sha256:" + f.imageID,
-		RepoTags:    []string{"docker.io/library/nginx:1.27"},
-		RepoDigests: []string{"docker.io/library/nginx@sha256:" + strings.Repeat("d", 64)},
+		RepoTags:    []string{"registry.example:5000/library/nginx:1.27"},
+		RepoDigests: []string{"registry.example:5000/library/nginx@sha256:" + strings.Repeat("d", 64)},
 	}}, nil
 }
 
@@ -105,7 +105,7 @@ func TestCRIMetadata(t *testing.T) {
 		t.Fatalf("%+v", info)
 	}
 	want := Info{ID: ShortID(f.ctr), FullID: f.ctr, Runtime: Containerd, Status: Ready, Name: "web",
-		Image: "docker.io/library/nginx:1.27", ImageID: f.imageID, ImageRepo: "docker.io/library/nginx", ImageTag: "1.27",
+		Image: "registry.example:5000/library/nginx:1.27", ImageID: f.imageID, ImageRepo: "registry.example:5000/library/nginx", ImageTag: "1.27",
 		ImageDigest: "sha256:" + strings.Repeat("d", 64), Privileged: true,
 		PodName: "shop-0", PodNamespace: "prod", PodUID: "0b3c5a2e-uid", PodSandboxID: f.pod}
 	got := *info

@@ -76,7 +76,7 @@ type Containerd struct {
 }
 
 // Image is the image ImportImage imports, and the pods' sandbox image.
-const Image = "docker.io/vigil/sleeper:cri-test"
+const Image = "localhost/vigil/sleeper:cri-test"
 
 // Start starts containerd with the native snapshotter; it stops when the
 // test ends.
@@ -318,7 +318,7 @@ var specsVersioned = specs.Versioned{SchemaVersion: 2}
 // vigil's builder makes it (debootstrap; no registry), its default
 // command /bin/sleep infinity, so that it serves as a pod's sandbox
 // image as well as a container's.
-const DebianImage = "docker.io/vigil/debian:cri-test"
+const DebianImage = "localhost/vigil/debian:cri-test"
 
 var (
 	debianOnce sync.Once
@@ -344,7 +344,7 @@ func debianSleeping(ctx context.Context, d *builder.Docker) (string, error) {
 			debianErr = fmt.Errorf("debootstrap image: %w", err)
 			return
 		}
-		tag := "vigil-cri:bookworm-" + strings.TrimPrefix(base, "sha256:")[:12]
+		tag := "localhost/vigil-cri:bookworm-" + strings.TrimPrefix(base, "sha256:")[:12]
 		cli := d.Client()
 		if _, err := cli.ImageInspect(ctx, tag); err == nil {
 			debianTag = tag
@@ -412,11 +412,10 @@ func (tc *Containerd) ImportDebian(t testing.TB, namespaces ...string) (imageDig
 	if err != nil {
 		t.Fatalf("docker save %s: %v", tag, err)
 	}
-	// The archive names the image as Docker does (docker.io/library/
-	// vigil-cri:…): it is renamed DebianImage, its only name by tag (the
-	// CRI would report either). Removing a name keeps the content and
-	// snapshots another name holds.
-	imported := "docker.io/library/" + tag
+	// The archive names the image by its Docker tag: it is renamed
+	// DebianImage, its only name by tag (the CRI would report either).
+	// Removing a name keeps the content and snapshots another name holds.
+	imported := tag
 	for _, ns := range namespaces {
 		tc.CtrIn(t, ns, "images", "import", "--snapshotter", "native", archive)
 		tc.CtrIn(t, ns, "images", "tag", "--force", imported, DebianImage)
