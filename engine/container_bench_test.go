@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -280,6 +282,7 @@ func replayWith(b *testing.B, prog *eval.Program, meta driver.CaptureMeta, tab *
 	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
+	defer pinThread(b, engineCPU)()
 	runtime.GC()
 	const batch = 256
 	c0, t0 := threadCPU(), time.Now()
@@ -361,6 +364,12 @@ func BenchmarkContainerChurn(b *testing.B) {
 	// Rounds of about 2M events, a second or two: long enough for the
 	// churn to go on through them, short enough to interleave.
 	reps := (2_000_000 + len(evs) - 1) / len(evs)
+
+	// The engine on one CPU, the container runtime on the others: on a
+	// machine of two CPUs the churn's own work (dockerd, containerd,
+	// shims, runc) would otherwise take the engine's CPU, and the rates
+	// would measure the machine, not whether an event waits for a lookup.
+	defer pinDaemons(b, "dockerd", "containerd")()
 
 	var idle []round
 	for range 3 {
@@ -455,5 +464,70 @@ func BenchmarkContainerChurn(b *testing.B) {
 	}
 	if ready == 0 {
 		b.Errorf("no container the events named got its metadata: the lookups did not happen")
+	}
+}
+
+// engineCPU is the CPU the replaying thread runs on; the container
+// runtime's daemons are kept off it (pinDaemons).
+const engineCPU = 0
+
+// pinThread binds the calling (locked) thread to cpu and returns the undo,
+// which must run before the thread is unlocked.
+func pinThread(b *testing.B, cpu int) func() {
+	if runtime.NumCPU() < 2 {
+		return func() {}
+	}
+	var old, set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &old); err != nil {
+		b.Fatalf("read this thread's CPUs: %v", err)
+	}
+	set.Set(cpu)
+	if err := unix.SchedSetaffinity(0, &set); err != nil {
+		b.Fatalf("pin the engine's thread to cpu %d: %v", cpu, err)
+	}
+	return func() { _ = unix.SchedSetaffinity(0, &old) }
+}
+
+// pinDaemons moves every thread of the processes of these names to the
+// CPUs other than engineCPU (the shims and runc they start inherit it),
+// and returns the undo.
+func pinDaemons(b *testing.B, names ...string) func() {
+	if runtime.NumCPU() < 2 {
+		return func() {}
+	}
+	var others unix.CPUSet
+	for c := 0; c < runtime.NumCPU(); c++ {
+		if c != engineCPU {
+			others.Set(c)
+		}
+	}
+	type saved struct {
+		tid  int
+		mask unix.CPUSet
+	}
+	var undo []saved
+	procs, _ := filepath.Glob("/proc/[0-9]*/comm")
+	for _, comm := range procs {
+		name, err := os.ReadFile(comm)
+		if err != nil || !slices.Contains(names, strings.TrimSpace(string(name))) {
+			continue
+		}
+		tasks, _ := filepath.Glob(filepath.Join(filepath.Dir(comm), "task", "[0-9]*"))
+		for _, task := range tasks {
+			tid, _ := strconv.Atoi(filepath.Base(task))
+			var old unix.CPUSet
+			if unix.SchedGetaffinity(tid, &old) != nil || unix.SchedSetaffinity(tid, &others) != nil {
+				continue // the thread ended
+			}
+			undo = append(undo, saved{tid, old})
+		}
+	}
+	if len(undo) == 0 {
+		b.Fatalf("no %v process to keep off cpu %d", names, engineCPU)
+	}
+	return func() {
+		for _, s := range undo {
+			_ = unix.SchedSetaffinity(s.tid, &s.mask)
+		}
 	}
 }
