@@ -18,8 +18,6 @@ import (
 	"github.com/vigil-dev/vigil/internal/testenv"
 
 	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/asm"
-	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 
 	"github.com/vigil-dev/vigil/ci/selftest"
@@ -77,31 +75,6 @@ func threadCPU() int64 {
 	return ru.Utime.Nano() + ru.Stime.Nano()
 }
 
-// emptyPrograms attaches do-nothing programs to sys_enter and sys_exit: the
-// floor that any tp_btf syscall tracer pays, which no probe code can remove.
-func emptyPrograms(b *testing.B) func() {
-	var closers []func()
-	for _, tp := range []string{"sys_enter", "sys_exit"} {
-		prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
-			Type: ebpf.Tracing, AttachType: ebpf.AttachTraceRawTp, AttachTo: tp,
-			Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()},
-			License:      "Dual MIT/GPL",
-		})
-		if err != nil {
-			b.Fatalf("empty program on %s: %v", tp, err)
-		}
-		l, err := link.AttachTracing(link.TracingOptions{Program: prog, AttachType: ebpf.AttachTraceRawTp})
-		if err != nil {
-			b.Fatalf("attach empty program on %s: %v", tp, err)
-		}
-		closers = append(closers, func() { l.Close(); prog.Close() })
-	}
-	return func() {
-		for _, c := range closers {
-			c()
-		}
-	}
-}
 
 func timedLoop(b *testing.B, n int) float64 {
 	cmd, out, err := selftest.StartWorkload("timedloop", b.TempDir(), fmt.Sprintf("VIGIL_N=%d", n))
@@ -165,7 +138,7 @@ func BenchmarkSyscallOverhead(b *testing.B) {
 		for r := 0; r < rounds; r++ {
 			p.detach()
 			base = append(base, timedLoop(b, calls))
-			undo := emptyPrograms(b)
+			undo := emptyOn(b, "sys_enter", "sys_exit")
 			empty = append(empty, timedLoop(b, calls))
 			undo()
 			if err := p.attach(); err != nil {
