@@ -75,7 +75,6 @@ func threadCPU() int64 {
 	return ru.Utime.Nano() + ru.Stime.Nano()
 }
 
-
 func timedLoop(b *testing.B, n int) float64 {
 	cmd, out, err := selftest.StartWorkload("timedloop", b.TempDir(), fmt.Sprintf("VIGIL_N=%d", n))
 	if err != nil {
