@@ -474,13 +474,13 @@ func (r *Repo) download(ctx context.Context, e mirror.Entry, dst string) (err er
 			os.Remove(tmp.Name())
 		}
 	}()
-	src := &readTracker{r: io.LimitReader(body, e.Size+1)}
+	src := &mirror.ReadTracker{R: io.LimitReader(body, e.Size+1)}
 	h := sha256.New()
 	p := newProgress(r.opts.Progress, path.Base(e.Name), e.Size)
 	n, err := io.Copy(io.MultiWriter(tmp, h, p), src)
 	p.done(n)
 	if err != nil {
-		if src.err != nil {
+		if src.Err != nil {
 			return &transientError{err: fmt.Errorf("reading %s: %w", where, err)}
 		}
 		return fmt.Errorf("writing %s: %w", tmp.Name(), err)
@@ -508,21 +508,6 @@ func (r *Repo) download(ctx context.Context, e mirror.Entry, dst string) (err er
 	}
 	mirror.SyncDir(dir)
 	return nil
-}
-
-// readTracker remembers a read error, which io.Copy does not tell apart
-// from a write error: only the former is worth another try.
-type readTracker struct {
-	r   io.Reader
-	err error
-}
-
-func (t *readTracker) Read(p []byte) (int, error) {
-	n, err := t.r.Read(p)
-	if err != nil && err != io.EOF {
-		t.err = err
-	}
-	return n, err
 }
 
 // open starts reading name (slash-separated, relative to the root) and

@@ -364,13 +364,13 @@ func (s *syncer) try(ctx context.Context, e mirror.Entry) (n, from int64, err er
 	} else {
 		s.printf("sync: fetching %s (%s)", e.Name, humanBytes(e.Size))
 	}
-	src := &readTracker{r: io.LimitReader(part, e.Size-have+1)}
+	src := &mirror.ReadTracker{R: io.LimitReader(part, e.Size-have+1)}
 	n, err = io.Copy(io.MultiWriter(f, h), src)
 	if serr := f.Sync(); err == nil && serr != nil {
 		err = serr
 	}
 	switch {
-	case err != nil && src.err != nil:
+	case err != nil && src.Err != nil:
 		return n, have, fmt.Errorf("%w: reading %s: %w", ErrTransient, where, err)
 	case err != nil:
 		return n, have, fmt.Errorf("writing %s in %s: %w", pname, s.dst, err)
@@ -401,21 +401,6 @@ func restart(f *os.File, h io.Writer) error {
 	}
 	_, err := f.Seek(0, io.SeekStart)
 	return err
-}
-
-// readTracker remembers a read error, which io.Copy does not tell apart
-// from a write error: only the former is worth another try.
-type readTracker struct {
-	r   io.Reader
-	err error
-}
-
-func (t *readTracker) Read(p []byte) (int, error) {
-	n, err := t.r.Read(p)
-	if err != nil && err != io.EOF {
-		t.err = err
-	}
-	return n, err
 }
 
 // retry calls try, each call bounded by Timeout, until it succeeds, fails
