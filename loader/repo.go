@@ -653,8 +653,8 @@ func (p *progress) Write(b []byte) (int, error) {
 	if p.w != nil {
 		if now := time.Now(); now.Sub(p.last) >= progressEvery {
 			p.last = now
-			fmt.Fprintf(p.w, "fetch %s: %s of %s (%d%%), %s/s\n", p.name, humanBytes(p.n), humanBytes(p.total),
-				p.n*100/max(p.total, 1), humanBytes(rate(p.n, now.Sub(p.start))))
+			fmt.Fprintf(p.w, "fetch %s: %s of %s (%d%%), %s/s\n", p.name, mirror.HumanBytes(p.n), mirror.HumanBytes(p.total),
+				p.n*100/max(p.total, 1), mirror.HumanBytes(mirror.Rate(p.n, now.Sub(p.start))))
 		}
 	}
 	return len(b), nil
@@ -666,23 +666,6 @@ func (p *progress) done(n int64) {
 		return
 	}
 	if el := time.Since(p.start); el >= progressEvery {
-		fmt.Fprintf(p.w, "fetch %s: %s in %s, %s/s\n", p.name, humanBytes(n), el.Round(time.Millisecond), humanBytes(rate(n, el)))
+		fmt.Fprintf(p.w, "fetch %s: %s in %s, %s/s\n", p.name, mirror.HumanBytes(n), el.Round(time.Millisecond), mirror.HumanBytes(mirror.Rate(n, el)))
 	}
-}
-
-func rate(n int64, d time.Duration) int64 {
-	if d <= 0 {
-		return 0
-	}
-	return int64(float64(n) / d.Seconds())
-}
-
-func humanBytes(n int64) string {
-	switch {
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }

@@ -3,7 +3,11 @@
 
 package mirror
 
-import "io"
+import (
+	"fmt"
+	"io"
+	"time"
+)
 
 // ReadTracker remembers a read error, which io.Copy does not tell apart
 // from a write error: a download whose source failed is worth another
@@ -19,4 +23,23 @@ func (t *ReadTracker) Read(p []byte) (int, error) {
 		t.Err = err
 	}
 	return n, err
+}
+
+// Rate is n bytes over d, per second (0 for no time at all).
+func Rate(n int64, d time.Duration) int64 {
+	if d <= 0 {
+		return 0
+	}
+	return int64(float64(n) / d.Seconds())
+}
+
+// HumanBytes writes a byte count for progress lines: "1.5 MiB", "12 B".
+func HumanBytes(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
 }

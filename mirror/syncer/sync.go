@@ -90,7 +90,7 @@ type Summary struct {
 
 func (s Summary) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d transferred (%s", s.Transferred, humanBytes(s.Bytes))
+	fmt.Fprintf(&b, "%d transferred (%s", s.Transferred, mirror.HumanBytes(s.Bytes))
 	if s.Resumed > 0 {
 		fmt.Fprintf(&b, ", %d resumed", s.Resumed)
 	}
@@ -309,7 +309,7 @@ func (s *syncer) fetch(ctx context.Context, e mirror.Entry) error {
 		s.sum.Resumed++
 	}
 	el := time.Since(start)
-	s.printf("sync: fetched %s: %s in %s (%s/s)", e.Name, humanBytes(got), el.Round(time.Millisecond), humanBytes(rate(got, el)))
+	s.printf("sync: fetched %s: %s in %s (%s/s)", e.Name, mirror.HumanBytes(got), el.Round(time.Millisecond), mirror.HumanBytes(mirror.Rate(got, el)))
 	return nil
 }
 
@@ -360,9 +360,9 @@ func (s *syncer) try(ctx context.Context, e mirror.Entry) (n, from int64, err er
 		have = 0
 	}
 	if have > 0 {
-		s.printf("sync: resuming %s at %s of %s", e.Name, humanBytes(have), humanBytes(e.Size))
+		s.printf("sync: resuming %s at %s of %s", e.Name, mirror.HumanBytes(have), mirror.HumanBytes(e.Size))
 	} else {
-		s.printf("sync: fetching %s (%s)", e.Name, humanBytes(e.Size))
+		s.printf("sync: fetching %s (%s)", e.Name, mirror.HumanBytes(e.Size))
 	}
 	src := &mirror.ReadTracker{R: io.LimitReader(part, e.Size-have+1)}
 	n, err = io.Copy(io.MultiWriter(f, h), src)
@@ -624,21 +624,4 @@ func syncDirs(dst string, entries []mirror.Entry) {
 			mirror.SyncDir(filepath.Join(dst, filepath.FromSlash(d)))
 		}
 	}
-}
-
-func rate(n int64, d time.Duration) int64 {
-	if d <= 0 {
-		return 0
-	}
-	return int64(float64(n) / d.Seconds())
-}
-
-func humanBytes(n int64) string {
-	switch {
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }
