@@ -388,8 +388,47 @@ func (p *Probe) next() (*driver.Event, error) {
 			return e, nil
 		}
 	}
-	return p.fill()
+	if err := p.fill(); err != nil {
+		return nil, err
+	}
+	return p.merge.Buffered(), nil
 }
+
+// NextBatch returns the events Next would return next, a batch at a time
+// (see driver.Batcher).
+func (p *Probe) NextBatch() ([]driver.Event, error) {
+	ok, unmap := p.lease.Acquire()
+	if !ok {
+		if unmap {
+			p.unmapRetired()
+		}
+		return nil, driver.ErrClosed
+	}
+	evs, err := p.nextBatch()
+	if len(evs) == 0 {
+		if p.lease.Idle() {
+			p.unmapRetired()
+		}
+		if err != nil && p.closed.Load() {
+			err = driver.ErrClosed
+		}
+	}
+	return evs, err
+}
+
+func (p *Probe) nextBatch() ([]driver.Event, error) {
+	if !p.closed.Load() {
+		if evs := p.merge.Rest(); len(evs) > 0 {
+			return evs, nil
+		}
+	}
+	if err := p.fill(); err != nil {
+		return nil, err
+	}
+	return p.merge.Rest(), nil
+}
+
+var _ driver.Batcher = (*Probe)(nil)
 
 // unmapRetired unmaps the rings Close retired; only the lease's last user
 // calls it.
@@ -400,36 +439,37 @@ func (p *Probe) unmapRetired() {
 	p.retired = nil
 }
 
-// fill decodes the next batch, waiting for events up to pollMillis.
-func (p *Probe) fill() (*driver.Event, error) {
+// fill decodes the next batch, waiting for events up to pollMillis; it
+// returns an error when it has no event.
+func (p *Probe) fill() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed.Load() {
-		return nil, driver.ErrClosed
+		return driver.ErrClosed
 	}
 	for waited := false; ; {
 		n, err := p.merge.Fill()
 		if n > 0 {
 			p.drain.ReturnedBatch(n)
-			return p.merge.Buffered(), nil
+			return nil
 		}
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if p.drain.Stopped() {
 			if st, err := p.Stats(); err != nil || p.drain.Done(st.Events) {
-				return nil, io.EOF
+				return io.EOF
 			}
 		}
 		if waited {
-			return nil, driver.ErrTimeout
+			return driver.ErrTimeout
 		}
 		// Publish before sleeping: the kernel wakes us only for records
 		// written after it saw the consumer catch up (Fill published
 		// before it looked; its look may have skipped discarded records).
 		p.merge.Publish()
 		if err := p.wait(); err != nil {
-			return nil, err
+			return err
 		}
 		waited = true
 	}

@@ -233,6 +233,9 @@ type CaptureWriter struct {
 	off     int64 // bytes written to w
 	err     error // first write error: the file is unusable after it
 	closed  bool
+	// room is how long buf may grow before Write must look at the block
+	// (see setRoom); 0 when Write must refuse.
+	room int
 
 	// Set by CreateCapture: the file Close closes, and renames from tmp to
 	// path unless tmp is "" (a device or FIFO, written directly).
@@ -268,6 +271,7 @@ func NewCaptureWriter(w io.Writer, meta CaptureMeta) (*CaptureWriter, error) {
 	if err := cw.write(hdr, 1); err != nil {
 		return nil, err
 	}
+	cw.setRoom()
 	return cw, nil
 }
 
@@ -385,6 +389,7 @@ func putBlockHeader(h []byte, typ uint16, payload []byte) {
 func (cw *CaptureWriter) write(p []byte, n int) error {
 	if _, err := cw.w.Write(p); err != nil {
 		cw.err = fmt.Errorf("write capture block %d at offset %d: %w", cw.written, cw.off, err)
+		cw.setRoom()
 		return cw.err
 	}
 	cw.off += int64(len(p))
@@ -419,12 +424,25 @@ func (cw *CaptureWriter) WriteSnapshot(evs []*Event) error {
 }
 
 // Write adds a copy of e's bytes to the capture; e may be reused at once.
-// It copies the event into the open block and checks no more than it
-// must: it runs once per event.
+// It runs once per event: the common case, an event that fits the open
+// block, is small enough to be inlined into the caller's loop.
 func (cw *CaptureWriter) Write(e *Event) error {
 	raw := e.Raw
 	// A reader splits a block by the announced lengths: one that lies
 	// would make every later event of the block unreadable.
+	if n := len(cw.buf); n+len(raw) <= cw.room && len(raw) >= HeaderSize &&
+		binary.LittleEndian.Uint32(raw[16:20]) == uint32(len(raw)) {
+		cw.buf = cw.buf[:n+len(raw)]
+		copy(cw.buf[n:], raw)
+		cw.events++
+		return nil
+	}
+	return cw.writeSlow(raw)
+}
+
+// writeSlow is Write for an event that does not fit the open block, or
+// that Write must refuse.
+func (cw *CaptureWriter) writeSlow(raw []byte) error {
 	if cw.closed || cw.err != nil || len(raw) < HeaderSize || len(raw) > MaxCaptureBlock ||
 		int(binary.LittleEndian.Uint32(raw[16:20])) != len(raw) {
 		return cw.refuse(raw)
@@ -437,6 +455,15 @@ func (cw *CaptureWriter) Write(e *Event) error {
 	cw.buf = append(cw.buf, raw...)
 	cw.events++
 	return nil
+}
+
+// setRoom sets how far Write may fill buf without looking further: to the
+// end of the open block, or nowhere once the writer is closed or failed.
+func (cw *CaptureWriter) setRoom() {
+	cw.room = 0
+	if !cw.closed && cw.err == nil {
+		cw.room = cw.open + blockHdrSize + targetBlock
+	}
 }
 
 // refuse says why Write cannot take raw.
@@ -471,6 +498,7 @@ func (cw *CaptureWriter) closeBlock() error {
 	}
 	cw.open = len(cw.buf)
 	cw.buf = append(cw.buf, make([]byte, blockHdrSize)...)
+	cw.setRoom()
 	return nil
 }
 
@@ -491,6 +519,7 @@ func (cw *CaptureWriter) Flush() error {
 	err := cw.write(cw.buf[:cw.open], cw.blocks-cw.written)
 	cw.buf = cw.buf[:blockHdrSize]
 	cw.open = 0
+	cw.setRoom()
 	return err
 }
 
@@ -507,6 +536,7 @@ func (cw *CaptureWriter) Close() error {
 	}
 	cw.closed = true
 	err := cw.Flush()
+	cw.setRoom()
 	if cw.f == nil {
 		return err
 	}

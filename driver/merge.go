@@ -106,6 +106,15 @@ func (m *Merge[R]) Buffered() *Event {
 	return nil
 }
 
+// Rest returns the events of the batch Fill decoded that Buffered has not
+// returned, and marks them returned: a consumer that loops over them makes
+// no call per event. They are valid until the next Fill.
+func (m *Merge[R]) Rest() []Event {
+	evs := m.batch[m.next:m.n]
+	m.next = m.n
+	return evs
+}
+
 // Fill publishes the space of the events decoded before (their readers
 // are done with them: call Fill only once Buffered returned nil), then
 // decodes the next batch and returns how many events it holds; 0 when

@@ -250,3 +250,57 @@ func TestCheckRingSize(t *testing.T) {
 		t.Errorf("CheckRingSize(4 GiB) = %q, want the size in GiB and in bytes", err)
 	}
 }
+
+// Rest hands out what Buffered would, in the same order, and the two may
+// be mixed: a reader that takes some events one by one and the rest of
+// the batch at once sees every event once.
+func TestMergeRestMixesWithBuffered(t *testing.T) {
+	rings := func() []*sliceRing {
+		var rs []*sliceRing
+		for cpu := 0; cpu < 3; cpu++ {
+			r := &sliceRing{cpu: cpu}
+			for i := 0; i < 3*BatchSize; i++ {
+				r.recs = append(r.recs, rec(uint64(3*i+cpu), uint32(100*cpu+i)))
+			}
+			rs = append(rs, r)
+		}
+		return rs
+	}
+	var want []string
+	for _, e := range mergeAll(t, NewMerge(rings())) {
+		want = append(want, fmt.Sprintf("%d/%d@%d", e.TS, e.TID, e.CPU))
+	}
+	m := NewMerge(rings())
+	var got []string
+	batches := 0
+	for i := 0; ; i++ {
+		// One event by Buffered, then the rest of the batch by Rest.
+		if e := m.Buffered(); e != nil {
+			got = append(got, fmt.Sprintf("%d/%d@%d", e.TS, e.TID, e.CPU))
+			for _, e := range m.Rest() {
+				got = append(got, fmt.Sprintf("%d/%d@%d", e.TS, e.TID, e.CPU))
+			}
+			if m.Buffered() != nil || len(m.Rest()) != 0 {
+				t.Fatal("Rest left events of the batch behind")
+			}
+			continue
+		}
+		n, err := m.Fill()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+		batches++
+	}
+	if len(want) != 9*BatchSize {
+		t.Fatalf("merged %d events, want %d", len(want), 9*BatchSize)
+	}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("Buffered and Rest gave %d events:\n%v\nBuffered alone gives %d:\n%v", len(got), got, len(want), want)
+	}
+	if batches < 9 {
+		t.Errorf("%d batches for %d events: Fill should fill batches of %d", batches, len(got), BatchSize)
+	}
+}

@@ -24,6 +24,18 @@ type Source interface {
 	Close() error
 }
 
+// Batcher is a Source that hands out its events a batch at a time, for a
+// consumer whose work per event is so small that a call per event (Next,
+// through an interface) is a large part of it.
+type Batcher interface {
+	Source
+	// NextBatch returns the events Next would return next, in the same
+	// order, at least one unless err is set (the errors are Next's). They
+	// are valid until the next call of NextBatch or Next. Calls of Next
+	// and NextBatch may be mixed: each takes up where the other stopped.
+	NextBatch() ([]Event, error)
+}
+
 // Stopper is a live Source that can stop capturing yet hand out what its
 // driver already wrote: after Stop, Next returns the events still in the
 // buffers, then io.EOF, so that the events read add up to the driver's

@@ -152,6 +152,13 @@ type stream struct {
 	// noThreads: no one reads threads per event (a capture without
 	// --comm), so events do not update it.
 	noThreads bool
+
+	// The --comm verdict of the last thread looked up, kept until an
+	// event of another thread or one that changes the table (see
+	// state.Threads.Changes): a flood comes from few threads, and the
+	// table's work per event is most of what a discarding stream does.
+	commTID, commPID  uint32
+	commValid, commOK bool
 }
 
 // openStream opens the capture file path, or the eBPF probe when path is "".
@@ -263,18 +270,41 @@ func streamThreads(procRoot string) *state.Threads {
 // it reads, so it must not allocate.
 func (s *stream) take(e *driver.Event, emit func(*driver.Event) error) (done bool, err error) {
 	s.seen++
-	var th *state.Thread
-	if !s.noThreads {
-		th = s.threads.Update(e)
-	}
-	if !s.filter.match(e, th) {
+	if !s.filter.matchEvent(e) {
+		// Events the filter drops still update the table: a later event
+		// may need what they say (a fork, an exec).
+		if !s.noThreads && s.threads.Changes(e.Type) {
+			s.commValid = false
+			s.threads.Update(e)
+		}
 		return false, nil
+	}
+	if s.filter.comm != "" && !s.commMatch(e) {
+		return false, nil
+	}
+	if !s.noThreads && s.filter.comm == "" {
+		s.threads.Update(e)
 	}
 	s.kept++
 	if err := emit(e); err != nil {
 		return true, err
 	}
 	return s.count > 0 && s.kept >= s.count, nil
+}
+
+// commMatch updates the thread table with e and says whether e's thread
+// has the command --comm asks for.
+func (s *stream) commMatch(e *driver.Event) bool {
+	if s.commValid && e.TID == s.commTID && e.PID == s.commPID && !s.threads.Changes(e.Type) {
+		return s.commOK
+	}
+	th := s.threads.Update(e)
+	s.commTID, s.commPID = e.TID, e.PID
+	s.commOK = th != nil && th.Comm == s.filter.comm
+	// A thread Update does not know may be known (from /proc) at the
+	// next look: only a found thread's verdict is kept.
+	s.commValid = th != nil && !s.threads.Changes(e.Type)
+	return s.commOK
 }
 
 // run reads events until the source ends, a bound is reached or a signal
@@ -318,20 +348,39 @@ func (s *stream) run(emit func(*driver.Event) error, idle func() error) error {
 	}
 	var lastDrops uint64
 	nextCheck := time.Now().Add(time.Second)
+	batcher, _ := s.src.(driver.Batcher)
+	checkAt := s.seen + checkEvents
 	for {
 		if n := signals.Load(); n > 1 || n == 1 && !drain() {
 			return idle()
 		}
-		e, err := s.src.Next()
+		var err error
+		if batcher != nil {
+			var evs []driver.Event
+			evs, err = batcher.NextBatch()
+			for i := range evs {
+				done, err := s.take(&evs[i], emit)
+				if err != nil {
+					return outputErr(err)
+				}
+				if done {
+					return idle()
+				}
+			}
+		} else {
+			var e *driver.Event
+			if e, err = s.src.Next(); err == nil {
+				done, err := s.take(e, emit)
+				if err != nil {
+					return outputErr(err)
+				}
+				if done {
+					return idle()
+				}
+			}
+		}
 		if err == nil {
-			done, err := s.take(e, emit)
-			if err != nil {
-				return outputErr(err)
-			}
-			if done {
-				return idle()
-			}
-			if s.seen&1023 != 0 {
+			if s.seen < checkAt {
 				continue
 			}
 		} else if errors.Is(err, driver.ErrTimeout) {
@@ -344,7 +393,9 @@ func (s *stream) run(emit func(*driver.Event) error, idle func() error) error {
 			_ = idle()
 			return err
 		}
-		// Bounds and drop warnings, checked when idle or every 1024 events.
+		// Bounds and drop warnings, checked when idle or every
+		// checkEvents events.
+		checkAt = s.seen + checkEvents
 		now := time.Now()
 		if !s.until.IsZero() && now.After(s.until) && !drain() {
 			return idle()
@@ -358,6 +409,10 @@ func (s *stream) run(emit func(*driver.Event) error, idle func() error) error {
 		}
 	}
 }
+
+// checkEvents is how many events a stream reads between two looks at the
+// clock (--duration, the drop warning).
+const checkEvents = 1024
 
 // outputErr turns a closed pipe into a normal end: `vigil events | head`.
 func outputErr(err error) error {
@@ -462,7 +517,9 @@ func parseFilter(c *cli.Context, tab *driver.SyscallTable) (filter, error) {
 	return f, nil
 }
 
-func (f *filter) match(e *driver.Event, th *state.Thread) bool {
+// matchEvent says whether e passes --type and --pid, which the event
+// alone decides.
+func (f *filter) matchEvent(e *driver.Event) bool {
 	if f.types != nil {
 		if e.Type == driver.EvGeneric {
 			if !e.Has(1) || !f.generic[e.Uint(1)%driver.MaxSyscalls] {
@@ -472,7 +529,12 @@ func (f *filter) match(e *driver.Event, th *state.Thread) bool {
 			return false
 		}
 	}
-	if f.pid != 0 && e.PID != f.pid && e.TID != f.pid {
+	return f.pid == 0 || e.PID == f.pid || e.TID == f.pid
+}
+
+// match says whether e, of thread th (nil: unknown), passes the filter.
+func (f *filter) match(e *driver.Event, th *state.Thread) bool {
+	if !f.matchEvent(e) {
 		return false
 	}
 	if f.comm != "" && (th == nil || th.Comm != f.comm) {

@@ -277,6 +277,26 @@ func (t *Threads) remove(tid uint32) {
 	}
 }
 
+// Changes says whether Update may change the table for an event of type
+// typ beyond finding (or adopting) its thread. For the other types, Update
+// of a thread already found returns it unchanged, so a caller that keeps
+// what it derived from the thread (a filter's verdict) may skip Update for
+// the next events of that thread until one of a type that Changes.
+func (t *Threads) Changes(typ driver.EventType) bool {
+	if !t.NoFDs {
+		return true
+	}
+	switch typ {
+	case driver.EvProcFork, driver.EvProcExec, driver.EvProcExit,
+		driver.EvExecve, driver.EvExecveat,
+		driver.EvClone, driver.EvFork, driver.EvVfork, driver.EvClone3,
+		driver.EvSetuid, driver.EvSetgid, driver.EvSetreuid, driver.EvSetregid,
+		driver.EvSetresuid, driver.EvSetresgid, driver.EvCapset:
+		return true
+	}
+	return false
+}
+
 // Update applies one event to the table and returns the event's thread
 // (nil when unknown). Call it for every event, in order, before reading the
 // table for that event.
@@ -338,6 +358,7 @@ func (t *Threads) adopt(e *driver.Event) *Thread {
 func (t *Threads) apply(th *Thread, e *driver.Event) {
 	th.openRaw, th.renamedFD = nil, false
 	if t.NoFDs {
+		// Changes lists these types: keep the two in step.
 		switch e.Type {
 		case driver.EvExecve, driver.EvExecveat:
 			if res, _ := e.Res(); res == 0 {

@@ -1,0 +1,99 @@
+// Copyright 2026 The vigil Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package main
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/vigil-dev/vigil/driver"
+)
+
+// commWorkload is a stream of events from several processes whose names
+// change under the filter's feet: a shell forks children that exec other
+// programs, threads come and go, a pid is reused after an exit, and plain
+// syscalls of each run in between, as in a flood.
+func commWorkload(t testing.TB) []*driver.Event {
+	tab, err := driver.NewSyscallTable("amd64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	getppid, _ := tab.Nr("getppid")
+	var evs []*driver.Event
+	add := func(typ driver.EventType, tid, pid uint32, set map[string]any) {
+		evs = append(evs, buildEvent(t, typ, tid, pid, set))
+	}
+	syscalls := func(tid, pid uint32, n int) {
+		for i := 0; i < n; i++ {
+			add(driver.EvGeneric, tid, pid, map[string]any{"res": int(pid), "id": int(getppid)})
+		}
+	}
+	add(driver.EvExecve, 100, 100, map[string]any{"res": 0, "comm": "sh", "args": "sh"})
+	syscalls(100, 100, 3)
+	for i, prog := range []string{"flood", "cat", "sh", "flood"} {
+		child := uint32(200 + i)
+		if i == 3 {
+			child = 200 // the first child's pid, reused
+		}
+		add(driver.EvProcFork, 100, 100, map[string]any{"child_tid": int(child), "child_pid": int(child), "parent_pid": 100, "comm": "sh"})
+		add(driver.EvClone, 100, 100, map[string]any{"res": int(child)})
+		syscalls(child, child, 2)
+		syscalls(100, 100, 1)
+		add(driver.EvExecve, child, child, map[string]any{"res": 0, "comm": prog, "args": prog})
+		syscalls(child, child, 3)
+		// A thread of the child, then its exit.
+		add(driver.EvProcFork, child, child, map[string]any{"child_tid": int(child + 50), "child_pid": int(child), "parent_pid": 100, "comm": prog})
+		syscalls(child+50, child, 2)
+		syscalls(child, child, 1)
+		add(driver.EvProcExit, child+50, child, map[string]any{"exit_code": 0})
+		syscalls(child, child, 2)
+		// A failed exec changes nothing.
+		add(driver.EvExecve, child, child, map[string]any{"res": -2, "comm": "nope", "args": "nope"})
+		syscalls(child, child, 1)
+		if i != 2 {
+			add(driver.EvProcExit, child, child, map[string]any{"exit_code": 0})
+		}
+		syscalls(100, 100, 2)
+	}
+	// An unknown process (started before the table looked): its events
+	// match no command until its exec says who it is.
+	syscalls(900, 900, 2)
+	add(driver.EvExecve, 900, 900, map[string]any{"res": 0, "comm": "flood", "args": "flood"})
+	syscalls(900, 900, 2)
+	return evs
+}
+
+// TestCommVerdictCache: the stream keeps the --comm verdict of the last
+// thread between events that cannot change it. Over a workload where
+// names change (forks, execs, exits, a reused pid), it must keep exactly
+// the events that looking every event's thread up and comparing its name
+// keeps.
+func TestCommVerdictCache(t *testing.T) {
+	evs := commWorkload(t)
+	for _, comm := range []string{"flood", "sh", "cat", "nope", "nomatch"} {
+		t.Run(comm, func(t *testing.T) {
+			fast := &stream{threads: streamThreads(""), filter: filter{comm: comm}}
+			slow := &stream{threads: streamThreads(""), filter: filter{comm: comm}}
+			var got, want []string
+			emit := func(e *driver.Event) error {
+				got = append(got, fmt.Sprintf("%s %d/%d", e.Type, e.PID, e.TID))
+				return nil
+			}
+			for i, e := range evs {
+				if _, err := fast.take(e, emit); err != nil {
+					t.Fatalf("event %d: %v", i, err)
+				}
+				if th := slow.threads.Update(e); slow.filter.match(e, th) {
+					want = append(want, fmt.Sprintf("%s %d/%d", e.Type, e.PID, e.TID))
+				}
+			}
+			if len(want) == 0 && comm != "nomatch" && comm != "nope" {
+				t.Fatalf("the workload has no event of %q: the test proves nothing", comm)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("--comm %s kept %d events:\n%v\nlooking every thread up keeps %d:\n%v", comm, len(got), got, len(want), want)
+			}
+		})
+	}
+}
