@@ -5,6 +5,7 @@ package bpf
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"slices"
 	"strings"
@@ -53,10 +54,26 @@ func hooked(t *testing.T, p *Probe) []string {
 	return names
 }
 
+// entryHookNames are the programs p attaches at the entry of syscalls,
+// sorted: their own fentry or tracepoint programs, or the one sys_enter
+// program.
+func entryHookNames(p *Probe, syscalls ...string) []string {
+	prefix := map[string]string{entryFentry: "vigil_e_", entryTracepoint: "vigil_t_"}[p.entryMode]
+	if prefix == "" {
+		return []string{"vigil_sys_enter"}
+	}
+	var out []string
+	for _, sc := range syscalls {
+		out = append(out, prefix+sc)
+	}
+	slices.Sort(out)
+	return out
+}
+
 func entryHooks(names []string) []string {
 	var out []string
 	for _, n := range names {
-		if n == "vigil_sys_enter" || strings.HasPrefix(n, "vigil_e_") {
+		if n == "vigil_sys_enter" || strings.HasPrefix(n, "vigil_e_") || strings.HasPrefix(n, "vigil_t_") {
 			out = append(out, n)
 		}
 	}
@@ -80,8 +97,16 @@ func TestEntryHooksFollowSelection(t *testing.T) {
 	if got := entryHooks(hooked(t, p)); len(got) != 0 {
 		t.Fatalf("getppid selected: entry hooks %v attached, want none", got)
 	}
-	if got := hooked(t, p); !slices.Contains(got, "vigil_sys_exit") {
-		t.Fatalf("attached %v: no vigil_sys_exit", got)
+	// getppid's exit: its own exit tracepoint, with the generic program,
+	// where the kernel has them; else the raw sys_exit tracepoint.
+	exitProg := "vigil_sys_exit"
+	if p.exitTP != nil {
+		exitProg = "vigil_tx_generic"
+	} else {
+		t.Logf("exits from the raw sys_exit tracepoint: %v", p.exitTPErr)
+	}
+	if got := hooked(t, p); !slices.Contains(got, exitProg) || slices.Contains(got, "vigil_sys_exit") != (exitProg == "vigil_sys_exit") {
+		t.Fatalf("attached %v: want %s on the exit side, alone", got, exitProg)
 	}
 
 	withOpenat, err := selftest.OnlySyscalls(uint32(os.Getpid()), "getppid", "openat")
@@ -91,10 +116,7 @@ func TestEntryHooksFollowSelection(t *testing.T) {
 	if err := p.SetConfig(withOpenat); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"vigil_e_openat"}
-	if p.entryMode == entrySysEnter {
-		want = []string{"vigil_sys_enter"}
-	}
+	want := entryHookNames(p, "openat")
 	if got := entryHooks(hooked(t, p)); !slices.Equal(got, want) {
 		t.Fatalf("openat selected: entry hooks %v, want %v", got, want)
 	}
@@ -141,20 +163,18 @@ func TestEntryHooksFollowSelection(t *testing.T) {
 	if err := p.SetConfig(driver.Config{IgnorePID: uint32(os.Getpid())}); err != nil {
 		t.Fatal(err)
 	}
-	want = []string{"vigil_e_connect", "vigil_e_creat", "vigil_e_execveat", "vigil_e_open", "vigil_e_openat", "vigil_e_openat2"}
-	if p.entryMode == entrySysEnter {
-		want = []string{"vigil_sys_enter"}
-	}
+	want = entryHookNames(p, "connect", "creat", "execveat", "open", "openat", "openat2")
 	if got := entryHooks(hooked(t, p)); !slices.Equal(got, want) {
 		t.Fatalf("every syscall selected: entry hooks %v, want %v", got, want)
 	}
 }
 
-// TestEntryModeIsFentryWhereTheKernelTakesIt: the probe falls back to
-// sys_enter only where the kernel refuses what its fentry programs do
-// (attach to a syscall's wrapper and read its pt_regs argument). A fallback
-// for any other reason (a loader bug) would silently put a program back on
-// every syscall's entry.
+// TestEntryModeIsFentryWhereTheKernelTakesIt: the probe falls back from
+// fentry only where the kernel refuses what its fentry programs do (attach
+// to a syscall's wrapper and read its pt_regs argument), and then to the
+// syscalls' own tracepoints wherever the kernel has them: the sys_enter
+// program is the last resort. A fallback for any other reason (a loader
+// bug) would silently put a program back on every syscall's entry.
 func TestEntryModeIsFentryWhereTheKernelTakesIt(t *testing.T) {
 	testenv.RequireProbe(t)
 	probeProg, err := ebpf.NewProgram(&ebpf.ProgramSpec{
@@ -170,6 +190,11 @@ func TestEntryModeIsFentryWhereTheKernelTakesIt(t *testing.T) {
 	if err != nil {
 		want = entrySysEnter
 		t.Logf("the kernel refuses fentry on __x64_sys_openat: %v", err)
+		if _, terr := syscallTracepoints(); terr == nil {
+			want = entryTracepoint
+		} else {
+			t.Logf("no syscall tracepoints: %v", terr)
+		}
 	} else {
 		probeProg.Close()
 	}
@@ -181,4 +206,90 @@ func TestEntryModeIsFentryWhereTheKernelTakesIt(t *testing.T) {
 	if p.entryMode != want {
 		t.Fatalf("entry programs: %s, want %s", p.entryMode, want)
 	}
+}
+
+// TestEntryModesGiveTheSameEvents: each entry mode the kernel takes
+// captures the same entry events, field for field, for the same calls:
+// open, openat, openat2 and creat of the same paths with the same flags
+// and modes, and connect to the same address.
+func TestEntryModesGiveTheSameEvents(t *testing.T) {
+	testenv.RequireProbe(t)
+	dir := t.TempDir()
+	var got [][]string
+	var modes []string
+	for _, mode := range []string{entryFentry, entryTracepoint, entrySysEnter} {
+		defer func(saved []string) { entryModes = saved }(entryModes)
+		entryModes = []string{mode}
+		cfg, err := selftest.OnlySyscalls(uint32(os.Getpid()), "open", "openat", "openat2", "creat", "connect")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Only the workload's events: the test's own process is ignored.
+		p, err := Open(cfg, Options{})
+		if err != nil {
+			t.Logf("%s: %v", mode, err)
+			continue
+		}
+		if p.entryMode != mode {
+			p.Close()
+			t.Fatalf("asked for entry mode %s, got %s", mode, p.entryMode)
+		}
+		cmd, out, err := selftest.StartWorkload("entry", dir)
+		if err != nil {
+			p.Close()
+			t.Fatal(err)
+		}
+		os.Remove(out.Name())
+		if err := cmd.Wait(); err != nil {
+			p.Close()
+			t.Fatal(err)
+		}
+		got = append(got, entryEvents(t, p, uint32(cmd.Process.Pid)))
+		modes = append(modes, mode)
+		p.Close()
+	}
+	if len(modes) < 2 {
+		t.Skipf("the kernel takes only the entry modes %v: nothing to compare", modes)
+	}
+	if len(got[0]) < 5 {
+		t.Fatalf("%s: %d entry events, want the workload's 5 or more:\n%s", modes[0], len(got[0]), strings.Join(got[0], "\n"))
+	}
+	for i := 1; i < len(got); i++ {
+		if !slices.Equal(got[i], got[0]) {
+			t.Errorf("entry events differ:\n%s:\n%s\n%s:\n%s", modes[0], strings.Join(got[0], "\n"), modes[i], strings.Join(got[i], "\n"))
+		}
+	}
+	if !t.Failed() {
+		t.Logf("entry modes %v: the same %d entry events", modes, len(got[0]))
+	}
+}
+
+// entryEvents drains p for a second and returns pid's entry events as
+// text: type and parameters, not the time or ids.
+func entryEvents(t *testing.T, p *Probe, pid uint32) []string {
+	t.Helper()
+	var out []string
+	for end := time.Now().Add(time.Second); time.Now().Before(end); {
+		e, err := p.Next()
+		if errors.Is(err, driver.ErrTimeout) {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.PID != pid {
+			continue
+		}
+		switch e.Type {
+		case driver.EvOpenE, driver.EvOpenatE, driver.EvOpenat2E, driver.EvCreatE, driver.EvConnectE:
+		default:
+			continue
+		}
+		line := fmt.Sprintf("type %d:", e.Type)
+		for i := 0; i < e.NParams; i++ {
+			line += fmt.Sprintf(" %x", e.Param(i))
+		}
+		out = append(out, line)
+	}
+	return out
 }

@@ -44,6 +44,7 @@ const (
 	fentryProgVigilE_openat   = "vigil_e_openat"
 	fentryProgVigilE_openat2  = "vigil_e_openat2"
 	fentryVarCfgCapture       = "cfg_capture"
+	fentryVarCfgExitTp        = "cfg_exit_tp"
 	fentryVarCfgIgnoreTgid    = "cfg_ignore_tgid"
 	fentryVarCfgInteresting   = "cfg_interesting"
 	fentryVarCfgKfConnAll     = "cfg_kf_conn_all"
@@ -132,6 +133,7 @@ type fentryMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type fentryVariableSpecs struct {
 	CfgCapture       *ebpf.VariableSpec `ebpf:"cfg_capture"`
+	CfgExitTp        *ebpf.VariableSpec `ebpf:"cfg_exit_tp"`
 	CfgIgnoreTgid    *ebpf.VariableSpec `ebpf:"cfg_ignore_tgid"`
 	CfgInteresting   *ebpf.VariableSpec `ebpf:"cfg_interesting"`
 	CfgKfConnAll     *ebpf.VariableSpec `ebpf:"cfg_kf_conn_all"`
@@ -197,6 +199,7 @@ func (m *fentryMaps) Close() error {
 // It can be passed to loadFentryObjects or ebpf.CollectionSpec.LoadAndAssign.
 type fentryVariables struct {
 	CfgCapture       *ebpf.Variable `ebpf:"cfg_capture"`
+	CfgExitTp        *ebpf.Variable `ebpf:"cfg_exit_tp"`
 	CfgIgnoreTgid    *ebpf.Variable `ebpf:"cfg_ignore_tgid"`
 	CfgInteresting   *ebpf.Variable `ebpf:"cfg_interesting"`
 	CfgKfConnAll     *ebpf.Variable `ebpf:"cfg_kf_conn_all"`

@@ -8,6 +8,7 @@ import (
 	"fmt"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
 )
 
 // How the arguments of the syscalls with an entry event are captured.
@@ -16,11 +17,26 @@ const (
 	// attached while that syscall is selected; other syscalls run no
 	// program at entry.
 	entryFentry = "fentry"
-	// entrySysEnter: where the kernel refuses fentry (some hypervisor
-	// guests' kernels do), one tp_btf program on sys_enter, attached while
-	// a syscall it serves is selected; it runs at every syscall's entry.
+	// entryTracepoint: where the kernel refuses fentry (some hypervisor
+	// guests' kernels do, and those whose BTF does not describe the
+	// wrappers' argument), a program on each such syscall's own
+	// tracepoint (syscalls:sys_enter_<name>), attached while that syscall
+	// is selected. Other syscalls run no program at entry: the kernel
+	// tests the tracepoint's bit first. It needs tracefs and
+	// CONFIG_FTRACE_SYSCALLS.
+	entryTracepoint = "tracepoint"
+	// entrySysEnter: where neither serves, one tp_btf program on the raw
+	// sys_enter tracepoint, attached while a syscall it serves is
+	// selected; it runs at every syscall's entry.
 	entrySysEnter = "sys_enter"
 )
+
+// entryModes are the entry modes Open tries, in order; tests narrow it.
+var entryModes = []string{entryFentry, entryTracepoint, entrySysEnter}
+
+// forceRawExit, set by tests, makes the raw sys_exit tracepoint serve
+// every selection, so that both exit paths can be compared.
+var forceRawExit bool
 
 // coreObjects are what every probe loads: the maps, the configuration,
 // the exit dispatcher (whose prog array brings the per-syscall exit
@@ -45,7 +61,7 @@ type sysEnterObjects struct {
 // fentry ones if the kernel takes them, else the sys_enter fallback. The
 // entry programs are loaded apart, sharing the core's maps, so that a
 // refused fentry leaves nothing behind.
-func (p *Probe) load(spec *ebpf.CollectionSpec, opts *ebpf.CollectionOptions) error {
+func (p *Probe) load(spec *ebpf.CollectionSpec, opts *ebpf.CollectionOptions, readTypes func() (*btf.Spec, error)) error {
 	var core coreObjects
 	if err := spec.LoadAndAssign(&core, opts); err != nil {
 		return explainLoadError(err)
@@ -67,30 +83,58 @@ func (p *Probe) load(spec *ebpf.CollectionSpec, opts *ebpf.CollectionOptions) er
 		probeMapExitProgs: core.ExitProgs,
 		probeMapKfDotted:  core.KfDotted, probeMapKfStats: core.KfStats,
 	}
-	ferr := p.loadFentry(spec, &shared)
-	if ferr == nil {
-		p.entryMode = entryFentry
-		return nil
+	p.exitTP, p.exitTPErr = newExitTracepoints(spec, &shared, readTypes)
+	if p.exitTP != nil && !forceRawExit {
+		if err := p.exitTP.preload(p.cfg); err != nil {
+			_ = p.exitTP.close()
+			p.exitTP, p.exitTPErr = nil, err
+		}
+	} else if p.exitTP != nil {
+		p.exitTP, p.exitTPErr = nil, errors.New("exit tracepoints disabled for a test")
 	}
-	var se sysEnterObjects
-	if err := spec.LoadAndAssign(&se, &shared); err != nil {
-		return explainLoadError(fmt.Errorf("entry programs: fentry: %w; sys_enter: %w", ferr, err))
+	var errs []error
+	for _, mode := range entryModes {
+		var err error
+		switch mode {
+		case entryFentry:
+			err = p.loadEntryObject(spec, loadFentry, &p.fentry, &shared)
+		case entryTracepoint:
+			if _, err = syscallTracepoints(); err == nil {
+				err = p.loadEntryObject(spec, loadTpentry, &p.tpentry, &shared)
+			}
+		case entrySysEnter:
+			var se sysEnterObjects
+			if err = spec.LoadAndAssign(&se, &shared); err == nil {
+				p.objs.VigilSysEnter = se.VigilSysEnter
+			}
+		}
+		if err == nil {
+			p.entryMode = mode
+			return nil
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", mode, err))
 	}
-	p.entryMode = entrySysEnter
-	p.objs.VigilSysEnter = se.VigilSysEnter
-	return nil
+	return explainLoadError(fmt.Errorf("entry programs: %w", errors.Join(errs...)))
 }
 
-// loadFentry loads the fentry object's programs with the probe's maps.
-// forceSysEnter (tests) refuses them as a kernel without fentry would.
-func (p *Probe) loadFentry(probe *ebpf.CollectionSpec, opts *ebpf.CollectionOptions) error {
-	if forceSysEnter {
-		return errors.New("fentry disabled for a test")
-	}
-	spec, err := loadFentry()
+// loadEntryObject loads the programs of an entry object (read by
+// read) into to, with the probe's maps.
+func (p *Probe) loadEntryObject(probe *ebpf.CollectionSpec, read func() (*ebpf.CollectionSpec, error), to any, opts *ebpf.CollectionOptions) error {
+	spec, err := read()
 	if err != nil {
-		return fmt.Errorf("read embedded fentry object: %w", err)
+		return fmt.Errorf("read embedded entry object: %w", err)
 	}
+	own, err := withProbeMaps(probe, spec, opts)
+	if err != nil {
+		return err
+	}
+	return spec.LoadAndAssign(to, own)
+}
+
+// withProbeMaps makes spec, another object built from the probe's
+// headers, load with the probe's maps (in opts.MapReplacements), and
+// returns the options that do it.
+func withProbeMaps(probe, spec *ebpf.CollectionSpec, opts *ebpf.CollectionOptions) (*ebpf.CollectionOptions, error) {
 	// Both objects lay out the shared maps and globals from the same
 	// headers; the loader sized the probe's maps, and these are those.
 	// Only the maps this object has may be replaced: cilium/ebpf refuses
@@ -100,11 +144,11 @@ func (p *Probe) loadFentry(probe *ebpf.CollectionSpec, opts *ebpf.CollectionOpti
 	for name := range spec.Maps {
 		pm, ok := probe.Maps[name]
 		if !ok {
-			return fmt.Errorf("fentry object's map %s is not the probe's", name)
+			return nil, fmt.Errorf("object's map %s is not the probe's: rebuild the objects with `make bpf`", name)
 		}
 		m, shared := opts.MapReplacements[name]
 		if !shared {
-			return fmt.Errorf("fentry object's map %s is not shared", name)
+			return nil, fmt.Errorf("object's map %s is not shared", name)
 		}
 		spec.Maps[name] = pm
 		own.MapReplacements[name] = m
@@ -112,12 +156,9 @@ func (p *Probe) loadFentry(probe *ebpf.CollectionSpec, opts *ebpf.CollectionOpti
 	for name, v := range spec.Variables {
 		pv, ok := probe.Variables[name]
 		if !ok || pv.SectionName != v.SectionName || pv.Offset != v.Offset || pv.Size() != v.Size() {
-			return fmt.Errorf("fentry object's global %s is not laid out as the probe's: rebuild both with `make bpf`", name)
+			return nil, fmt.Errorf("object's global %s is not laid out as the probe's: rebuild the objects with `make bpf`", name)
 		}
 	}
-	return spec.LoadAndAssign(&p.fentry, &own)
+	return &own, nil
 }
 
-// forceSysEnter makes Open use the sys_enter fallback even where the
-// kernel takes fentry programs, so that both paths can be compared.
-var forceSysEnter bool

@@ -65,8 +65,16 @@ type Probe struct {
 	cfg    driver.Config        // the selection in force, under linkMu
 	entry  map[uint16]link.Link // attached entry programs by syscall, under linkMu
 
-	entryMode string         // entryFentry or entrySysEnter, see load.go
-	fentry    fentryPrograms // loaded when entryMode is entryFentry
+	entryMode string          // entryFentry, entryTracepoint or entrySysEnter, see load.go
+	fentry    fentryPrograms  // loaded when entryMode is entryFentry
+	tpentry   tpentryPrograms // loaded when entryMode is entryTracepoint
+	// The exit events come from vigil_sys_exit on the raw sys_exit
+	// tracepoint (exitRaw attached), or, for small selections, from the
+	// selected syscalls' own exit tracepoints (exitTP, nil where the
+	// kernel cannot: exitTPErr says why). Under linkMu.
+	exitRaw   link.Link
+	exitTP    *exitTracepoints
+	exitTPErr error
 	dataMaps  []*ebpf.Map    // .bss, .data, .rodata
 }
 
@@ -91,12 +99,13 @@ func Open(cfg driver.Config, opts Options) (_ *Probe, err error) {
 	if err := checkKernel(); err != nil {
 		return nil, err
 	}
-	var kernelTypes *btf.Spec
-	if opts.KernelBTF != "" {
-		kernelTypes, err = btf.LoadSpec(opts.KernelBTF)
-	} else {
-		kernelTypes, err = btf.LoadKernelSpec()
+	readTypes := func() (*btf.Spec, error) {
+		if opts.KernelBTF != "" {
+			return btf.LoadSpec(opts.KernelBTF)
+		}
+		return btf.LoadKernelSpec()
 	}
+	kernelTypes, err := readTypes()
 	if err != nil {
 		return nil, fmt.Errorf("read kernel BTF: %w: %w; the eBPF probe needs a kernel built with CONFIG_DEBUG_INFO_BTF=y "+
 			"(or a BTF file for it, --kernel-btf), else use the kernel module driver", driver.ErrNotSupported, err)
@@ -149,7 +158,7 @@ func Open(cfg driver.Config, opts Options) (_ *Probe, err error) {
 	}
 	if err := p.load(spec, &ebpf.CollectionOptions{
 		Programs: ebpf.ProgramOptions{KernelTypes: kernelTypes},
-	}); err != nil {
+	}, readTypes); err != nil {
 		return nil, err
 	}
 	// The kernel's BTF (several MiB, parsed and mapped) is garbage once
@@ -169,33 +178,45 @@ func Open(cfg driver.Config, opts Options) (_ *Probe, err error) {
 	return p, nil
 }
 
-// tracepointPrograms are the programs attached to tracepoints; the exit
-// events' programs run by tail call from vigil_sys_exit.
+// tracepointPrograms are the programs always attached to tracepoints:
+// process lifecycle. The exit events' programs are attached by syncExit.
 func (p *Probe) tracepointPrograms() []*ebpf.Program {
-	return []*ebpf.Program{
-		p.objs.VigilSysExit,
-		p.objs.VigilProcFork, p.objs.VigilProcExec, p.objs.VigilProcExit,
-	}
+	return []*ebpf.Program{p.objs.VigilProcFork, p.objs.VigilProcExec, p.objs.VigilProcExit}
 }
 
-// entryPrograms are the fentry programs on the wrappers of the syscalls
-// whose entry is captured, by syscall number. Each is attached only while
-// its syscall is selected: a tp_btf program on sys_enter would run for
-// every syscall of every task, selected or not.
+// entryPrograms are the programs that capture the entry of the syscalls
+// whose entry is captured, by syscall number: fentry programs on their
+// wrappers, or programs on their own tracepoints. Each is attached only
+// while its syscall is selected: a tp_btf program on sys_enter would run
+// for every syscall of every task, selected or not.
 func (p *Probe) entryPrograms() map[uint16]*ebpf.Program {
-	if p.entryMode == entrySysEnter {
-		return nil
+	switch p.entryMode {
+	case entryFentry:
+		return map[uint16]*ebpf.Program{
+			nrOpen: p.fentry.VigilE_open, nrOpenat: p.fentry.VigilE_openat,
+			nrOpenat2: p.fentry.VigilE_openat2, nrCreat: p.fentry.VigilE_creat,
+			nrConnect: p.fentry.VigilE_connect, nrExecveat: p.fentry.VigilE_execveat,
+		}
+	case entryTracepoint:
+		return map[uint16]*ebpf.Program{
+			nrOpen: p.tpentry.VigilT_open, nrOpenat: p.tpentry.VigilT_openat,
+			nrOpenat2: p.tpentry.VigilT_openat2, nrCreat: p.tpentry.VigilT_creat,
+			nrConnect: p.tpentry.VigilT_connect, nrExecveat: p.tpentry.VigilT_execveat,
+		}
 	}
-	return map[uint16]*ebpf.Program{
-		nrOpen: p.fentry.VigilE_open, nrOpenat: p.fentry.VigilE_openat,
-		nrOpenat2: p.fentry.VigilE_openat2, nrCreat: p.fentry.VigilE_creat,
-		nrConnect: p.fentry.VigilE_connect, nrExecveat: p.fentry.VigilE_execveat,
-	}
+	return nil
+}
+
+// entryNames are the syscalls with an entry program, by number.
+var entryNames = map[uint16]string{
+	nrOpen: "open", nrOpenat: "openat", nrOpenat2: "openat2",
+	nrCreat: "creat", nrConnect: "connect", nrExecveat: "execveat",
 }
 
 // x86_64 numbers of the syscalls with an entry program.
 const (
 	nrOpen     = 2
+	nrExecve   = 59
 	nrConnect  = 42
 	nrCreat    = 85
 	nrOpenat   = 257
@@ -205,12 +226,17 @@ const (
 
 // attachedPrograms are every program that may be attached, for counters.
 func (p *Probe) attachedPrograms() []*ebpf.Program {
-	progs := p.tracepointPrograms()
+	p.linkMu.Lock()
+	defer p.linkMu.Unlock()
+	progs := append(p.tracepointPrograms(), p.objs.VigilSysExit)
 	for _, prog := range p.entryPrograms() {
 		progs = append(progs, prog)
 	}
 	if p.objs.VigilSysEnter != nil {
 		progs = append(progs, p.objs.VigilSysEnter)
+	}
+	if p.exitTP != nil {
+		progs = append(progs, p.exitTP.programs()...)
 	}
 	return progs
 }
@@ -231,7 +257,51 @@ func (p *Probe) attach() error {
 		}
 		p.links = append(p.links, l)
 	}
+	if err := p.syncExit(p.cfg); err != nil {
+		return err
+	}
 	return p.syncEntry(p.cfg)
+}
+
+// syncExit attaches what serves the exit events under cfg: the selected
+// syscalls' own exit tracepoints where the selection is small and the
+// kernel has them, else vigil_sys_exit on the raw sys_exit tracepoint.
+// Switching, both are attached while cfg_exit_tp changes sides, so that
+// no exit is lost or told twice. Under linkMu.
+func (p *Probe) syncExit(cfg driver.Config) error {
+	if p.exitTP != nil {
+		if hooks, ok := p.exitTP.hooks(cfg); ok {
+			err := p.exitTP.sync(hooks)
+			if err == nil {
+				if err := p.objs.CfgExitTp.Set(uint32(1)); err != nil {
+					return fmt.Errorf("switch exit events to the syscalls' tracepoints: %w", err)
+				}
+				if p.exitRaw != nil {
+					_ = p.exitRaw.Close()
+					p.exitRaw = nil
+				}
+				return nil
+			}
+			// The raw tracepoint serves every selection: use it from now on.
+			p.exitTP.detach()
+			_ = p.exitTP.close()
+			p.exitTP, p.exitTPErr = nil, err
+		}
+	}
+	if p.exitRaw == nil {
+		l, err := link.AttachTracing(link.TracingOptions{Program: p.objs.VigilSysExit, AttachType: ebpf.AttachTraceRawTp})
+		if err != nil {
+			return fmt.Errorf("attach %s: %w", p.objs.VigilSysExit, err)
+		}
+		p.exitRaw = l
+	}
+	if err := p.objs.CfgExitTp.Set(uint32(0)); err != nil {
+		return fmt.Errorf("switch exit events to the raw sys_exit tracepoint: %w", err)
+	}
+	if p.exitTP != nil {
+		p.exitTP.detach()
+	}
+	return nil
 }
 
 // syncEntry attaches the entry programs of the syscalls cfg selects and
@@ -240,13 +310,13 @@ func (p *Probe) syncEntry(cfg driver.Config) error {
 	if p.entry == nil {
 		p.entry = make(map[uint16]link.Link)
 	}
-	attach := func(key uint16, want bool, opts link.TracingOptions) error {
+	attach := func(key uint16, want bool, hook func() (link.Link, error)) error {
 		l, on := p.entry[key]
 		switch {
 		case want && !on:
-			l, err := link.AttachTracing(opts)
+			l, err := hook()
 			if err != nil {
-				return fmt.Errorf("attach %s: %w", opts.Program, err)
+				return err
 			}
 			p.entry[key] = l
 		case !want && on:
@@ -255,15 +325,28 @@ func (p *Probe) syncEntry(cfg driver.Config) error {
 		}
 		return nil
 	}
+	tracing := func(prog *ebpf.Program, typ ebpf.AttachType) func() (link.Link, error) {
+		return func() (link.Link, error) {
+			l, err := link.AttachTracing(link.TracingOptions{Program: prog, AttachType: typ})
+			if err != nil {
+				return nil, fmt.Errorf("attach %s: %w", prog, err)
+			}
+			return l, nil
+		}
+	}
 	if p.entryMode == entrySysEnter {
 		want := false
 		for _, nr := range entrySyscalls {
 			want = want || selected(cfg, nr)
 		}
-		return attach(sysEnterKey, want, link.TracingOptions{Program: p.objs.VigilSysEnter, AttachType: ebpf.AttachTraceRawTp})
+		return attach(sysEnterKey, want, tracing(p.objs.VigilSysEnter, ebpf.AttachTraceRawTp))
 	}
 	for nr, prog := range p.entryPrograms() {
-		if err := attach(nr, selected(cfg, nr), link.TracingOptions{Program: prog, AttachType: ebpf.AttachTraceFEntry}); err != nil {
+		hook := tracing(prog, ebpf.AttachTraceFEntry)
+		if p.entryMode == entryTracepoint {
+			hook = func() (link.Link, error) { return attachSyscallTracepoint("sys_enter_"+entryNames[nr], prog) }
+		}
+		if err := attach(nr, selected(cfg, nr), hook); err != nil {
 			return err
 		}
 	}
@@ -287,6 +370,13 @@ func (p *Probe) detach() {
 	for nr, l := range p.entry {
 		_ = l.Close()
 		delete(p.entry, nr)
+	}
+	if p.exitRaw != nil {
+		_ = p.exitRaw.Close()
+		p.exitRaw = nil
+	}
+	if p.exitTP != nil {
+		p.exitTP.detach()
 	}
 }
 
@@ -536,6 +626,9 @@ func (p *Probe) SetConfig(cfg driver.Config) error {
 	// says so, and out after it stopped saying so: their first and last
 	// runs find it in agreement with the exit side.
 	if attached {
+		if err := p.syncExit(union(p.cfg, cfg)); err != nil {
+			return err
+		}
 		if err := p.syncEntry(union(p.cfg, cfg)); err != nil {
 			return err
 		}
@@ -555,7 +648,10 @@ func (p *Probe) SetConfig(cfg driver.Config) error {
 	}
 	p.cfg = cfg
 	if attached {
-		return p.syncEntry(cfg)
+		if err := p.syncEntry(cfg); err != nil {
+			return err
+		}
+		return p.syncExit(cfg)
 	}
 	return nil
 }
@@ -623,6 +719,10 @@ func (p *Probe) teardown() {
 	p.retired, p.rings = append(p.retired, p.rings...), nil
 	_ = p.objs.Close()
 	_ = p.fentry.Close()
+	_ = p.tpentry.Close()
+	if p.exitTP != nil {
+		_ = p.exitTP.close()
+	}
 	for _, m := range p.dataMaps {
 		_ = m.Close()
 	}

@@ -99,6 +99,7 @@ const (
 	probeProgVigilX_unshare     = "vigil_x_unshare"
 	probeProgVigilX_vfork       = "vigil_x_vfork"
 	probeVarCfgCapture          = "cfg_capture"
+	probeVarCfgExitTp           = "cfg_exit_tp"
 	probeVarCfgIgnoreTgid       = "cfg_ignore_tgid"
 	probeVarCfgInteresting      = "cfg_interesting"
 	probeVarCfgKfConnAll        = "cfg_kf_conn_all"
@@ -243,6 +244,7 @@ type probeMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type probeVariableSpecs struct {
 	CfgCapture         *ebpf.VariableSpec `ebpf:"cfg_capture"`
+	CfgExitTp          *ebpf.VariableSpec `ebpf:"cfg_exit_tp"`
 	CfgIgnoreTgid      *ebpf.VariableSpec `ebpf:"cfg_ignore_tgid"`
 	CfgInteresting     *ebpf.VariableSpec `ebpf:"cfg_interesting"`
 	CfgKfConnAll       *ebpf.VariableSpec `ebpf:"cfg_kf_conn_all"`
@@ -311,6 +313,7 @@ func (m *probeMaps) Close() error {
 // It can be passed to loadProbeObjects or ebpf.CollectionSpec.LoadAndAssign.
 type probeVariables struct {
 	CfgCapture         *ebpf.Variable `ebpf:"cfg_capture"`
+	CfgExitTp          *ebpf.Variable `ebpf:"cfg_exit_tp"`
 	CfgIgnoreTgid      *ebpf.Variable `ebpf:"cfg_ignore_tgid"`
 	CfgInteresting     *ebpf.Variable `ebpf:"cfg_interesting"`
 	CfgKfConnAll       *ebpf.Variable `ebpf:"cfg_kf_conn_all"`

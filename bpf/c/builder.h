@@ -104,13 +104,23 @@ struct {
 
 /*
  * Configuration, written by user space through the mmapped .bss/.data
- * maps: plain loads here, no helper calls on the hot path.
+ * maps: plain loads here, no helper calls on the hot path. Every global
+ * here and in filter.h has an initialiser, even 0: clang places a global
+ * without one where the code first uses it, and the objects that share
+ * these maps (see bpf/load.go) must lay them out alike.
  */
-volatile __u32 cfg_capture;			/* 0: stopped */
-volatile __u32 cfg_ignore_tgid;		/* the agent itself */
+volatile __u32 cfg_capture = 0;			/* 0: stopped */
+volatile __u32 cfg_ignore_tgid = 0;		/* the agent itself */
 volatile __u32 cfg_snaplen = 256;		/* strings and argv */
 volatile __u64 cfg_wakeup_bytes = 1 << 16;	/* wake the reader past this */
-volatile __u8 cfg_interesting[VIGIL_MAX_SYSCALLS];
+volatile __u8 cfg_interesting[VIGIL_MAX_SYSCALLS] = {};
+/*
+ * 1 while the exit events come from the selected syscalls' own exit
+ * tracepoints (tpexit.bpf.c), 0 while from the raw sys_exit tracepoint:
+ * the loader switches with both attached, so that no exit is lost or told
+ * twice.
+ */
+volatile __u32 cfg_exit_tp = 0;
 
 _Static_assert(sizeof(struct vigil_event_hdr) == VIGIL_HEADER_SIZE,
 	       "wire header layout");

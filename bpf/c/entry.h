@@ -37,13 +37,16 @@ static __always_inline int wanted(__u64 nr)
 
 /*
  * Entry events: the arguments as the kernel is about to see them, for the
- * syscalls whose arguments may change before the call reads them. Each is
- * an fentry program on that syscall's wrapper, attached only while the
- * syscall is selected: no other syscall runs a program at entry. The
- * wrapper runs after seccomp and ptrace, where the sys_enter tracepoint
- * ran, so it sees the same arguments.
+ * syscalls whose arguments may change before the call reads them. Only
+ * those syscalls run a program at entry, and only while selected: an
+ * fentry program on the syscall's wrapper (fentry.bpf.c) or, where the
+ * kernel refuses fentry, one on the syscall's own tracepoint
+ * (tpentry.bpf.c). Both run after seccomp and ptrace, where the sys_enter
+ * tracepoint runs, so they see the same arguments; a0-a3 are the
+ * syscall's first arguments, those it does not have read as 0.
  */
-static __always_inline int fill_enter(struct pt_regs *regs, __u64 nr)
+static __always_inline int fill_enter_args(__u64 nr, __u64 a0, __u64 a1,
+					   __u64 a2, __u64 a3)
 {
 	struct builder b;
 
@@ -51,26 +54,26 @@ static __always_inline int fill_enter(struct pt_regs *regs, __u64 nr)
 	case VIGIL_NR_open:	/* name, flags, mode */
 		if (begin(&b, SLOT_SHARED, VIGIL_EVT_OPEN_E, VIGIL_NP_OPEN_E))
 			return 0;
-		push_user_str(&b, (const char *)ARG0(regs), PARAM_MAX);
-		push_u32(&b, ARG1(regs));
-		push_u32(&b, ARG2(regs));
+		push_user_str(&b, (const char *)a0, PARAM_MAX);
+		push_u32(&b, a1);
+		push_u32(&b, a2);
 		break;
 	case VIGIL_NR_openat:	/* dirfd, name, flags, mode */
 		if (begin(&b, SLOT_SHARED, VIGIL_EVT_OPENAT_E, VIGIL_NP_OPENAT_E))
 			return 0;
-		push_u64(&b, (__s32)ARG0(regs));
-		push_user_str(&b, (const char *)ARG1(regs), PARAM_MAX);
-		push_u32(&b, ARG2(regs));
-		push_u32(&b, ARG3(regs));
+		push_u64(&b, (__s32)a0);
+		push_user_str(&b, (const char *)a1, PARAM_MAX);
+		push_u32(&b, a2);
+		push_u32(&b, a3);
 		break;
 	case VIGIL_NR_openat2: { /* dirfd, name, flags, mode, resolve */
 		struct open_how how = {};
 
 		if (begin(&b, SLOT_SHARED, VIGIL_EVT_OPENAT2_E, VIGIL_NP_OPENAT2_E))
 			return 0;
-		bpf_probe_read_user(&how, sizeof(how), (void *)ARG2(regs));
-		push_u64(&b, (__s32)ARG0(regs));
-		push_user_str(&b, (const char *)ARG1(regs), PARAM_MAX);
+		bpf_probe_read_user(&how, sizeof(how), (void *)a2);
+		push_u64(&b, (__s32)a0);
+		push_user_str(&b, (const char *)a1, PARAM_MAX);
 		push_u32(&b, how.flags);
 		push_u32(&b, how.mode);
 		push_u64(&b, how.resolve);
@@ -79,14 +82,14 @@ static __always_inline int fill_enter(struct pt_regs *regs, __u64 nr)
 	case VIGIL_NR_creat:	/* name, mode */
 		if (begin(&b, SLOT_SHARED, VIGIL_EVT_CREAT_E, VIGIL_NP_CREAT_E))
 			return 0;
-		push_user_str(&b, (const char *)ARG0(regs), PARAM_MAX);
-		push_u32(&b, ARG1(regs));
+		push_user_str(&b, (const char *)a0, PARAM_MAX);
+		push_u32(&b, a1);
 		break;
 	case VIGIL_NR_connect:	/* fd, addr */
 		if (begin(&b, SLOT_SHARED, VIGIL_EVT_CONNECT_E, VIGIL_NP_CONNECT_E))
 			return 0;
-		push_u64(&b, (__s32)ARG0(regs));
-		push_sockaddr(&b, (void *)ARG1(regs), ARG2(regs));
+		push_u64(&b, (__s32)a0);
+		push_sockaddr(&b, (void *)a1, a2);
 		break;
 	default:
 		return 0;
@@ -94,6 +97,21 @@ static __always_inline int fill_enter(struct pt_regs *regs, __u64 nr)
 	kf_enter(&b, nr);
 	submit(&b);
 	return 0;
+}
+
+/*
+ * The entry event from the saved registers (fentry on the wrapper, the
+ * sys_enter fallback): only the registers the syscall has are read.
+ */
+static __always_inline int fill_enter(struct pt_regs *regs, __u64 nr)
+{
+	__u64 a2 = 0, a3 = 0;
+
+	if (nr != VIGIL_NR_creat)
+		a2 = ARG2(regs);
+	if (nr == VIGIL_NR_openat)
+		a3 = ARG3(regs);
+	return fill_enter_args(nr, ARG0(regs), ARG1(regs), a2, a3);
 }
 
 #endif /* VIGIL_ENTRY_H */

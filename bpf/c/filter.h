@@ -23,21 +23,21 @@
 #define KF_NEED_READ 2
 #define KF_NEED_WRITE 4
 
-volatile __u32 cfg_kf_on;
-volatile __u8 cfg_kf_open_all;		/* per open-family event bit */
-volatile __u8 cfg_kf_open_success;
-volatile __u32 cfg_kf_nterms;
-volatile __u8 cfg_kf_term_len[KF_TERMS];
-volatile __u8 cfg_kf_term_types[KF_TERMS];
-volatile __u8 cfg_kf_term_need[KF_TERMS];
-volatile __u64 cfg_kf_term_pfx[KF_TERMS][KF_WORDS];	/* zero-padded */
-volatile __u64 cfg_kf_term_mask[KF_TERMS][KF_WORDS];	/* 0xff per byte of it */
-volatile __u32 cfg_kf_sock_all;
-volatile __u32 cfg_kf_conn_all;
-volatile __u64 cfg_kf_sock_rule;	/* bit n: family n */
-volatile __u64 cfg_kf_sock_state;
-volatile __u64 cfg_kf_conn_rule;
-volatile __u64 cfg_kf_conn_state;
+volatile __u32 cfg_kf_on = 0;
+volatile __u8 cfg_kf_open_all = 0;		/* per open-family event bit */
+volatile __u8 cfg_kf_open_success = 0;
+volatile __u32 cfg_kf_nterms = 0;
+volatile __u8 cfg_kf_term_len[KF_TERMS] = {};
+volatile __u8 cfg_kf_term_types[KF_TERMS] = {};
+volatile __u8 cfg_kf_term_need[KF_TERMS] = {};
+volatile __u64 cfg_kf_term_pfx[KF_TERMS][KF_WORDS] = {};	/* zero-padded */
+volatile __u64 cfg_kf_term_mask[KF_TERMS][KF_WORDS] = {};	/* 0xff per byte of it */
+volatile __u32 cfg_kf_sock_all = 0;
+volatile __u32 cfg_kf_conn_all = 0;
+volatile __u64 cfg_kf_sock_rule = 0;	/* bit n: family n */
+volatile __u64 cfg_kf_sock_state = 0;
+volatile __u64 cfg_kf_conn_rule = 0;
+volatile __u64 cfg_kf_conn_state = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -28,6 +28,7 @@ import (
 // inodes) as "key=value" lines on stdout.
 var workloads = map[string]func(dir string) error{
 	"files":     filesWorkload,
+	"entry":     entryWorkload,
 	"tcp":       tcpWorkload,
 	"setuid":    setuidWorkload,
 	"ptrace":    ptraceWorkload,
@@ -97,6 +98,45 @@ func catWorkload(string) error {
 func cstr(s string) *byte { p, _ := unix.BytePtrFromString(s); return p }
 
 func fact(k string, v any) { fmt.Printf("%s=%v\n", k, v) }
+
+// entryWorkload makes each syscall with an entry event once, with
+// arguments that differ from one argument to the next, so that an entry
+// program reading the wrong one shows: open, openat, openat2 and creat of
+// files in dir, and a connect to a loopback port nobody listens on.
+func entryWorkload(dir string) error {
+	if err := unix.Chdir(dir); err != nil {
+		return err
+	}
+	fd, _, e := unix.Syscall(unix.SYS_OPEN, uintptr(unsafe.Pointer(cstr("open.txt"))), unix.O_CREAT|unix.O_WRONLY|unix.O_APPEND, 0o640)
+	if e != 0 {
+		return fmt.Errorf("open: %w", e)
+	}
+	unix.Close(int(fd))
+	ofd, err := unix.Openat(unix.AT_FDCWD, "openat.txt", unix.O_CREAT|unix.O_RDWR|unix.O_CLOEXEC, 0o604)
+	if err != nil {
+		return fmt.Errorf("openat: %w", err)
+	}
+	unix.Close(ofd)
+	how := unix.OpenHow{Flags: unix.O_CREAT | unix.O_WRONLY | unix.O_TRUNC, Mode: 0o611, Resolve: unix.RESOLVE_NO_SYMLINKS}
+	o2, err := unix.Openat2(unix.AT_FDCWD, "openat2.txt", &how)
+	if err != nil {
+		return fmt.Errorf("openat2: %w", err)
+	}
+	unix.Close(o2)
+	cfd, _, e := unix.Syscall(unix.SYS_CREAT, uintptr(unsafe.Pointer(cstr("creat.txt"))), 0o620, 0)
+	if e != 0 {
+		return fmt.Errorf("creat: %w", e)
+	}
+	unix.Close(int(cfd))
+	s, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(s)
+	// Refused: port 1 on loopback has no listener in a test's netns.
+	_ = unix.Connect(s, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}, Port: 1})
+	return nil
+}
 
 func filesWorkload(dir string) error {
 	if err := unix.Chdir(dir); err != nil {

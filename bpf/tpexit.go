@@ -1,0 +1,246 @@
+// Copyright 2026 The vigil Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package bpf
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
+	"github.com/cilium/ebpf/link"
+
+	"github.com/vigil-dev/vigil/driver"
+)
+
+// maxExitTracepoints is the largest selection whose exit events come from
+// the syscalls' own exit tracepoints. On the raw sys_exit tracepoint, one
+// program tests the selection at every syscall's exit, ~5 ns more for a
+// syscall nobody selected than the kernel's own bit test on the
+// per-syscall tracepoints (BenchmarkFastPath). Each selected syscall
+// costs a perf event and a program load instead, so past this many the
+// raw tracepoint serves.
+const maxExitTracepoints = 96
+
+// exitTracepoints serves the exit events from the selected syscalls' own
+// exit tracepoints (tpexit.bpf.c): a program of its own for a syscall
+// with an exit event of its own, vigil_tx_generic for the others. The
+// programs are loaded as syscalls get selected, and stay loaded.
+type exitTracepoints struct {
+	dir   string // tracefs's events/syscalls
+	spec  *ebpf.CollectionSpec
+	opts  *ebpf.CollectionOptions // the probe's maps
+	btf   func() (*btf.Spec, error)
+	first *btf.Spec // the kernel's types Open read, for the first load only
+	table *driver.SyscallTable
+	progs map[string]*ebpf.Program // loaded, by name
+	links map[uint16]link.Link     // attached, by syscall number
+	// events are the syscalls' exit tracepoints found so far, by number:
+	// see event.
+	events map[uint16]string
+}
+
+// newExitTracepoints prepares the tpexit object to load with the probe's
+// maps; nothing is loaded yet.
+func newExitTracepoints(probe *ebpf.CollectionSpec, opts *ebpf.CollectionOptions, kernelTypes func() (*btf.Spec, error)) (*exitTracepoints, error) {
+	first := opts.Programs.KernelTypes
+	dir, err := syscallTracepoints()
+	if err != nil {
+		return nil, err
+	}
+	spec, err := loadTpexit()
+	if err != nil {
+		return nil, fmt.Errorf("read embedded exit tracepoint object: %w", err)
+	}
+	own, err := withProbeMaps(probe, spec, opts)
+	if err != nil {
+		return nil, err
+	}
+	// Several MiB, read again when needed: see load.
+	own.Programs.KernelTypes = nil
+	table, err := driver.NewSyscallTable(runtime.GOARCH)
+	if err != nil {
+		return nil, err
+	}
+	return &exitTracepoints{
+		dir: dir, spec: spec, opts: own, btf: kernelTypes, first: first, table: table,
+		progs: map[string]*ebpf.Program{}, links: map[uint16]link.Link{}, events: map[uint16]string{},
+	}, nil
+}
+
+// hooks are the exit tracepoints cfg needs, with their programs' names,
+// by syscall number; false when cfg is better served by the raw sys_exit
+// tracepoint (every syscall, a large selection), or a selected syscall
+// has no tracepoint of its own (the kernel gives none to a few).
+func (x *exitTracepoints) hooks(cfg driver.Config) (map[uint16]string, bool) {
+	if cfg.Syscalls == nil {
+		return nil, false
+	}
+	hooks := map[uint16]string{}
+	for nr, on := range cfg.Syscalls {
+		if !on || nr >= driver.MaxSyscalls {
+			continue
+		}
+		hooks[uint16(nr)] = ""
+		// A successful execveat exits through execve's tracepoint.
+		if uint16(nr) == nrExecveat {
+			hooks[nrExecve] = ""
+		}
+	}
+	if len(hooks) > maxExitTracepoints {
+		return nil, false
+	}
+	for nr := range hooks {
+		name := x.table.Name(nr)
+		if name == "" || x.event(nr) == "" {
+			return nil, false
+		}
+		prog := "vigil_tx_" + name
+		if _, own := x.spec.Programs[prog]; !own {
+			prog = "vigil_tx_generic"
+		}
+		hooks[nr] = prog
+	}
+	return hooks, true
+}
+
+// event is the name of syscall nr's exit tracepoint, "" where the kernel
+// has none (a syscall it does not implement). The tracepoint is named for
+// the kernel's function, which a few syscalls' names are not.
+func (x *exitTracepoints) event(nr uint16) string {
+	if ev, ok := x.events[nr]; ok {
+		return ev
+	}
+	name := x.table.Name(nr)
+	candidates := []string{name, "new" + name} // stat, fstat, lstat, uname
+	switch name {
+	case "sendfile":
+		candidates = append(candidates, "sendfile64")
+	case "umount2":
+		candidates = append(candidates, "umount")
+	}
+	ev := ""
+	for _, c := range candidates {
+		if _, err := os.Stat(filepath.Join(x.dir, "sys_exit_"+c)); err == nil {
+			ev = "sys_exit_" + c
+			break
+		}
+	}
+	x.events[nr] = ev
+	return ev
+}
+
+// load loads the programs hooks name that are not loaded yet, with the
+// kernel's types read afresh (they are large: the probe does not keep
+// them).
+func (x *exitTracepoints) load(hooks map[uint16]string) error {
+	one := x.spec.Copy()
+	want := map[string]bool{}
+	for _, prog := range hooks {
+		if x.progs[prog] == nil {
+			want[prog] = true
+		}
+	}
+	if len(want) == 0 {
+		return nil
+	}
+	for name := range one.Programs {
+		if !want[name] {
+			delete(one.Programs, name)
+		}
+	}
+	opts := *x.opts
+	types := x.first
+	if types == nil {
+		var err error
+		if types, err = x.btf(); err != nil {
+			return err
+		}
+	}
+	opts.Programs.KernelTypes = types
+	coll, err := ebpf.NewCollectionWithOptions(one, opts)
+	if err != nil {
+		return explainLoadError(fmt.Errorf("exit tracepoint programs: %w", err))
+	}
+	defer coll.Close()
+	for name := range want {
+		x.progs[name] = coll.DetachProgram(name)
+	}
+	return nil
+}
+
+// preload loads what cfg needs, and one program that reads the saved
+// registers as every exit program does: a kernel that refuses it
+// (bpf_task_pt_regs came in 5.15) is told at Open, not at a SetConfig.
+func (x *exitTracepoints) preload(cfg driver.Config) error {
+	defer func() { x.first = nil }()
+	progs := map[uint16]string{}
+	if hooks, ok := x.hooks(cfg); ok {
+		progs = hooks
+	}
+	progs[driver.MaxSyscalls] = "vigil_tx_close"
+	return x.load(progs)
+}
+
+// sync attaches the programs of hooks and detaches the others.
+func (x *exitTracepoints) sync(hooks map[uint16]string) error {
+	if err := x.load(hooks); err != nil {
+		return err
+	}
+	for nr, l := range x.links {
+		if _, keep := hooks[nr]; !keep {
+			_ = l.Close()
+			delete(x.links, nr)
+		}
+	}
+	nrs := make([]int, 0, len(hooks))
+	for nr := range hooks {
+		nrs = append(nrs, int(nr))
+	}
+	sort.Ints(nrs)
+	for _, n := range nrs {
+		nr := uint16(n)
+		if x.links[nr] != nil {
+			continue
+		}
+		l, err := attachSyscallTracepoint(x.event(nr), x.progs[hooks[nr]])
+		if err != nil {
+			return err
+		}
+		x.links[nr] = l
+	}
+	return nil
+}
+
+// detach closes every link; the programs stay loaded.
+func (x *exitTracepoints) detach() {
+	for nr, l := range x.links {
+		_ = l.Close()
+		delete(x.links, nr)
+	}
+}
+
+// close detaches and unloads everything.
+func (x *exitTracepoints) close() error {
+	x.detach()
+	var errs []error
+	for name, p := range x.progs {
+		errs = append(errs, p.Close())
+		delete(x.progs, name)
+	}
+	return errors.Join(errs...)
+}
+
+// programs are the loaded programs, for counters and tests.
+func (x *exitTracepoints) programs() []*ebpf.Program {
+	var out []*ebpf.Program
+	for _, p := range x.progs {
+		out = append(out, p)
+	}
+	return out
+}
