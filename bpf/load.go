@@ -161,4 +161,3 @@ func withProbeMaps(probe, spec *ebpf.CollectionSpec, opts *ebpf.CollectionOption
 	}
 	return &own, nil
 }
-

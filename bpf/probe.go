@@ -75,7 +75,7 @@ type Probe struct {
 	exitRaw   link.Link
 	exitTP    *exitTracepoints
 	exitTPErr error
-	dataMaps  []*ebpf.Map    // .bss, .data, .rodata
+	dataMaps  []*ebpf.Map // .bss, .data, .rodata
 }
 
 var _ driver.Stopper = (*Probe)(nil)
