@@ -75,6 +75,7 @@ type Probe struct {
 	exitRaw   link.Link
 	exitTP    *exitTracepoints
 	exitTPErr error
+	exitWhy   string // why the raw tracepoint serves cfg, where exitTP could not
 	dataMaps  []*ebpf.Map // .bss, .data, .rodata
 }
 
@@ -213,6 +214,25 @@ var entryNames = map[uint16]string{
 	nrCreat: "creat", nrConnect: "connect", nrExecveat: "execveat",
 }
 
+// AttachMode says what the probe runs on the syscall paths now: which
+// entry programs serve (fentry, tracepoint, sys_enter) and whether the
+// exits come from the selected syscalls' own tracepoints or the raw
+// sys_exit tracepoint (and why, when the former is out of reach).
+func (p *Probe) AttachMode() string {
+	p.linkMu.Lock()
+	defer p.linkMu.Unlock()
+	exit := "raw sys_exit"
+	switch {
+	case p.exitRaw == nil && p.exitTP != nil:
+		exit = fmt.Sprintf("the %d selected syscalls' tracepoints", len(p.exitTP.links))
+	case p.exitTP == nil && p.exitTPErr != nil:
+		exit += fmt.Sprintf(" (no syscall tracepoints: %v)", p.exitTPErr)
+	case p.exitWhy != "":
+		exit += " (" + p.exitWhy + ")"
+	}
+	return fmt.Sprintf("entry programs: %s; exits: %s", p.entryMode, exit)
+}
+
 // x86_64 numbers of the syscalls with an entry program.
 const (
 	nrOpen     = 2
@@ -269,8 +289,11 @@ func (p *Probe) attach() error {
 // Switching, both are attached while cfg_exit_tp changes sides, so that
 // no exit is lost or told twice. Under linkMu.
 func (p *Probe) syncExit(cfg driver.Config) error {
+	p.exitWhy = ""
 	if p.exitTP != nil {
-		if hooks, ok := p.exitTP.hooks(cfg); ok {
+		hooks, why := p.exitTP.hooks(cfg)
+		p.exitWhy = why
+		if why == "" {
 			err := p.exitTP.sync(hooks)
 			if err == nil {
 				if err := p.objs.CfgExitTp.Set(uint32(1)); err != nil {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strings"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
@@ -74,12 +75,12 @@ func newExitTracepoints(probe *ebpf.CollectionSpec, opts *ebpf.CollectionOptions
 }
 
 // hooks are the exit tracepoints cfg needs, with their programs' names,
-// by syscall number; false when cfg is better served by the raw sys_exit
-// tracepoint (every syscall, a large selection), or a selected syscall
-// has no tracepoint of its own (the kernel gives none to a few).
-func (x *exitTracepoints) hooks(cfg driver.Config) (map[uint16]string, bool) {
+// by syscall number; or why cfg is better served by the raw sys_exit
+// tracepoint: every syscall or a large selection, or a selected syscall
+// without a tracepoint of its own (one the kernel does not implement).
+func (x *exitTracepoints) hooks(cfg driver.Config) (map[uint16]string, string) {
 	if cfg.Syscalls == nil {
-		return nil, false
+		return nil, "every syscall selected"
 	}
 	hooks := map[uint16]string{}
 	for nr, on := range cfg.Syscalls {
@@ -93,12 +94,14 @@ func (x *exitTracepoints) hooks(cfg driver.Config) (map[uint16]string, bool) {
 		}
 	}
 	if len(hooks) > maxExitTracepoints {
-		return nil, false
+		return nil, fmt.Sprintf("%d syscalls selected, more than %d", len(hooks), maxExitTracepoints)
 	}
+	var missing []string
 	for nr := range hooks {
 		name := x.table.Name(nr)
 		if name == "" || x.event(nr) == "" {
-			return nil, false
+			missing = append(missing, fmt.Sprintf("%s (%d)", name, nr))
+			continue
 		}
 		prog := "vigil_tx_" + name
 		if _, own := x.spec.Programs[prog]; !own {
@@ -106,7 +109,11 @@ func (x *exitTracepoints) hooks(cfg driver.Config) (map[uint16]string, bool) {
 		}
 		hooks[nr] = prog
 	}
-	return hooks, true
+	if missing != nil {
+		sort.Strings(missing)
+		return nil, fmt.Sprintf("no exit tracepoint for %s", strings.Join(missing, ", "))
+	}
+	return hooks, ""
 }
 
 // event is the name of syscall nr's exit tracepoint, "" where the kernel
@@ -180,7 +187,7 @@ func (x *exitTracepoints) load(hooks map[uint16]string) error {
 func (x *exitTracepoints) preload(cfg driver.Config) error {
 	defer func() { x.first = nil }()
 	progs := map[uint16]string{}
-	if hooks, ok := x.hooks(cfg); ok {
+	if hooks, why := x.hooks(cfg); why == "" {
 		progs = hooks
 	}
 	progs[driver.MaxSyscalls] = "vigil_tx_close"

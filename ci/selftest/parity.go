@@ -21,6 +21,16 @@ import (
 // them every event type with parameters beyond a result.
 var ParityWorkloads = []string{"files", "tcp", "setuid", "ptrace", "memfd", "mount", "dup2"}
 
+// ParitySelection is a selection as rules make one, small enough for the
+// probe to serve from the syscalls' own tracepoints: the syscalls of the
+// files and tcp workloads with events of their own, and generic ones.
+var ParitySelection = []string{
+	"execve", "execveat", "clone", "clone3", "open", "openat", "creat", "close",
+	"rename", "renameat", "renameat2", "unlink", "unlinkat", "mkdir", "mkdirat",
+	"socket", "bind", "listen", "accept", "accept4", "connect",
+	"getppid", "getpid", "fstat", "newfstatat", "getsockname", "setsockopt",
+}
+
 // ParityResult is what one workload showed under two drivers.
 type ParityResult struct {
 	Workload string

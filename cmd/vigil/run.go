@@ -224,7 +224,20 @@ func runAction(c *cli.Context) error {
 	// while the probe loads); give it back now rather than when the
 	// scavenger gets to it, so that the steady state is what is resident.
 	debug.FreeOSMemory()
-	logrus.WithFields(logrus.Fields{"driver": l.Driver, "buffer_size": size}).Info("detecting")
+	fields := logrus.Fields{"driver": l.Driver, "buffer_size": size, "syscalls": "all"}
+	if cfg.Syscalls != nil {
+		n := 0
+		for _, on := range cfg.Syscalls {
+			if on {
+				n++
+			}
+		}
+		fields["syscalls"] = n
+	}
+	if am, ok := src.(interface{ AttachMode() string }); ok {
+		fields["hooks"] = am.AttachMode()
+	}
+	logrus.WithFields(fields).Info("detecting")
 	ctx, cancel := signalContext(c.Duration("duration"))
 	defer cancel()
 	// Close the source when the context ends: that interrupts a blocked Next.
