@@ -75,7 +75,7 @@ type Probe struct {
 	exitRaw   link.Link
 	exitTP    *exitTracepoints
 	exitTPErr error
-	exitWhy   string // why the raw tracepoint serves cfg, where exitTP could not
+	exitWhy   string      // why the raw tracepoint serves cfg, where exitTP could not
 	dataMaps  []*ebpf.Map // .bss, .data, .rodata
 }
 
