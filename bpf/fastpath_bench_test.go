@@ -47,9 +47,10 @@ func emptyOn(b *testing.B, tps ...string) func() {
 // throughout, with: nothing attached; an empty program on sys_exit; empty
 // programs on sys_enter and sys_exit; the probe capturing every syscall;
 // the probe selecting {execve, openat, open}, so that getppid is not
-// selected; and selecting {execve, mkdirat}, no syscall with an entry
-// event. Rounds are interleaved; medians are reported, as ns added to
-// the bare syscall. Run with -benchtime=1x.
+// selected; selecting {execve, mkdirat}, no syscall with an entry
+// event; and selecting getppid alone, its exit from its own tracepoint
+// and from the raw sys_exit one. Rounds are interleaved; medians are
+// reported, as ns added to the bare syscall. Run with -benchtime=1x.
 func BenchmarkFastPath(b *testing.B) {
 	testenv.RequireProbe(b)
 	const rounds, calls = 11, 300000
@@ -69,7 +70,8 @@ func BenchmarkFastPath(b *testing.B) {
 	}
 	defer p.Close()
 	d := startDrainer(p)
-	var base, exit1, both, capture, unsel, unselExit []float64
+	alone := onlySyscall(b, "getppid")
+	var base, exit1, both, capture, unsel, unselExit, aloneTP, aloneRaw []float64
 	for i := 0; i < b.N; i++ {
 		for r := 0; r < rounds; r++ {
 			p.detach()
@@ -95,6 +97,22 @@ func BenchmarkFastPath(b *testing.B) {
 				b.Fatal(err)
 			}
 			unselExit = append(unselExit, timedLoop(b, calls))
+			// What a selected syscall costs on its own exit tracepoint
+			// against the raw one: what maxExitTracepoints weighs.
+			if err := p.SetConfig(alone); err != nil {
+				b.Fatal(err)
+			}
+			aloneTP = append(aloneTP, timedLoop(b, calls))
+			p.linkMu.Lock()
+			p.rawExit = true
+			p.linkMu.Unlock()
+			if err := p.SetConfig(alone); err != nil {
+				b.Fatal(err)
+			}
+			aloneRaw = append(aloneRaw, timedLoop(b, calls))
+			p.linkMu.Lock()
+			p.rawExit = false
+			p.linkMu.Unlock()
 		}
 	}
 	events, _ := d.finish()
@@ -106,6 +124,8 @@ func BenchmarkFastPath(b *testing.B) {
 	b.ReportMetric(median(capture)-mb, "added-capture-ns")
 	b.ReportMetric(median(unsel)-mb, "added-unselected-ns")
 	b.ReportMetric(median(unselExit)-mb, "added-unselected-exit-only-ns")
-	fmt.Fprintf(os.Stderr, "fast path (stats off, entry via %s): base %.0f ns; empty sys_exit +%.0f; empty sys_enter+sys_exit +%.0f; capture all +%.0f; getppid unselected, set {execve,openat,open} +%.0f, set {execve,mkdirat} +%.0f; %d events, %d drops\n",
-		p.entryMode, mb, median(exit1)-mb, median(both)-mb, median(capture)-mb, median(unsel)-mb, median(unselExit)-mb, events, st.Drops)
+	b.ReportMetric(median(aloneTP)-mb, "added-selected-own-tracepoint-ns")
+	b.ReportMetric(median(aloneRaw)-mb, "added-selected-raw-sys_exit-ns")
+	fmt.Fprintf(os.Stderr, "fast path (stats off, entry via %s): base %.0f ns; empty sys_exit +%.0f; empty sys_enter+sys_exit +%.0f; capture all +%.0f; getppid unselected, set {execve,openat,open} +%.0f, set {execve,mkdirat} +%.0f; getppid selected alone, from its own exit tracepoint +%.0f, from the raw sys_exit +%.0f; %d events, %d drops\n",
+		p.entryMode, mb, median(exit1)-mb, median(both)-mb, median(capture)-mb, median(unsel)-mb, median(unselExit)-mb, median(aloneTP)-mb, median(aloneRaw)-mb, events, st.Drops)
 }

@@ -6,6 +6,7 @@ package bpf
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
@@ -141,8 +142,16 @@ func withProbeMaps(probe, spec *ebpf.CollectionSpec, opts *ebpf.CollectionOption
 	// a replacement it has no map for.
 	own := *opts
 	own.MapReplacements = map[string]*ebpf.Map{}
-	for name := range spec.Maps {
+	for name, sm := range spec.Maps {
+		// Constants (strings, switch tables) are each object's own: a
+		// .rodata replaced by the probe's would read the probe's bytes.
+		if strings.HasPrefix(name, ".rodata") {
+			continue
+		}
 		pm, ok := probe.Maps[name]
+		if ok && strings.HasPrefix(name, ".") && pm.ValueSize != sm.ValueSize {
+			return nil, fmt.Errorf("object's %s is %d bytes, the probe's %d: rebuild the objects with `make bpf`", name, sm.ValueSize, pm.ValueSize)
+		}
 		if !ok {
 			return nil, fmt.Errorf("object's map %s is not the probe's: rebuild the objects with `make bpf`", name)
 		}
@@ -154,6 +163,9 @@ func withProbeMaps(probe, spec *ebpf.CollectionSpec, opts *ebpf.CollectionOption
 		own.MapReplacements[name] = m
 	}
 	for name, v := range spec.Variables {
+		if strings.HasPrefix(v.SectionName, ".rodata") {
+			continue
+		}
 		pv, ok := probe.Variables[name]
 		if !ok || pv.SectionName != v.SectionName || pv.Offset != v.Offset || pv.Size() != v.Size() {
 			return nil, fmt.Errorf("object's global %s is not laid out as the probe's: rebuild the objects with `make bpf`", name)

@@ -76,6 +76,7 @@ type Probe struct {
 	exitTP    *exitTracepoints
 	exitTPErr error
 	exitWhy   string      // why the raw tracepoint serves cfg, where exitTP could not
+	rawExit   bool        // tests: the raw tracepoint serves every selection
 	dataMaps  []*ebpf.Map // .bss, .data, .rodata
 }
 
@@ -290,7 +291,7 @@ func (p *Probe) attach() error {
 // no exit is lost or told twice. Under linkMu.
 func (p *Probe) syncExit(cfg driver.Config) error {
 	p.exitWhy = ""
-	if p.exitTP != nil {
+	if p.exitTP != nil && !p.rawExit {
 		hooks, why := p.exitTP.hooks(cfg)
 		p.exitWhy = why
 		if why == "" {

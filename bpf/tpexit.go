@@ -13,7 +13,9 @@ import (
 	"strings"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/btf"
+	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
 
 	"github.com/vigil-dev/vigil/driver"
@@ -53,6 +55,12 @@ func newExitTracepoints(probe *ebpf.CollectionSpec, opts *ebpf.CollectionOptions
 	dir, err := syscallTracepoints()
 	if err != nil {
 		return nil, err
+	}
+	// The programs find the syscall's arguments through these (5.15+).
+	for _, fn := range []asm.BuiltinFunc{asm.FnGetCurrentTaskBtf, asm.FnTaskPtRegs} {
+		if err := features.HaveProgramHelper(ebpf.TracePoint, fn); err != nil {
+			return nil, fmt.Errorf("tracepoint programs cannot call %s here (5.15 and later can): %w", fn, err)
+		}
 	}
 	spec, err := loadTpexit()
 	if err != nil {

@@ -88,8 +88,15 @@ func runParity(r AgentResult, logf func(string, ...any)) AgentResult {
 	logf("parity: probe under a selection of %d syscalls: %s", len(selftest.ParitySelection), probe.AttachMode())
 	for _, w := range []string{"files", "tcp"} {
 		t := time.Now()
-		res, err := selftest.Parity(km, probe, "kmod", "bpf", w, os.TempDir())
 		name := w + "/selected"
+		// A directory of its own: the files workload makes the same
+		// names again.
+		dir, err := os.MkdirTemp("", "vigil-parity-")
+		if err != nil {
+			r.Error = err.Error()
+			return r
+		}
+		res, err := selftest.Parity(km, probe, "kmod", "bpf", w, dir)
 		cr := CheckResult{Name: name, Pass: err == nil, Events: res.Events, MS: time.Since(t).Milliseconds()}
 		if err == nil && res.Events == 0 {
 			err = fmt.Errorf("%s: no event seen", name)
