@@ -28,11 +28,12 @@ import (
 // The fast-path table: what a syscall costs with nothing attached, with
 // every syscall captured to a file, with the probe attached but the
 // syscall not selected, and under `vigil run` with vigil's default rules
-// and with upstream's stable rules. Rounds are interleaved (every variant
-// once per round), so that the machine's drift hits them alike; medians
-// are reported. The timed loop runs pinned to one CPU and vigil to the
-// other, as the issue measured it. BPF run-time statistics must be off:
-// they add their own cost to every program run.
+// and with upstream's stable rules, with and without the kernel filter.
+// Rounds are interleaved (every variant once per round), so that the
+// machine's drift hits them alike; medians are reported. The timed loop
+// runs pinned to one CPU and vigil to the other, as the issue measured
+// it. BPF run-time statistics must be off: they add their own cost to
+// every program run.
 //
 // VIGIL_BENCH_ROUNDS and VIGIL_BENCH_CALLS change the rounds and the
 // getppid calls per loop (open+close pairs are a tenth of that).
@@ -56,6 +57,9 @@ func BenchmarkFastPath(b *testing.B) {
 		{name: "getppid not selected (execve,openat,open)", args: []string{"capture", "--type", "execve,openat,open", "-w", filepath.Join(dir, "some.vcap")}},
 		{name: "vigil run, default rules", args: []string{"run", "--no-stdout", "--output-file", os.DevNull}},
 		{name: "vigil run, upstream stable rules", args: []string{"run", "-r", stable, "--no-stdout", "--output-file", os.DevNull}},
+		// The same without rules in the kernel: what the kernel filter
+		// saves in events read.
+		{name: "the same, --kernel-filter=false", args: []string{"run", "-r", stable, "--kernel-filter=false", "--no-stdout", "--output-file", os.DevNull}},
 	}
 	for i := 0; i < b.N; i++ {
 		for r := 0; r < rounds; r++ {
