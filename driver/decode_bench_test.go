@@ -4,6 +4,8 @@
 package driver
 
 import (
+	"bytes"
+	"reflect"
 	"testing"
 )
 
@@ -112,4 +114,47 @@ func BenchmarkMergeFill(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(max(n, 1)), "ns/event")
+}
+
+// decode (the fast path) and decodeSlow (the one with the messages) must
+// agree on every input: decode accepting what decodeSlow refuses would let
+// a corrupt event through. Over every event of benchStream, cut at every
+// length and with each byte of its header and parameter lengths changed,
+// both take or refuse the same ones, and what they take decodes alike.
+func TestDecodeFastAgreesWithSlow(t *testing.T) {
+	var inputs [][]byte
+	for _, ev := range benchStream(t) {
+		for n := 0; n <= len(ev); n++ {
+			inputs = append(inputs, ev[:n])
+		}
+		nl := HeaderSize + 2*int(ev[22])
+		for i := 16; i < nl && i < len(ev); i++ {
+			for _, v := range []byte{0, 1, 2, 4, 7, 8, 0x10, 0x20, 0x7f, 0xff, ev[i] + 1, ev[i] - 1} {
+				b := bytes.Clone(ev)
+				b[i] = v
+				inputs = append(inputs, b)
+			}
+		}
+	}
+	accepted, refused := 0, 0
+	for _, b := range inputs {
+		var fast, slow Event
+		ok := fast.decode(b)
+		err := slow.decodeSlow(b)
+		if ok != (err == nil) {
+			t.Fatalf("% x: decode says %v, decodeSlow says %v", b, ok, err)
+		}
+		if !ok {
+			refused++
+			continue
+		}
+		accepted++
+		if !reflect.DeepEqual(fast, slow) {
+			t.Fatalf("% x: decode gives %+v, decodeSlow %+v", b, fast, slow)
+		}
+	}
+	// Not vacuous: both kinds of input are many.
+	if accepted < 100 || refused < 100 {
+		t.Fatalf("%d inputs accepted, %d refused: want many of each", accepted, refused)
+	}
 }

@@ -55,6 +55,65 @@ func PeekLen(b []byte) (int, error) {
 // never an out-of-range read. It allocates only when it returns an error.
 // On error e is left empty (no parameters, CPU kept), never half-updated.
 func (e *Event) Decode(b []byte) error {
+	if e.decode(b) {
+		return nil
+	}
+	return e.decodeSlow(b)
+}
+
+// decode is Decode for a good event: the same checks, without the
+// messages. Building them made Decode's frame large enough to cost a third
+// of its time; decodeSlow repeats the checks to say which one failed.
+// decode may leave e half-updated when it returns false.
+func (e *Event) decode(b []byte) bool {
+	if len(b) < HeaderSize {
+		return false
+	}
+	le := binary.LittleEndian
+	n := le.Uint32(b[16:20])
+	typ := EventType(le.Uint16(b[20:22]))
+	np := int(le.Uint16(b[22:24]))
+	if n < HeaderSize || uint64(n) > uint64(len(b)) || typ >= EvTypeMax {
+		return false
+	}
+	fixed := fixedSizes[typ]
+	if np < len(fixed) || np > MaxParams {
+		return false
+	}
+	off := uint32(HeaderSize + 2*np)
+	if off > n {
+		return false
+	}
+	lens := b[HeaderSize:off]
+	offs := &e.offs
+	i := 0
+	for ; i < len(fixed); i++ {
+		l := uint32(lens[2*i]) | uint32(lens[2*i+1])<<8
+		if fs := uint32(fixed[i]); fs != 0 && l != fs && l != 0 {
+			return false
+		}
+		offs[i] = off
+		off += l
+	}
+	for ; i < np; i++ {
+		offs[i] = off
+		off += uint32(lens[2*i]) | uint32(lens[2*i+1])<<8
+	}
+	if off > n {
+		return false
+	}
+	offs[np] = off
+	e.Raw = b[:n]
+	e.TS = le.Uint64(b[0:8])
+	e.TID = le.Uint32(b[8:12])
+	e.PID = le.Uint32(b[12:16])
+	e.Type = typ
+	e.NParams = len(fixed)
+	return true
+}
+
+// decodeSlow is Decode with the messages: for an event decode refused.
+func (e *Event) decodeSlow(b []byte) error {
 	if len(b) < HeaderSize {
 		return e.fail(fmt.Errorf("%w: %d bytes, shorter than the %d-byte header", ErrMalformed, len(b), HeaderSize))
 	}
