@@ -64,6 +64,7 @@ const (
 	fentryVarCfgKfTermTypes   = "cfg_kf_term_types"
 	fentryVarCfgSnaplen       = "cfg_snaplen"
 	fentryVarCfgWakeupBytes   = "cfg_wakeup_bytes"
+	fentryVarReaderBusy       = "reader_busy"
 )
 
 // loadFentry returns the embedded CollectionSpec for fentry.
@@ -153,6 +154,7 @@ type fentryVariableSpecs struct {
 	CfgKfTermTypes   *ebpf.VariableSpec `ebpf:"cfg_kf_term_types"`
 	CfgSnaplen       *ebpf.VariableSpec `ebpf:"cfg_snaplen"`
 	CfgWakeupBytes   *ebpf.VariableSpec `ebpf:"cfg_wakeup_bytes"`
+	ReaderBusy       *ebpf.VariableSpec `ebpf:"reader_busy"`
 }
 
 // fentryObjects contains all objects after they have been loaded into the kernel.
@@ -219,6 +221,7 @@ type fentryVariables struct {
 	CfgKfTermTypes   *ebpf.Variable `ebpf:"cfg_kf_term_types"`
 	CfgSnaplen       *ebpf.Variable `ebpf:"cfg_snaplen"`
 	CfgWakeupBytes   *ebpf.Variable `ebpf:"cfg_wakeup_bytes"`
+	ReaderBusy       *ebpf.Variable `ebpf:"reader_busy"`
 }
 
 // fentryPrograms contains all programs after they have been loaded into the kernel.

@@ -78,6 +78,8 @@ type Probe struct {
 	exitWhy   string      // why the raw tracepoint serves cfg, where exitTP could not
 	rawExit   bool        // tests: the raw tracepoint serves every selection
 	dataMaps  []*ebpf.Map // .bss, .data, .rodata
+	busy      busyFlag    // under mu
+	busyErr   error       // why busy could not be mapped
 }
 
 var _ driver.Stopper = (*Probe)(nil)
@@ -171,6 +173,8 @@ func Open(cfg driver.Config, opts Options) (_ *Probe, err error) {
 	if err := p.openRings(size); err != nil {
 		return nil, err
 	}
+	// Without it the reader is woken as before; AttachMode says why.
+	p.busy, p.busyErr = mapBusyFlag(p.dataMaps[0], spec.Variables[probeVarReaderBusy])
 	if err := p.attach(); err != nil {
 		return nil, err
 	}
@@ -231,7 +235,11 @@ func (p *Probe) AttachMode() string {
 	case p.exitWhy != "":
 		exit += " (" + p.exitWhy + ")"
 	}
-	return fmt.Sprintf("entry programs: %s; exits: %s", p.entryMode, exit)
+	mode := fmt.Sprintf("entry programs: %s; exits: %s", p.entryMode, exit)
+	if p.busyErr != nil {
+		mode += fmt.Sprintf("; the reader is woken even while it reads (%v)", p.busyErr)
+	}
+	return mode
 }
 
 // x86_64 numbers of the syscalls with an entry program.
@@ -544,6 +552,16 @@ func (p *Probe) nextBatch() ([]driver.Event, error) {
 
 var _ driver.Batcher = (*Probe)(nil)
 
+// SetHeadersOnly makes the next batches hand out events with only their
+// headers decoded (see driver.HeaderSource).
+func (p *Probe) SetHeadersOnly(on bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.merge.HeadersOnly = on
+}
+
+var _ driver.HeaderSource = (*Probe)(nil)
+
 // unmapRetired unmaps the rings Close retired; only the lease's last user
 // calls it.
 func (p *Probe) unmapRetired() {
@@ -593,6 +611,9 @@ func (p *Probe) fill() error {
 // wakes us only when a buffer fills past its watermark (a wakeup per event
 // would cost more than the event), so below that we look every idleMillis.
 func (p *Probe) wait() error {
+	// Asleep from here on for the producers, until the reader is back.
+	p.busy.set(0)
+	defer p.busy.set(1)
 	for slept := 0; slept < pollMillis; slept += idleMillis {
 		if !p.merge.Empty() {
 			return nil
@@ -747,6 +768,7 @@ func (p *Probe) teardown() {
 	if p.exitTP != nil {
 		_ = p.exitTP.close()
 	}
+	p.busy.unmap()
 	for _, m := range p.dataMaps {
 		_ = m.Close()
 	}

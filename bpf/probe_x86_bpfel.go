@@ -119,6 +119,7 @@ const (
 	probeVarCfgKfTermTypes      = "cfg_kf_term_types"
 	probeVarCfgSnaplen          = "cfg_snaplen"
 	probeVarCfgWakeupBytes      = "cfg_wakeup_bytes"
+	probeVarReaderBusy          = "reader_busy"
 	probeVarVigilSchemaVersion  = "vigil_schema_version"
 )
 
@@ -264,6 +265,7 @@ type probeVariableSpecs struct {
 	CfgKfTermTypes     *ebpf.VariableSpec `ebpf:"cfg_kf_term_types"`
 	CfgSnaplen         *ebpf.VariableSpec `ebpf:"cfg_snaplen"`
 	CfgWakeupBytes     *ebpf.VariableSpec `ebpf:"cfg_wakeup_bytes"`
+	ReaderBusy         *ebpf.VariableSpec `ebpf:"reader_busy"`
 	VigilSchemaVersion *ebpf.VariableSpec `ebpf:"vigil_schema_version"`
 }
 
@@ -333,6 +335,7 @@ type probeVariables struct {
 	CfgKfTermTypes     *ebpf.Variable `ebpf:"cfg_kf_term_types"`
 	CfgSnaplen         *ebpf.Variable `ebpf:"cfg_snaplen"`
 	CfgWakeupBytes     *ebpf.Variable `ebpf:"cfg_wakeup_bytes"`
+	ReaderBusy         *ebpf.Variable `ebpf:"reader_busy"`
 	VigilSchemaVersion *ebpf.Variable `ebpf:"vigil_schema_version"`
 }
 

@@ -64,6 +64,7 @@ const (
 	tpentryVarCfgKfTermTypes   = "cfg_kf_term_types"
 	tpentryVarCfgSnaplen       = "cfg_snaplen"
 	tpentryVarCfgWakeupBytes   = "cfg_wakeup_bytes"
+	tpentryVarReaderBusy       = "reader_busy"
 )
 
 // loadTpentry returns the embedded CollectionSpec for tpentry.
@@ -153,6 +154,7 @@ type tpentryVariableSpecs struct {
 	CfgKfTermTypes   *ebpf.VariableSpec `ebpf:"cfg_kf_term_types"`
 	CfgSnaplen       *ebpf.VariableSpec `ebpf:"cfg_snaplen"`
 	CfgWakeupBytes   *ebpf.VariableSpec `ebpf:"cfg_wakeup_bytes"`
+	ReaderBusy       *ebpf.VariableSpec `ebpf:"reader_busy"`
 }
 
 // tpentryObjects contains all objects after they have been loaded into the kernel.
@@ -219,6 +221,7 @@ type tpentryVariables struct {
 	CfgKfTermTypes   *ebpf.Variable `ebpf:"cfg_kf_term_types"`
 	CfgSnaplen       *ebpf.Variable `ebpf:"cfg_snaplen"`
 	CfgWakeupBytes   *ebpf.Variable `ebpf:"cfg_wakeup_bytes"`
+	ReaderBusy       *ebpf.Variable `ebpf:"reader_busy"`
 }
 
 // tpentryPrograms contains all programs after they have been loaded into the kernel.

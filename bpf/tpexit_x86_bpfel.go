@@ -114,6 +114,7 @@ const (
 	tpexitVarCfgKfTermTypes      = "cfg_kf_term_types"
 	tpexitVarCfgSnaplen          = "cfg_snaplen"
 	tpexitVarCfgWakeupBytes      = "cfg_wakeup_bytes"
+	tpexitVarReaderBusy          = "reader_busy"
 )
 
 // loadTpexit returns the embedded CollectionSpec for tpexit.
@@ -253,6 +254,7 @@ type tpexitVariableSpecs struct {
 	CfgKfTermTypes   *ebpf.VariableSpec `ebpf:"cfg_kf_term_types"`
 	CfgSnaplen       *ebpf.VariableSpec `ebpf:"cfg_snaplen"`
 	CfgWakeupBytes   *ebpf.VariableSpec `ebpf:"cfg_wakeup_bytes"`
+	ReaderBusy       *ebpf.VariableSpec `ebpf:"reader_busy"`
 }
 
 // tpexitObjects contains all objects after they have been loaded into the kernel.
@@ -319,6 +321,7 @@ type tpexitVariables struct {
 	CfgKfTermTypes   *ebpf.Variable `ebpf:"cfg_kf_term_types"`
 	CfgSnaplen       *ebpf.Variable `ebpf:"cfg_snaplen"`
 	CfgWakeupBytes   *ebpf.Variable `ebpf:"cfg_wakeup_bytes"`
+	ReaderBusy       *ebpf.Variable `ebpf:"reader_busy"`
 }
 
 // tpexitPrograms contains all programs after they have been loaded into the kernel.

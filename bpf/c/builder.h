@@ -121,6 +121,13 @@ volatile __u8 cfg_interesting[VIGIL_MAX_SYSCALLS] = {};
  * twice.
  */
 volatile __u32 cfg_exit_tp = 0;
+/*
+ * 1 while vigil's reader is reading, not asleep: a wakeup then only costs
+ * the producer (an irq_work self-IPI), so none is sent. The reader clears
+ * it before it looks for events one last time and sleeps. Other readers
+ * (libbpf's) leave it 0 and are woken as the watermark says.
+ */
+volatile __u32 reader_busy = 0;
 
 _Static_assert(sizeof(struct vigil_event_hdr) == VIGIL_HEADER_SIZE,
 	       "wire header layout");
@@ -315,16 +322,20 @@ static __always_inline void count(int dropped)
 /*
  * Waking the reader for every event costs more than the event: wake it
  * only when the buffer is filling up (@avail past the watermark), and let
- * it poll otherwise. Past the watermark every event wakes it, although
- * each wake is an irq_work self-IPI (a trapped APIC write in a VM: 16% of
- * a capture-all getppid loop in perf while the reader lags): those repeated
- * wakeups are what gets the reader scheduled beside producers that keep
- * every CPU busy. Waking once per crossing, or once per 4 KiB, cost 0.3-22%
- * drops in BenchmarkSustainedRate on 2 CPUs where this drops none.
+ * it poll otherwise. Past the watermark every event wakes a sleeping
+ * reader, although each wake is an irq_work self-IPI (a trapped APIC write
+ * in a VM: 16% of a capture-all getppid loop in perf while the reader
+ * lags): those repeated wakeups are what gets the reader scheduled beside
+ * producers that keep every CPU busy. Waking once per crossing, or once
+ * per 4 KiB, cost 0.3-22% drops in BenchmarkSustainedRate on 2 CPUs where
+ * this drops none. A reader that is reading (reader_busy) needs no wake,
+ * and gets none. One that clears the flag to sleep while this record is
+ * being written may miss it; the next record past the watermark wakes it.
  */
 static __always_inline __u64 wakeup_flags(__u64 avail, __u32 cpu)
 {
-	return avail > cfg_wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	return avail > cfg_wakeup_bytes && !reader_busy ?
+	       BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 }
 
 /* This CPU's ring buffer. */
