@@ -37,6 +37,9 @@ type Event struct {
 	// CPU is the CPU whose buffer delivered the event, or -1 when unknown
 	// (read from a capture file).
 	CPU int
+	// HeaderOnly is set on an event whose parameters were not decoded
+	// (DecodeHeader): it has none (NParams 0) until Full decodes them.
+	HeaderOnly bool
 
 	offs [MaxParams + 1]uint32 // param i spans Raw[offs[i]:offs[i+1]]
 }
@@ -109,7 +112,42 @@ func (e *Event) decode(b []byte) bool {
 	e.PID = le.Uint32(b[12:16])
 	e.Type = typ
 	e.NParams = len(fixed)
+	e.HeaderOnly = false
 	return true
+}
+
+// DecodeHeader makes e a view of the event at the start of b, like Decode,
+// but reads only its header (TS, TID, PID, Type) and checks only its
+// length and type: e has no parameter, and HeaderOnly is set, until Full.
+// It is for a consumer that rejects most events by what the header says;
+// it decodes the parameters of those it keeps.
+func (e *Event) DecodeHeader(b []byte) error {
+	if len(b) < HeaderSize {
+		return e.decodeSlow(b)
+	}
+	le := binary.LittleEndian
+	n := le.Uint32(b[16:20])
+	typ := EventType(le.Uint16(b[20:22]))
+	if n < HeaderSize || uint64(n) > uint64(len(b)) || typ >= EvTypeMax {
+		return e.decodeSlow(b)
+	}
+	e.Raw = b[:n]
+	e.TS = le.Uint64(b[0:8])
+	e.TID = le.Uint32(b[8:12])
+	e.PID = le.Uint32(b[12:16])
+	e.Type = typ
+	e.NParams = 0
+	e.HeaderOnly = true
+	return nil
+}
+
+// Full decodes the parameters of an event DecodeHeader read, with Decode's
+// checks; it does nothing to an event already decoded.
+func (e *Event) Full() error {
+	if !e.HeaderOnly {
+		return nil
+	}
+	return e.Decode(e.Raw)
 }
 
 // decodeSlow is Decode with the messages: for an event decode refused.
@@ -163,6 +201,7 @@ func (e *Event) decodeSlow(b []byte) error {
 	e.PID = le.Uint32(b[12:16])
 	e.Type = typ
 	e.NParams = len(params)
+	e.HeaderOnly = false
 	return nil
 }
 

@@ -76,11 +76,14 @@ const BatchSize = 128
 // order, and Buffered hands them out one by one with no other work.
 type Merge[R Ring] struct {
 	Rings []R
-	heads []head // each ring's next record, as Fill last saw it
-	batch []Event
-	next  int   // batch[next] is the next event Buffered returns
-	n     int   // events in batch
-	err   error // a bad record that ended the last batch, for the next Fill
+	// HeadersOnly makes Fill decode only the events' headers (see
+	// Event.DecodeHeader).
+	HeadersOnly bool
+	heads       []head // each ring's next record, as Fill last saw it
+	batch       []Event
+	next        int   // batch[next] is the next event Buffered returns
+	n           int   // events in batch
+	err         error // a bad record that ended the last batch, for the next Fill
 }
 
 // head is a ring's next record and its timestamp; rec is nil when the
@@ -169,7 +172,12 @@ func (m *Merge[R]) Fill() (int, error) {
 		rec := heads[best].rec
 		for {
 			e := &m.batch[m.n]
-			err := e.Decode(rec)
+			var err error
+			if m.HeadersOnly {
+				err = e.DecodeHeader(rec)
+			} else {
+				err = e.Decode(rec)
+			}
 			r.Consume()
 			if err != nil {
 				err = fmt.Errorf("event from cpu %d: %w", cpu, err)

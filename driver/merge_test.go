@@ -304,3 +304,91 @@ func TestMergeRestMixesWithBuffered(t *testing.T) {
 		t.Errorf("%d batches for %d events: Fill should fill batches of %d", batches, len(got), BatchSize)
 	}
 }
+
+// With HeadersOnly, Fill hands out the same events with only their headers
+// read; Full then makes each the event Decode makes. A record whose header
+// is sound but whose parameters are not passes Fill and fails Full.
+func TestMergeHeadersOnly(t *testing.T) {
+	rings := func() []*sliceRing {
+		var bad Builder
+		bad.Begin(nil, EvClose, 5, 9, 9)
+		rec := bad.Int(0).Int(3).End()
+		rec[HeaderSize] = 7 // res announces 7 bytes: an s64 has 8
+		return []*sliceRing{
+			{cpu: 0, recs: [][]byte{rec0(1), rec0(4), rec, rec0(8)}},
+			{cpu: 1, recs: [][]byte{rec0(2), rec0(3), rec0(6)}},
+		}
+	}
+	m := NewMerge(rings())
+	m.HeadersOnly = true
+	var got []string
+	fullErrs := 0
+	for {
+		e := m.Buffered()
+		if e == nil {
+			n, err := m.Fill()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n == 0 {
+				break
+			}
+			continue
+		}
+		if !e.HeaderOnly || e.NParams != 0 || e.Param(0) != nil {
+			t.Fatalf("event at %d: HeaderOnly %v, %d parameters: want only the header", e.TS, e.HeaderOnly, e.NParams)
+		}
+		ts, cpu := e.TS, e.CPU
+		if err := e.Full(); err != nil {
+			if ts != 5 || !errors.Is(err, ErrMalformed) {
+				t.Fatalf("event at %d: %v", ts, err)
+			}
+			if e.Raw != nil || e.CPU != cpu {
+				t.Fatalf("a failed Full left %+v", e)
+			}
+			fullErrs++
+			continue
+		}
+		got = append(got, fmt.Sprintf("%d/%d@%d res=%d fd=%d", e.TS, e.TID, e.CPU, e.Int(0), e.Uint(1)))
+	}
+	if fullErrs != 1 {
+		t.Errorf("Full refused %d events, want the one corrupt record", fullErrs)
+	}
+	var wantS []string
+	for _, e := range mergeAllUpTo(t, rings(), 5) {
+		wantS = append(wantS, fmt.Sprintf("%d/%d@%d res=%d fd=%d", e.TS, e.TID, e.CPU, e.Int(0), e.Uint(1)))
+	}
+	if strings.Join(got, " ") != strings.Join(wantS, " ") {
+		t.Errorf("header-only, then Full:\n%v\ndecoded:\n%v", got, wantS)
+	}
+}
+
+// rec0 is a close event at ts of thread 1.
+func rec0(ts uint64) []byte { return rec(ts, 1) }
+
+// mergeAllUpTo merges rings with Decode, skipping the record at skipTS
+// (which Decode refuses), as a reader that goes on past an error does.
+func mergeAllUpTo(t *testing.T, rings []*sliceRing, skipTS uint64) []*Event {
+	t.Helper()
+	m := NewMerge(rings)
+	var out []*Event
+	for {
+		e := m.Buffered()
+		if e == nil {
+			n, err := m.Fill()
+			if err != nil {
+				if !strings.Contains(err.Error(), "cpu 0") {
+					t.Fatal(err)
+				}
+				continue
+			}
+			if n == 0 {
+				return out
+			}
+			continue
+		}
+		if e.TS != skipTS {
+			out = append(out, e.Copy())
+		}
+	}
+}

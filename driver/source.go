@@ -36,6 +36,17 @@ type Batcher interface {
 	NextBatch() ([]Event, error)
 }
 
+// HeaderSource is a Source that can hand out events with only their
+// headers decoded (Event.HeaderOnly), for a consumer that rejects most of
+// them by type, thread or process: it decodes the parameters of those it
+// keeps (Event.Full), and the others cost no more than their header.
+type HeaderSource interface {
+	Source
+	// SetHeadersOnly turns header-only events on or off, from the next
+	// batch the source reads.
+	SetHeadersOnly(on bool)
+}
+
 // Stopper is a live Source that can stop capturing yet hand out what its
 // driver already wrote: after Stop, Next returns the events still in the
 // buffers, then io.EOF, so that the events read add up to the driver's

@@ -97,3 +97,75 @@ func TestCommVerdictCache(t *testing.T) {
 		})
 	}
 }
+
+// TestHeaderOnlyVerdicts: a live stream with a filter reads events with
+// only their headers decoded and decodes the rest of those it needs. Over
+// the workload, for filters on command, process and type, it must keep the
+// same events as a stream of fully decoded events, and hand them out
+// decoded in full.
+func TestHeaderOnlyVerdicts(t *testing.T) {
+	tab, err := driver.NewSyscallTable("amd64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	getppid, _ := tab.Nr("getppid")
+	evs := commWorkload(t)
+	filters := map[string]filter{
+		"comm flood":   {comm: "flood"},
+		"comm sh":      {comm: "sh"},
+		"comm nomatch": {comm: "nomatch"},
+		"pid 200":      {pid: 200},
+		"pid 250":      {pid: 250},
+		"type getppid": {types: make([]bool, driver.EvTypeMax), generic: make([]bool, driver.MaxSyscalls)},
+		"type execve":  {types: make([]bool, driver.EvTypeMax), generic: make([]bool, driver.MaxSyscalls)},
+		"comm cat, type execve": {comm: "cat", types: make([]bool, driver.EvTypeMax),
+			generic: make([]bool, driver.MaxSyscalls)},
+	}
+	filters["type getppid"].generic[getppid] = true
+	filters["type execve"].types[driver.EvExecve] = true
+	filters["comm cat, type execve"].types[driver.EvExecve] = true
+	run := func(f filter, headerOnly bool) (kept []string, decoded int) {
+		s := &stream{threads: streamThreads(""), filter: f}
+		emit := func(e *driver.Event) error {
+			if !e.HeaderOnly && e.NParams == len(e.Type.Info().Params) {
+				decoded++
+			}
+			kept = append(kept, fmt.Sprintf("%s %d/%d % x", e.Type, e.PID, e.TID, e.Raw))
+			return nil
+		}
+		for i, src := range evs {
+			var e driver.Event
+			var err error
+			if headerOnly {
+				err = e.DecodeHeader(src.Raw)
+			} else {
+				err = e.Decode(src.Raw)
+			}
+			if err != nil {
+				t.Fatalf("event %d: %v", i, err)
+			}
+			if e.HeaderOnly != headerOnly {
+				t.Fatalf("event %d: HeaderOnly %v", i, e.HeaderOnly)
+			}
+			if _, err := s.take(&e, emit); err != nil {
+				t.Fatalf("event %d: %v", i, err)
+			}
+		}
+		return kept, decoded
+	}
+	for name, f := range filters {
+		t.Run(name, func(t *testing.T) {
+			want, _ := run(f, false)
+			got, decoded := run(f, true)
+			if len(want) == 0 && name != "comm nomatch" {
+				t.Fatalf("the filter keeps no event of the workload: the test proves nothing")
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("header-only events: kept %d:\n%v\ndecoded events: kept %d:\n%v", len(got), got, len(want), want)
+			}
+			if decoded != len(got) {
+				t.Errorf("%d of the %d events kept were handed out decoded in full", decoded, len(got))
+			}
+		})
+	}
+}

@@ -279,9 +279,11 @@ func (t *Threads) remove(tid uint32) {
 
 // Changes says whether Update may change the table for an event of type
 // typ beyond finding (or adopting) its thread. For the other types, Update
-// of a thread already found returns it unchanged, so a caller that keeps
-// what it derived from the thread (a filter's verdict) may skip Update for
-// the next events of that thread until one of a type that Changes.
+// reads no parameter of the event (a header-only event will do, see
+// driver.Event.DecodeHeader), and returns a thread already found
+// unchanged, so a caller that keeps what it derived from the thread (a
+// filter's verdict) may skip Update for the next events of that thread
+// until one of a type that Changes.
 func (t *Threads) Changes(typ driver.EventType) bool {
 	if !t.NoFDs {
 		return true
