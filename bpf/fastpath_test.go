@@ -264,28 +264,40 @@ func TestEntryModesGiveTheSameEvents(t *testing.T) {
 	}
 }
 
-// entryEvents drains p for a second and returns pid's entry events as
-// text: type and parameters, not the time or ids.
+// entryEvents returns pid's entry events in p, as text: type and
+// parameters, not the time or ids, which differ from run to run.
 func entryEvents(t *testing.T, p *Probe, pid uint32) []string {
+	return drainText(t, p, false, func(e *driver.Event) bool {
+		switch e.Type {
+		case driver.EvOpenE, driver.EvOpenatE, driver.EvOpenat2E, driver.EvCreatE, driver.EvConnectE:
+			return e.PID == pid
+		}
+		return false
+	})
+}
+
+// drainText drains what p holds (the workloads are over: their events
+// are in, and the rest of the machine's come on) and returns the events
+// keep takes, in order, as text: type, ids if withIDs, and parameters;
+// never the time stamp.
+func drainText(t *testing.T, p *Probe, withIDs bool, keep func(*driver.Event) bool) []string {
 	t.Helper()
 	var out []string
-	for end := time.Now().Add(time.Second); time.Now().Before(end); {
+	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); {
 		e, err := p.Next()
 		if errors.Is(err, driver.ErrTimeout) {
-			continue
+			break
 		}
 		if err != nil {
 			t.Fatal(err)
 		}
-		if e.PID != pid {
-			continue
-		}
-		switch e.Type {
-		case driver.EvOpenE, driver.EvOpenatE, driver.EvOpenat2E, driver.EvCreatE, driver.EvConnectE:
-		default:
+		if !keep(e) {
 			continue
 		}
 		line := fmt.Sprintf("type %d:", e.Type)
+		if withIDs {
+			line = fmt.Sprintf("type %d tid %d pid %d:", e.Type, e.TID, e.PID)
+		}
 		for i := 0; i < e.NParams; i++ {
 			line += fmt.Sprintf(" %x", e.Param(i))
 		}

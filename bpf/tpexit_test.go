@@ -4,13 +4,11 @@
 package bpf
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/vigil-dev/vigil/ci/selftest"
 	"github.com/vigil-dev/vigil/driver"
@@ -83,29 +81,11 @@ func TestExitModesGiveTheSameEvents(t *testing.T) {
 	t.Logf("raw sys_exit and the syscalls' own tracepoints: the same %d events, %d types", len(a), len(types))
 }
 
-// eventsOf drains what p holds (the workloads are over: their events are
-// in, and the rest of the machine's come on) and returns the events of
-// pids, sorted, as text: everything but the time stamp.
+// eventsOf returns the events of pids in p, sorted: the two probes
+// stamp the same events each with its own clock, and may merge events
+// from two CPUs in another order.
 func eventsOf(t *testing.T, p *Probe, pids map[uint32]bool) []string {
-	t.Helper()
-	var out []string
-	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); {
-		e, err := p.Next()
-		if errors.Is(err, driver.ErrTimeout) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !pids[e.PID] {
-			continue
-		}
-		line := fmt.Sprintf("type %d tid %d pid %d:", e.Type, e.TID, e.PID)
-		for i := 0; i < e.NParams; i++ {
-			line += fmt.Sprintf(" %x", e.Param(i))
-		}
-		out = append(out, line)
-	}
+	out := drainText(t, p, true, func(e *driver.Event) bool { return pids[e.PID] })
 	slices.Sort(out)
 	return out
 }
