@@ -250,10 +250,12 @@ func (s *stream) openProbe(c *cli.Context) error {
 	}
 	logrus.WithFields(logrus.Fields{"driver": l.Driver, "buffer_size": size, "snaplen": snaplen}).Debug("driver open")
 	s.src, s.clock, s.tab = l.Source, driver.NewClock(), tab
-	// A filter rejects most events by their header: decoding only the
-	// header of each, and the whole of those kept, saves a third of a
-	// discarding stream's work.
-	if hs, ok := s.src.(driver.HeaderSource); ok && (s.filter.comm != "" || s.filter.pid != 0 || s.filter.types != nil) {
+	// --comm and --pid reject most events by their header: decoding only
+	// the header of each, and the whole of those kept, saves work. Not
+	// --type alone: the kernel already captures only the syscalls asked
+	// for, so the events that arrive are kept, and a generic event's
+	// syscall is a parameter; header first then in full cost 10% more.
+	if hs, ok := s.src.(driver.HeaderSource); ok && (s.filter.comm != "" || s.filter.pid != 0) {
 		hs.SetHeadersOnly(true)
 	}
 	return nil
