@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/link"
@@ -276,20 +278,34 @@ func entryEvents(t *testing.T, p *Probe, pid uint32) []string {
 	})
 }
 
-// drainText drains what p holds (the workloads are over: their events
-// are in, and the rest of the machine's come on) and returns the events
-// keep takes, in order, as text: type, ids if withIDs, and parameters;
-// never the time stamp.
+// drainText reads from p the events that came before now (the workloads
+// are over: their events are in, and the rest of the machine's keep
+// coming, maybe faster than we read) and returns the events keep takes,
+// in order, as text: type, ids if withIDs, and parameters; never the
+// time stamp. A drop fails the test: the comparison would be void.
 func drainText(t *testing.T, p *Probe, withIDs bool, keep func(*driver.Event) bool) []string {
 	t.Helper()
+	var now unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &now); err != nil {
+		t.Fatal(err)
+	}
+	// The merge hands events on oldest first: one this much younger
+	// means every older one has been handed on.
+	end := uint64(now.Nano()) + uint64(100*time.Millisecond)
 	var out []string
-	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); {
+	for deadline := time.Now().Add(time.Minute); ; {
+		if time.Now().After(deadline) {
+			t.Fatal("could not read a minute's backlog of events in a minute")
+		}
 		e, err := p.Next()
 		if errors.Is(err, driver.ErrTimeout) {
 			break
 		}
 		if err != nil {
 			t.Fatal(err)
+		}
+		if e.TS > end {
+			break
 		}
 		if !keep(e) {
 			continue
@@ -302,6 +318,9 @@ func drainText(t *testing.T, p *Probe, withIDs bool, keep func(*driver.Event) bo
 			line += fmt.Sprintf(" %x", e.Param(i))
 		}
 		out = append(out, line)
+	}
+	if st, err := p.Stats(); err != nil || st.Drops+st.Missed > 0 {
+		t.Fatalf("the probe lost events (%+v, %v): the comparison is void; a machine this busy cannot run it", st, err)
 	}
 	return out
 }
