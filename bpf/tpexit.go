@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"sort"
 	"strings"
 
@@ -176,6 +177,9 @@ func (x *exitTracepoints) load(hooks map[uint16]string) error {
 		if types, err = x.btf(); err != nil {
 			return err
 		}
+		// Parsed anew for a selection that grew (a rules reload): hand
+		// the several MiB back at once, as Open does.
+		defer debug.FreeOSMemory()
 	}
 	opts.Programs.KernelTypes = types
 	coll, err := ebpf.NewCollectionWithOptions(one, opts)
