@@ -298,8 +298,10 @@ func (s *stream) take(e *driver.Event, emit func(*driver.Event) error) (done boo
 	if s.filter.comm != "" && !s.commMatch(e) {
 		return false, nil
 	}
-	if err := full(e); err != nil {
-		return true, err
+	if e.HeaderOnly {
+		if err := full(e); err != nil {
+			return true, err
+		}
 	}
 	if !s.noThreads && s.filter.comm == "" {
 		s.threads.Update(e)
@@ -568,10 +570,13 @@ func parseFilter(c *cli.Context, tab *driver.SyscallTable) (filter, error) {
 func (f *filter) matchEvent(e *driver.Event) bool {
 	if f.types != nil {
 		if e.Type == driver.EvGeneric {
-			if !e.Has(1) || !f.generic[e.Uint(1)%driver.MaxSyscalls] {
+			// The syscall id, a u16 (Decode checked its size): one
+			// look at the parameter instead of Has and Uint's two.
+			id := e.Param(1)
+			if len(id) != 2 || !f.generic[(int(id[0])|int(id[1])<<8)%driver.MaxSyscalls] {
 				return false
 			}
-		} else if !f.types[e.Type] {
+		} else if int(e.Type) >= len(f.types) || !f.types[e.Type] {
 			return false
 		}
 	}
