@@ -70,6 +70,36 @@ func TestStreamDiscardDoesNotAllocate(t *testing.T) {
 	}
 }
 
+// The same with the events a live stream with --comm reads: their headers
+// alone (driver.HeaderSource), decoded in full only when needed.
+func TestStreamDiscardHeaderOnlyDoesNotAllocate(t *testing.T) {
+	s, full := busyStream(t)
+	evs := make([]*driver.Event, len(full))
+	for i, e := range full {
+		evs[i] = new(driver.Event)
+		if err := evs[i].DecodeHeader(e.Raw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	emit := func(e *driver.Event) error {
+		t.Fatalf("--comm nomatch emitted an event of %d", e.TID)
+		return nil
+	}
+	allocs := testing.AllocsPerRun(1000, func() {
+		for _, e := range evs {
+			if done, err := s.take(e, emit); done || err != nil {
+				t.Fatalf("take: done %v, err %v", done, err)
+			}
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("discarding %d header-only events allocated %.1f times (want none)", len(evs), allocs)
+	}
+	if s.kept != 0 || s.seen == 0 {
+		t.Errorf("seen %d, kept %d: want every event seen and none kept", s.seen, s.kept)
+	}
+}
+
 // BenchmarkStreamTake is the user-space cost per event of vigil events
 // --comm nomatch above the driver: the thread table and the filter.
 func BenchmarkStreamTake(b *testing.B) {
