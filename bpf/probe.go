@@ -296,8 +296,9 @@ func (p *Probe) attach() error {
 // syncExit attaches what serves the exit events under cfg: the selected
 // syscalls' own exit tracepoints where the selection is small and the
 // kernel has them, else vigil_sys_exit on the raw sys_exit tracepoint.
-// Switching, both are attached while cfg_exit_tp changes sides, so that
-// no exit is lost or told twice. Under linkMu.
+// Switching, the new side is attached, both tell every exit for an
+// instant (cfg_exit_tp EXIT_BOTH), then the old side stops: an exit that
+// straddles the switch may be told twice, never lost. Under linkMu.
 func (p *Probe) syncExit(cfg driver.Config) error {
 	p.exitWhy = ""
 	if p.exitTP != nil && !p.rawExit {
@@ -306,7 +307,7 @@ func (p *Probe) syncExit(cfg driver.Config) error {
 		if why == "" {
 			err := p.exitTP.sync(hooks)
 			if err == nil {
-				if err := p.objs.CfgExitTp.Set(uint32(1)); err != nil {
+				if err := p.switchExit(exitSideTP); err != nil {
 					return fmt.Errorf("switch exit events to the syscalls' tracepoints: %w", err)
 				}
 				if p.exitRaw != nil {
@@ -328,13 +329,35 @@ func (p *Probe) syncExit(cfg driver.Config) error {
 		}
 		p.exitRaw = l
 	}
-	if err := p.objs.CfgExitTp.Set(uint32(0)); err != nil {
+	if err := p.switchExit(exitSideRaw); err != nil {
 		return fmt.Errorf("switch exit events to the raw sys_exit tracepoint: %w", err)
 	}
 	if p.exitTP != nil {
 		p.exitTP.detach()
 	}
 	return nil
+}
+
+// Values of cfg_exit_tp (EXIT_* in c/builder.h).
+const (
+	exitSideRaw  = 0
+	exitSideTP   = 1
+	exitSideBoth = 2
+)
+
+// switchExit makes side tell the exits, through both for an instant.
+func (p *Probe) switchExit(side uint32) error {
+	var cur uint32
+	if err := p.objs.CfgExitTp.Get(&cur); err != nil {
+		return err
+	}
+	if cur == side {
+		return nil
+	}
+	if err := p.objs.CfgExitTp.Set(uint32(exitSideBoth)); err != nil {
+		return err
+	}
+	return p.objs.CfgExitTp.Set(side)
 }
 
 // syncEntry attaches the entry programs of the syscalls cfg selects and

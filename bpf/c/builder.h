@@ -115,11 +115,15 @@ volatile __u32 cfg_snaplen = 256;		/* strings and argv */
 volatile __u64 cfg_wakeup_bytes = 1 << 16;	/* wake the reader past this */
 volatile __u8 cfg_interesting[VIGIL_MAX_SYSCALLS] = {};
 /*
- * 1 while the exit events come from the selected syscalls' own exit
- * tracepoints (tpexit.bpf.c), 0 while from the raw sys_exit tracepoint:
- * the loader switches with both attached, so that no exit is lost or told
- * twice.
+ * Which programs tell the syscall exits: EXIT_RAW, vigil_sys_exit on the
+ * raw sys_exit tracepoint; EXIT_TP, those on the selected syscalls' own
+ * exit tracepoints (tpexit.bpf.c); EXIT_BOTH, both, for the instant the
+ * loader switches with both attached. An exit that runs one program
+ * before a switch and the other after is told twice, never lost.
  */
+#define EXIT_RAW 0
+#define EXIT_TP 1
+#define EXIT_BOTH 2
 volatile __u32 cfg_exit_tp = 0;
 /*
  * 1 while vigil's reader is reading, not asleep: a wakeup then only costs

@@ -52,7 +52,7 @@ int BPF_PROG(vigil_sys_exit, struct pt_regs *regs, long ret)
 {
 	__u64 nr = regs->orig_ax;
 
-	if (nr >= VIGIL_MAX_SYSCALLS || cfg_exit_tp)
+	if (nr >= VIGIL_MAX_SYSCALLS || cfg_exit_tp == EXIT_TP)
 		return 0;
 	/* A successful execveat reads as execve here (see execveat_tids). */
 	if (nr == VIGIL_NR_execve) {

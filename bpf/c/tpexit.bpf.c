@@ -33,7 +33,7 @@ static __always_inline struct pt_regs *saved_regs(void)
 static __always_inline int exit_event(struct syscall_exit_ctx *ctx, __u64 nr,
 				      __u16 type, __u16 np)
 {
-	if (!cfg_exit_tp || !wanted(nr))
+	if (cfg_exit_tp == EXIT_RAW || !wanted(nr))
 		return 0;
 	return fill_exit(saved_regs(), ctx->ret, nr, type, np);
 }
@@ -76,7 +76,7 @@ int vigil_tx_generic(struct syscall_exit_ctx *ctx)
 {
 	__u64 nr = (__u32)ctx->nr;
 
-	if (!cfg_exit_tp || nr >= VIGIL_MAX_SYSCALLS || !wanted(nr))
+	if (cfg_exit_tp == EXIT_RAW || nr >= VIGIL_MAX_SYSCALLS || !wanted(nr))
 		return 0;
 	return emit_generic(ctx->ret, nr);
 }

@@ -41,6 +41,7 @@ var workloads = map[string]func(dir string) error{
 	"noop":      func(string) error { return nil },
 	"cat":       catWorkload,
 	"timedloop": timedLoop,
+	"closeloop": closeLoop,
 	"openloop":  openLoop,
 	"floodfor":  floodFor,
 	"sleep":     func(string) error { time.Sleep(30 * time.Second); return nil },
@@ -468,6 +469,23 @@ func timedLoop(string) error {
 	start := time.Now()
 	GetppidLoop(n)
 	fact("ns_per_call", float64(time.Since(start).Nanoseconds())/float64(n))
+	return nil
+}
+
+// CloseLoopBase is the first fd closeLoop closes: far past any open one,
+// so every close fails at once (EBADF) and its event names the call.
+const CloseLoopBase = 1 << 20
+
+// closeLoop closes fds CloseLoopBase to CloseLoopBase+VIGIL_N-1, none
+// open: a stream of syscalls whose events each say which call they are.
+func closeLoop(string) error {
+	n, err := strconv.Atoi(os.Getenv("VIGIL_N"))
+	if err != nil || n <= 0 {
+		return fmt.Errorf("VIGIL_N=%q: want a positive count", os.Getenv("VIGIL_N"))
+	}
+	for i := 0; i < n; i++ {
+		unix.RawSyscall(unix.SYS_CLOSE, uintptr(CloseLoopBase+i), 0, 0)
+	}
 	return nil
 }
 
