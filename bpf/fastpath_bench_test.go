@@ -103,16 +103,12 @@ func BenchmarkFastPath(b *testing.B) {
 				b.Fatal(err)
 			}
 			aloneTP = append(aloneTP, timedLoop(b, calls))
-			p.linkMu.Lock()
-			p.rawExit = true
-			p.linkMu.Unlock()
+			p.setRawExit(true)
 			if err := p.SetConfig(alone); err != nil {
 				b.Fatal(err)
 			}
 			aloneRaw = append(aloneRaw, timedLoop(b, calls))
-			p.linkMu.Lock()
-			p.rawExit = false
-			p.linkMu.Unlock()
+			p.setRawExit(false)
 		}
 	}
 	events, _ := d.finish()
@@ -128,4 +124,12 @@ func BenchmarkFastPath(b *testing.B) {
 	b.ReportMetric(median(aloneRaw)-mb, "added-selected-raw-sys_exit-ns")
 	fmt.Fprintf(os.Stderr, "fast path (stats off, entry via %s): base %.0f ns; empty sys_exit +%.0f; empty sys_enter+sys_exit +%.0f; capture all +%.0f; getppid unselected, set {execve,openat,open} +%.0f, set {execve,mkdirat} +%.0f; getppid selected alone, from its own exit tracepoint +%.0f, from the raw sys_exit +%.0f; %d events, %d drops\n",
 		p.entryMode, mb, median(exit1)-mb, median(both)-mb, median(capture)-mb, median(unsel)-mb, median(unselExit)-mb, median(aloneTP)-mb, median(aloneRaw)-mb, events, st.Drops)
+}
+
+// setRawExit makes the raw sys_exit tracepoint serve every selection from
+// the next SetConfig on, or not.
+func (p *Probe) setRawExit(on bool) {
+	p.linkMu.Lock()
+	defer p.linkMu.Unlock()
+	p.rawExit = on
 }

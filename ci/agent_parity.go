@@ -51,25 +51,29 @@ func runParity(r AgentResult, logf func(string, ...any)) AgentResult {
 	r.LoadMS = time.Since(t0).Milliseconds()
 
 	var failed []string
-	for _, w := range selftest.ParityWorkloads {
+	// check runs workload w as check name, in dir, under both drivers.
+	check := func(name, w, dir string) {
 		t := time.Now()
-		res, err := selftest.Parity(km, probe, "kmod", "bpf", w, os.TempDir())
-		cr := CheckResult{Name: w, Pass: err == nil, Events: res.Events, MS: time.Since(t).Milliseconds()}
+		res, err := selftest.Parity(km, probe, "kmod", "bpf", w, dir)
+		cr := CheckResult{Name: name, Pass: err == nil, Events: res.Events, MS: time.Since(t).Milliseconds()}
 		if res.Tolerated > 0 {
 			cr.Note = fmt.Sprintf("%d events seen by one driver only, which the other counted as lost", res.Tolerated)
-			logf("parity/%s: %s", w, cr.Note)
+			logf("parity/%s: %s", name, cr.Note)
 		}
 		if err == nil && res.Events == 0 {
-			err = fmt.Errorf("%s: no event seen", w)
+			err = fmt.Errorf("%s: no event seen", name)
 			cr.Pass = false
 		}
 		if err != nil {
 			cr.Error = err.Error()
-			failed = append(failed, w)
-			logf("parity/%s: FAIL: %v", w, err)
+			failed = append(failed, name)
+			logf("parity/%s: FAIL: %v", name, err)
 		}
 		r.Checks = append(r.Checks, cr)
 		r.Events += uint64(res.Events)
+	}
+	for _, w := range selftest.ParityWorkloads {
+		check(w, w, os.TempDir())
 	}
 	// Again under a small selection, as rules make: the probe's exits
 	// then come from the selected syscalls' own tracepoints where the
@@ -87,8 +91,6 @@ func runParity(r AgentResult, logf func(string, ...any)) AgentResult {
 	}
 	logf("parity: probe under a selection of %d syscalls: %s", len(selftest.ParitySelection), probe.AttachMode())
 	for _, w := range []string{"files", "tcp"} {
-		t := time.Now()
-		name := w + "/selected"
 		// A directory of its own: the files workload makes the same
 		// names again.
 		dir, err := os.MkdirTemp("", "vigil-parity-")
@@ -96,19 +98,7 @@ func runParity(r AgentResult, logf func(string, ...any)) AgentResult {
 			r.Error = err.Error()
 			return r
 		}
-		res, err := selftest.Parity(km, probe, "kmod", "bpf", w, dir)
-		cr := CheckResult{Name: name, Pass: err == nil, Events: res.Events, MS: time.Since(t).Milliseconds()}
-		if err == nil && res.Events == 0 {
-			err = fmt.Errorf("%s: no event seen", name)
-			cr.Pass = false
-		}
-		if err != nil {
-			cr.Error = err.Error()
-			failed = append(failed, name)
-			logf("parity/%s: FAIL: %v", name, err)
-		}
-		r.Checks = append(r.Checks, cr)
-		r.Events += uint64(res.Events)
+		check(w+"/selected", w, dir)
 	}
 	for name, src := range map[string]driver.Source{"kmod": km, "bpf": probe} {
 		if st, err := src.Stats(); err == nil && st.Drops+st.Missed > 0 {

@@ -114,4 +114,15 @@ static __always_inline int fill_enter(struct pt_regs *regs, __u64 nr)
 	return fill_enter_args(nr, ARG0(regs), ARG1(regs), a2, a3);
 }
 
+/* An execveat's entry, while selected: remembered for its exit. */
+static __always_inline int mark_execveat(void)
+{
+	__u32 tid = bpf_get_current_pid_tgid();
+	__u8 one = 1;
+
+	if (wanted(VIGIL_NR_execveat))
+		bpf_map_update_elem(&execveat_tids, &tid, &one, BPF_ANY);
+	return 0;
+}
+
 #endif /* VIGIL_ENTRY_H */

@@ -32,11 +32,5 @@ ENTER_PROG(connect)
 SEC("fentry/__x64_sys_execveat")
 int BPF_PROG(vigil_e_execveat, struct pt_regs *regs)
 {
-	__u32 tid = bpf_get_current_pid_tgid();
-	__u8 one = 1;
-
-	if (!wanted(VIGIL_NR_execveat))
-		return 0;
-	bpf_map_update_elem(&execveat_tids, &tid, &one, BPF_ANY);
-	return 0;
+	return mark_execveat();
 }

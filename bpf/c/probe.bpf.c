@@ -86,15 +86,10 @@ int BPF_PROG(vigil_sys_enter, struct pt_regs *regs, long id)
 	    id != VIGIL_NR_openat2 && id != VIGIL_NR_creat &&
 	    id != VIGIL_NR_connect && id != VIGIL_NR_execveat)
 		return 0;
+	if (id == VIGIL_NR_execveat)
+		return mark_execveat();
 	if (!wanted(id))
 		return 0;
-	if (id == VIGIL_NR_execveat) {
-		__u32 tid = bpf_get_current_pid_tgid();
-		__u8 one = 1;
-
-		bpf_map_update_elem(&execveat_tids, &tid, &one, BPF_ANY);
-		return 0;
-	}
 	return fill_enter(regs, id);
 }
 

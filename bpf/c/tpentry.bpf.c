@@ -47,11 +47,5 @@ TP_ENTER(connect, 3)
 SEC("tracepoint/syscalls/sys_enter_execveat")
 int vigil_t_execveat(struct syscall_enter_ctx *ctx)
 {
-	__u32 tid = bpf_get_current_pid_tgid();
-	__u8 one = 1;
-
-	if (!wanted(VIGIL_NR_execveat))
-		return 0;
-	bpf_map_update_elem(&execveat_tids, &tid, &one, BPF_ANY);
-	return 0;
+	return mark_execveat();
 }
