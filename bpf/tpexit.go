@@ -36,9 +36,13 @@ const maxExitTracepoints = 96
 // with an exit event of its own, vigil_tx_generic for the others. The
 // programs are loaded as syscalls get selected, and stay loaded.
 type exitTracepoints struct {
-	dir   string // tracefs's events/syscalls
-	spec  *ebpf.CollectionSpec
-	opts  *ebpf.CollectionOptions // the probe's maps
+	dir string // tracefs's events/syscalls
+	// The object is read again for each load (its spec is 2 MiB that the
+	// agent would keep for a rules reload): own says which programs it
+	// has, maps are the probe's specs of its maps, opts the probe's maps.
+	own   map[string]bool
+	maps  map[string]*ebpf.MapSpec
+	opts  *ebpf.CollectionOptions
 	btf   func() (*btf.Spec, error)
 	first *btf.Spec // the kernel's types Open read, for the first load only
 	table *driver.SyscallTable
@@ -77,8 +81,12 @@ func newExitTracepoints(probe *ebpf.CollectionSpec, opts *ebpf.CollectionOptions
 	if err != nil {
 		return nil, err
 	}
+	progs := map[string]bool{}
+	for name := range spec.Programs {
+		progs[name] = true
+	}
 	return &exitTracepoints{
-		dir: dir, spec: spec, opts: own, btf: kernelTypes, first: first, table: table,
+		dir: dir, own: progs, maps: spec.Maps, opts: own, btf: kernelTypes, first: first, table: table,
 		progs: map[string]*ebpf.Program{}, links: map[uint16]link.Link{}, events: map[uint16]string{},
 	}, nil
 }
@@ -113,7 +121,7 @@ func (x *exitTracepoints) hooks(cfg driver.Config) (map[uint16]string, string) {
 			continue
 		}
 		prog := "vigil_tx_" + name
-		if _, own := x.spec.Programs[prog]; !own {
+		if !x.own[prog] {
 			prog = "vigil_tx_generic"
 		}
 		hooks[nr] = prog
@@ -155,7 +163,6 @@ func (x *exitTracepoints) event(nr uint16) string {
 // kernel's types read afresh (they are large: the probe does not keep
 // them).
 func (x *exitTracepoints) load(hooks map[uint16]string) error {
-	one := x.spec.Copy()
 	want := map[string]bool{}
 	for _, prog := range hooks {
 		if x.progs[prog] == nil {
@@ -165,15 +172,23 @@ func (x *exitTracepoints) load(hooks map[uint16]string) error {
 	if len(want) == 0 {
 		return nil
 	}
+	one, err := loadTpexit()
+	if err != nil {
+		return fmt.Errorf("read embedded exit tracepoint object: %w", err)
+	}
 	for name := range one.Programs {
 		if !want[name] {
 			delete(one.Programs, name)
 		}
 	}
+	for name := range one.Maps {
+		if m := x.maps[name]; m != nil {
+			one.Maps[name] = m
+		}
+	}
 	opts := *x.opts
 	types := x.first
 	if types == nil {
-		var err error
 		if types, err = x.btf(); err != nil {
 			return err
 		}
