@@ -208,17 +208,16 @@ func (x *exitTracepoints) load(hooks map[uint16]string) error {
 	return nil
 }
 
-// preload loads what cfg needs, and one program that reads the saved
-// registers as every exit program does: a kernel that refuses it
-// (bpf_task_pt_regs came in 5.15) is told at Open, not at a SetConfig.
+// preload loads what cfg needs, while Open still has the kernel's types;
+// a selection that needs none (every syscall) loads nothing until one
+// does.
 func (x *exitTracepoints) preload(cfg driver.Config) error {
 	defer func() { x.first = nil }()
-	progs := map[uint16]string{}
-	if hooks, why := x.hooks(cfg); why == "" {
-		progs = hooks
+	hooks, why := x.hooks(cfg)
+	if why != "" {
+		return nil
 	}
-	progs[driver.MaxSyscalls] = "vigil_tx_close"
-	return x.load(progs)
+	return x.load(hooks)
 }
 
 // sync attaches the programs of hooks and detaches the others.
