@@ -669,9 +669,14 @@ func (p *Probe) wait() error {
 // second (vigil events --comm nomatch 18.1 -> 15.6 ns/event without it).
 // The wait is bounded (idleMillis), and a signal ends it early (EINTR):
 // the runtime's preemption of a goroutine that runs too long, a stop of
-// the world, Ctrl-C. Other goroutines wait for those on a single
-// processor: at most the monitor's 10 ms.
+// the world, Ctrl-C. With a single processor (a one-CPU container) the
+// others would wait for those, up to the monitor's 10 ms: there the
+// runtime is told.
 func epollWaitRaw(epfd int, evs []unix.EpollEvent, msec int) error {
+	if runtime.GOMAXPROCS(0) == 1 {
+		_, err := unix.EpollWait(epfd, evs, msec)
+		return err
+	}
 	_, _, errno := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd),
 		uintptr(unsafe.Pointer(&evs[0])), uintptr(len(evs)), uintptr(msec), 0, 0)
 	if errno != 0 {
