@@ -31,40 +31,41 @@ type fentryScratch struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	fentryMapExecveatTids     = "execveat_tids"
-	fentryMapKfDotted         = "kf_dotted"
-	fentryMapKfStats          = "kf_stats"
-	fentryMapRingbufs         = "ringbufs"
-	fentryMapScratchMap       = "scratch_map"
-	fentryMapStats            = "stats"
-	fentryProgVigilE_connect  = "vigil_e_connect"
-	fentryProgVigilE_creat    = "vigil_e_creat"
-	fentryProgVigilE_execveat = "vigil_e_execveat"
-	fentryProgVigilE_open     = "vigil_e_open"
-	fentryProgVigilE_openat   = "vigil_e_openat"
-	fentryProgVigilE_openat2  = "vigil_e_openat2"
-	fentryVarCfgCapture       = "cfg_capture"
-	fentryVarCfgExitTp        = "cfg_exit_tp"
-	fentryVarCfgIgnoreTgid    = "cfg_ignore_tgid"
-	fentryVarCfgInteresting   = "cfg_interesting"
-	fentryVarCfgKfConnAll     = "cfg_kf_conn_all"
-	fentryVarCfgKfConnRule    = "cfg_kf_conn_rule"
-	fentryVarCfgKfConnState   = "cfg_kf_conn_state"
-	fentryVarCfgKfNterms      = "cfg_kf_nterms"
-	fentryVarCfgKfOn          = "cfg_kf_on"
-	fentryVarCfgKfOpenAll     = "cfg_kf_open_all"
-	fentryVarCfgKfOpenSuccess = "cfg_kf_open_success"
-	fentryVarCfgKfSockAll     = "cfg_kf_sock_all"
-	fentryVarCfgKfSockRule    = "cfg_kf_sock_rule"
-	fentryVarCfgKfSockState   = "cfg_kf_sock_state"
-	fentryVarCfgKfTermLen     = "cfg_kf_term_len"
-	fentryVarCfgKfTermMask    = "cfg_kf_term_mask"
-	fentryVarCfgKfTermNeed    = "cfg_kf_term_need"
-	fentryVarCfgKfTermPfx     = "cfg_kf_term_pfx"
-	fentryVarCfgKfTermTypes   = "cfg_kf_term_types"
-	fentryVarCfgSnaplen       = "cfg_snaplen"
-	fentryVarCfgWakeupBytes   = "cfg_wakeup_bytes"
-	fentryVarReaderBusy       = "reader_busy"
+	fentryMapExecveatTids       = "execveat_tids"
+	fentryMapKfDotted           = "kf_dotted"
+	fentryMapKfStats            = "kf_stats"
+	fentryMapRingbufs           = "ringbufs"
+	fentryMapScratchMap         = "scratch_map"
+	fentryMapStats              = "stats"
+	fentryProgVigilE_connect    = "vigil_e_connect"
+	fentryProgVigilE_creat      = "vigil_e_creat"
+	fentryProgVigilE_execveat   = "vigil_e_execveat"
+	fentryProgVigilE_open       = "vigil_e_open"
+	fentryProgVigilE_openat     = "vigil_e_openat"
+	fentryProgVigilE_openat2    = "vigil_e_openat2"
+	fentryVarCfgCapture         = "cfg_capture"
+	fentryVarCfgExitTp          = "cfg_exit_tp"
+	fentryVarCfgIgnoreTgid      = "cfg_ignore_tgid"
+	fentryVarCfgInteresting     = "cfg_interesting"
+	fentryVarCfgKfConnAll       = "cfg_kf_conn_all"
+	fentryVarCfgKfConnRule      = "cfg_kf_conn_rule"
+	fentryVarCfgKfConnState     = "cfg_kf_conn_state"
+	fentryVarCfgKfNterms        = "cfg_kf_nterms"
+	fentryVarCfgKfOn            = "cfg_kf_on"
+	fentryVarCfgKfOpenAll       = "cfg_kf_open_all"
+	fentryVarCfgKfOpenSuccess   = "cfg_kf_open_success"
+	fentryVarCfgKfSockAll       = "cfg_kf_sock_all"
+	fentryVarCfgKfSockRule      = "cfg_kf_sock_rule"
+	fentryVarCfgKfSockState     = "cfg_kf_sock_state"
+	fentryVarCfgKfTermLen       = "cfg_kf_term_len"
+	fentryVarCfgKfTermMask      = "cfg_kf_term_mask"
+	fentryVarCfgKfTermNeed      = "cfg_kf_term_need"
+	fentryVarCfgKfTermPfx       = "cfg_kf_term_pfx"
+	fentryVarCfgKfTermTypes     = "cfg_kf_term_types"
+	fentryVarCfgSnaplen         = "cfg_snaplen"
+	fentryVarCfgWakeupBusyBytes = "cfg_wakeup_busy_bytes"
+	fentryVarCfgWakeupBytes     = "cfg_wakeup_bytes"
+	fentryVarReaderBusy         = "reader_busy"
 )
 
 // loadFentry returns the embedded CollectionSpec for fentry.
@@ -133,28 +134,29 @@ type fentryMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type fentryVariableSpecs struct {
-	CfgCapture       *ebpf.VariableSpec `ebpf:"cfg_capture"`
-	CfgExitTp        *ebpf.VariableSpec `ebpf:"cfg_exit_tp"`
-	CfgIgnoreTgid    *ebpf.VariableSpec `ebpf:"cfg_ignore_tgid"`
-	CfgInteresting   *ebpf.VariableSpec `ebpf:"cfg_interesting"`
-	CfgKfConnAll     *ebpf.VariableSpec `ebpf:"cfg_kf_conn_all"`
-	CfgKfConnRule    *ebpf.VariableSpec `ebpf:"cfg_kf_conn_rule"`
-	CfgKfConnState   *ebpf.VariableSpec `ebpf:"cfg_kf_conn_state"`
-	CfgKfNterms      *ebpf.VariableSpec `ebpf:"cfg_kf_nterms"`
-	CfgKfOn          *ebpf.VariableSpec `ebpf:"cfg_kf_on"`
-	CfgKfOpenAll     *ebpf.VariableSpec `ebpf:"cfg_kf_open_all"`
-	CfgKfOpenSuccess *ebpf.VariableSpec `ebpf:"cfg_kf_open_success"`
-	CfgKfSockAll     *ebpf.VariableSpec `ebpf:"cfg_kf_sock_all"`
-	CfgKfSockRule    *ebpf.VariableSpec `ebpf:"cfg_kf_sock_rule"`
-	CfgKfSockState   *ebpf.VariableSpec `ebpf:"cfg_kf_sock_state"`
-	CfgKfTermLen     *ebpf.VariableSpec `ebpf:"cfg_kf_term_len"`
-	CfgKfTermMask    *ebpf.VariableSpec `ebpf:"cfg_kf_term_mask"`
-	CfgKfTermNeed    *ebpf.VariableSpec `ebpf:"cfg_kf_term_need"`
-	CfgKfTermPfx     *ebpf.VariableSpec `ebpf:"cfg_kf_term_pfx"`
-	CfgKfTermTypes   *ebpf.VariableSpec `ebpf:"cfg_kf_term_types"`
-	CfgSnaplen       *ebpf.VariableSpec `ebpf:"cfg_snaplen"`
-	CfgWakeupBytes   *ebpf.VariableSpec `ebpf:"cfg_wakeup_bytes"`
-	ReaderBusy       *ebpf.VariableSpec `ebpf:"reader_busy"`
+	CfgCapture         *ebpf.VariableSpec `ebpf:"cfg_capture"`
+	CfgExitTp          *ebpf.VariableSpec `ebpf:"cfg_exit_tp"`
+	CfgIgnoreTgid      *ebpf.VariableSpec `ebpf:"cfg_ignore_tgid"`
+	CfgInteresting     *ebpf.VariableSpec `ebpf:"cfg_interesting"`
+	CfgKfConnAll       *ebpf.VariableSpec `ebpf:"cfg_kf_conn_all"`
+	CfgKfConnRule      *ebpf.VariableSpec `ebpf:"cfg_kf_conn_rule"`
+	CfgKfConnState     *ebpf.VariableSpec `ebpf:"cfg_kf_conn_state"`
+	CfgKfNterms        *ebpf.VariableSpec `ebpf:"cfg_kf_nterms"`
+	CfgKfOn            *ebpf.VariableSpec `ebpf:"cfg_kf_on"`
+	CfgKfOpenAll       *ebpf.VariableSpec `ebpf:"cfg_kf_open_all"`
+	CfgKfOpenSuccess   *ebpf.VariableSpec `ebpf:"cfg_kf_open_success"`
+	CfgKfSockAll       *ebpf.VariableSpec `ebpf:"cfg_kf_sock_all"`
+	CfgKfSockRule      *ebpf.VariableSpec `ebpf:"cfg_kf_sock_rule"`
+	CfgKfSockState     *ebpf.VariableSpec `ebpf:"cfg_kf_sock_state"`
+	CfgKfTermLen       *ebpf.VariableSpec `ebpf:"cfg_kf_term_len"`
+	CfgKfTermMask      *ebpf.VariableSpec `ebpf:"cfg_kf_term_mask"`
+	CfgKfTermNeed      *ebpf.VariableSpec `ebpf:"cfg_kf_term_need"`
+	CfgKfTermPfx       *ebpf.VariableSpec `ebpf:"cfg_kf_term_pfx"`
+	CfgKfTermTypes     *ebpf.VariableSpec `ebpf:"cfg_kf_term_types"`
+	CfgSnaplen         *ebpf.VariableSpec `ebpf:"cfg_snaplen"`
+	CfgWakeupBusyBytes *ebpf.VariableSpec `ebpf:"cfg_wakeup_busy_bytes"`
+	CfgWakeupBytes     *ebpf.VariableSpec `ebpf:"cfg_wakeup_bytes"`
+	ReaderBusy         *ebpf.VariableSpec `ebpf:"reader_busy"`
 }
 
 // fentryObjects contains all objects after they have been loaded into the kernel.
@@ -200,28 +202,29 @@ func (m *fentryMaps) Close() error {
 //
 // It can be passed to loadFentryObjects or ebpf.CollectionSpec.LoadAndAssign.
 type fentryVariables struct {
-	CfgCapture       *ebpf.Variable `ebpf:"cfg_capture"`
-	CfgExitTp        *ebpf.Variable `ebpf:"cfg_exit_tp"`
-	CfgIgnoreTgid    *ebpf.Variable `ebpf:"cfg_ignore_tgid"`
-	CfgInteresting   *ebpf.Variable `ebpf:"cfg_interesting"`
-	CfgKfConnAll     *ebpf.Variable `ebpf:"cfg_kf_conn_all"`
-	CfgKfConnRule    *ebpf.Variable `ebpf:"cfg_kf_conn_rule"`
-	CfgKfConnState   *ebpf.Variable `ebpf:"cfg_kf_conn_state"`
-	CfgKfNterms      *ebpf.Variable `ebpf:"cfg_kf_nterms"`
-	CfgKfOn          *ebpf.Variable `ebpf:"cfg_kf_on"`
-	CfgKfOpenAll     *ebpf.Variable `ebpf:"cfg_kf_open_all"`
-	CfgKfOpenSuccess *ebpf.Variable `ebpf:"cfg_kf_open_success"`
-	CfgKfSockAll     *ebpf.Variable `ebpf:"cfg_kf_sock_all"`
-	CfgKfSockRule    *ebpf.Variable `ebpf:"cfg_kf_sock_rule"`
-	CfgKfSockState   *ebpf.Variable `ebpf:"cfg_kf_sock_state"`
-	CfgKfTermLen     *ebpf.Variable `ebpf:"cfg_kf_term_len"`
-	CfgKfTermMask    *ebpf.Variable `ebpf:"cfg_kf_term_mask"`
-	CfgKfTermNeed    *ebpf.Variable `ebpf:"cfg_kf_term_need"`
-	CfgKfTermPfx     *ebpf.Variable `ebpf:"cfg_kf_term_pfx"`
-	CfgKfTermTypes   *ebpf.Variable `ebpf:"cfg_kf_term_types"`
-	CfgSnaplen       *ebpf.Variable `ebpf:"cfg_snaplen"`
-	CfgWakeupBytes   *ebpf.Variable `ebpf:"cfg_wakeup_bytes"`
-	ReaderBusy       *ebpf.Variable `ebpf:"reader_busy"`
+	CfgCapture         *ebpf.Variable `ebpf:"cfg_capture"`
+	CfgExitTp          *ebpf.Variable `ebpf:"cfg_exit_tp"`
+	CfgIgnoreTgid      *ebpf.Variable `ebpf:"cfg_ignore_tgid"`
+	CfgInteresting     *ebpf.Variable `ebpf:"cfg_interesting"`
+	CfgKfConnAll       *ebpf.Variable `ebpf:"cfg_kf_conn_all"`
+	CfgKfConnRule      *ebpf.Variable `ebpf:"cfg_kf_conn_rule"`
+	CfgKfConnState     *ebpf.Variable `ebpf:"cfg_kf_conn_state"`
+	CfgKfNterms        *ebpf.Variable `ebpf:"cfg_kf_nterms"`
+	CfgKfOn            *ebpf.Variable `ebpf:"cfg_kf_on"`
+	CfgKfOpenAll       *ebpf.Variable `ebpf:"cfg_kf_open_all"`
+	CfgKfOpenSuccess   *ebpf.Variable `ebpf:"cfg_kf_open_success"`
+	CfgKfSockAll       *ebpf.Variable `ebpf:"cfg_kf_sock_all"`
+	CfgKfSockRule      *ebpf.Variable `ebpf:"cfg_kf_sock_rule"`
+	CfgKfSockState     *ebpf.Variable `ebpf:"cfg_kf_sock_state"`
+	CfgKfTermLen       *ebpf.Variable `ebpf:"cfg_kf_term_len"`
+	CfgKfTermMask      *ebpf.Variable `ebpf:"cfg_kf_term_mask"`
+	CfgKfTermNeed      *ebpf.Variable `ebpf:"cfg_kf_term_need"`
+	CfgKfTermPfx       *ebpf.Variable `ebpf:"cfg_kf_term_pfx"`
+	CfgKfTermTypes     *ebpf.Variable `ebpf:"cfg_kf_term_types"`
+	CfgSnaplen         *ebpf.Variable `ebpf:"cfg_snaplen"`
+	CfgWakeupBusyBytes *ebpf.Variable `ebpf:"cfg_wakeup_busy_bytes"`
+	CfgWakeupBytes     *ebpf.Variable `ebpf:"cfg_wakeup_bytes"`
+	ReaderBusy         *ebpf.Variable `ebpf:"reader_busy"`
 }
 
 // fentryPrograms contains all programs after they have been loaded into the kernel.

@@ -158,8 +158,10 @@ func Open(cfg driver.Config, opts Options) (_ *Probe, err error) {
 	if err := setConfig(spec.Variables, cfg); err != nil {
 		return nil, err
 	}
-	if err := spec.Variables[probeVarCfgWakeupBytes].Set(uint64(size / 8)); err != nil {
-		return nil, fmt.Errorf("set probe wakeup watermark: %w", err)
+	for name, v := range watermarks(size) {
+		if err := spec.Variables[name].Set(v); err != nil {
+			return nil, fmt.Errorf("set probe wakeup watermark %s: %w", name, err)
+		}
 	}
 	if err := p.load(spec, &ebpf.CollectionOptions{
 		Programs: ebpf.ProgramOptions{KernelTypes: kernelTypes},

@@ -118,6 +118,7 @@ const (
 	probeVarCfgKfTermPfx        = "cfg_kf_term_pfx"
 	probeVarCfgKfTermTypes      = "cfg_kf_term_types"
 	probeVarCfgSnaplen          = "cfg_snaplen"
+	probeVarCfgWakeupBusyBytes  = "cfg_wakeup_busy_bytes"
 	probeVarCfgWakeupBytes      = "cfg_wakeup_bytes"
 	probeVarReaderBusy          = "reader_busy"
 	probeVarVigilSchemaVersion  = "vigil_schema_version"
@@ -264,6 +265,7 @@ type probeVariableSpecs struct {
 	CfgKfTermPfx       *ebpf.VariableSpec `ebpf:"cfg_kf_term_pfx"`
 	CfgKfTermTypes     *ebpf.VariableSpec `ebpf:"cfg_kf_term_types"`
 	CfgSnaplen         *ebpf.VariableSpec `ebpf:"cfg_snaplen"`
+	CfgWakeupBusyBytes *ebpf.VariableSpec `ebpf:"cfg_wakeup_busy_bytes"`
 	CfgWakeupBytes     *ebpf.VariableSpec `ebpf:"cfg_wakeup_bytes"`
 	ReaderBusy         *ebpf.VariableSpec `ebpf:"reader_busy"`
 	VigilSchemaVersion *ebpf.VariableSpec `ebpf:"vigil_schema_version"`
@@ -334,6 +336,7 @@ type probeVariables struct {
 	CfgKfTermPfx       *ebpf.Variable `ebpf:"cfg_kf_term_pfx"`
 	CfgKfTermTypes     *ebpf.Variable `ebpf:"cfg_kf_term_types"`
 	CfgSnaplen         *ebpf.Variable `ebpf:"cfg_snaplen"`
+	CfgWakeupBusyBytes *ebpf.Variable `ebpf:"cfg_wakeup_busy_bytes"`
 	CfgWakeupBytes     *ebpf.Variable `ebpf:"cfg_wakeup_bytes"`
 	ReaderBusy         *ebpf.Variable `ebpf:"reader_busy"`
 	VigilSchemaVersion *ebpf.Variable `ebpf:"vigil_schema_version"`

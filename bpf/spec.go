@@ -62,11 +62,23 @@ func ScratchEntries(ncpu int) uint32 { return uint32(ncpu * scratchSlots) }
 func ConfigGlobals(cfg driver.Config) map[string]any { return configValues(cfg) }
 
 // LoadGlobals are the globals to set before loading for cfg and per-CPU
-// ring buffers of ringSize bytes: ConfigGlobals and the wakeup watermark.
+// ring buffers of ringSize bytes: ConfigGlobals and the wakeup watermarks.
 func LoadGlobals(cfg driver.Config, ringSize int) map[string]any {
 	m := configValues(cfg)
-	m[probeVarCfgWakeupBytes] = uint64(ringSize / 8)
+	for name, v := range watermarks(ringSize) {
+		m[name] = v
+	}
 	return m
+}
+
+// watermarks are the fill levels of a ring of size bytes past which the
+// probe wakes its reader: an eighth when it sleeps, half while it reads
+// (see wakeup_flags in c/builder.h).
+func watermarks(size int) map[string]any {
+	return map[string]any{
+		probeVarCfgWakeupBytes:     uint64(size / 8),
+		probeVarCfgWakeupBusyBytes: uint64(size / 2),
+	}
 }
 
 // entryObject returns the object of the entry programs on the syscalls'

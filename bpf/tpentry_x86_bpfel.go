@@ -31,40 +31,41 @@ type tpentryScratch struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	tpentryMapExecveatTids     = "execveat_tids"
-	tpentryMapKfDotted         = "kf_dotted"
-	tpentryMapKfStats          = "kf_stats"
-	tpentryMapRingbufs         = "ringbufs"
-	tpentryMapScratchMap       = "scratch_map"
-	tpentryMapStats            = "stats"
-	tpentryProgVigilT_connect  = "vigil_t_connect"
-	tpentryProgVigilT_creat    = "vigil_t_creat"
-	tpentryProgVigilT_execveat = "vigil_t_execveat"
-	tpentryProgVigilT_open     = "vigil_t_open"
-	tpentryProgVigilT_openat   = "vigil_t_openat"
-	tpentryProgVigilT_openat2  = "vigil_t_openat2"
-	tpentryVarCfgCapture       = "cfg_capture"
-	tpentryVarCfgExitTp        = "cfg_exit_tp"
-	tpentryVarCfgIgnoreTgid    = "cfg_ignore_tgid"
-	tpentryVarCfgInteresting   = "cfg_interesting"
-	tpentryVarCfgKfConnAll     = "cfg_kf_conn_all"
-	tpentryVarCfgKfConnRule    = "cfg_kf_conn_rule"
-	tpentryVarCfgKfConnState   = "cfg_kf_conn_state"
-	tpentryVarCfgKfNterms      = "cfg_kf_nterms"
-	tpentryVarCfgKfOn          = "cfg_kf_on"
-	tpentryVarCfgKfOpenAll     = "cfg_kf_open_all"
-	tpentryVarCfgKfOpenSuccess = "cfg_kf_open_success"
-	tpentryVarCfgKfSockAll     = "cfg_kf_sock_all"
-	tpentryVarCfgKfSockRule    = "cfg_kf_sock_rule"
-	tpentryVarCfgKfSockState   = "cfg_kf_sock_state"
-	tpentryVarCfgKfTermLen     = "cfg_kf_term_len"
-	tpentryVarCfgKfTermMask    = "cfg_kf_term_mask"
-	tpentryVarCfgKfTermNeed    = "cfg_kf_term_need"
-	tpentryVarCfgKfTermPfx     = "cfg_kf_term_pfx"
-	tpentryVarCfgKfTermTypes   = "cfg_kf_term_types"
-	tpentryVarCfgSnaplen       = "cfg_snaplen"
-	tpentryVarCfgWakeupBytes   = "cfg_wakeup_bytes"
-	tpentryVarReaderBusy       = "reader_busy"
+	tpentryMapExecveatTids       = "execveat_tids"
+	tpentryMapKfDotted           = "kf_dotted"
+	tpentryMapKfStats            = "kf_stats"
+	tpentryMapRingbufs           = "ringbufs"
+	tpentryMapScratchMap         = "scratch_map"
+	tpentryMapStats              = "stats"
+	tpentryProgVigilT_connect    = "vigil_t_connect"
+	tpentryProgVigilT_creat      = "vigil_t_creat"
+	tpentryProgVigilT_execveat   = "vigil_t_execveat"
+	tpentryProgVigilT_open       = "vigil_t_open"
+	tpentryProgVigilT_openat     = "vigil_t_openat"
+	tpentryProgVigilT_openat2    = "vigil_t_openat2"
+	tpentryVarCfgCapture         = "cfg_capture"
+	tpentryVarCfgExitTp          = "cfg_exit_tp"
+	tpentryVarCfgIgnoreTgid      = "cfg_ignore_tgid"
+	tpentryVarCfgInteresting     = "cfg_interesting"
+	tpentryVarCfgKfConnAll       = "cfg_kf_conn_all"
+	tpentryVarCfgKfConnRule      = "cfg_kf_conn_rule"
+	tpentryVarCfgKfConnState     = "cfg_kf_conn_state"
+	tpentryVarCfgKfNterms        = "cfg_kf_nterms"
+	tpentryVarCfgKfOn            = "cfg_kf_on"
+	tpentryVarCfgKfOpenAll       = "cfg_kf_open_all"
+	tpentryVarCfgKfOpenSuccess   = "cfg_kf_open_success"
+	tpentryVarCfgKfSockAll       = "cfg_kf_sock_all"
+	tpentryVarCfgKfSockRule      = "cfg_kf_sock_rule"
+	tpentryVarCfgKfSockState     = "cfg_kf_sock_state"
+	tpentryVarCfgKfTermLen       = "cfg_kf_term_len"
+	tpentryVarCfgKfTermMask      = "cfg_kf_term_mask"
+	tpentryVarCfgKfTermNeed      = "cfg_kf_term_need"
+	tpentryVarCfgKfTermPfx       = "cfg_kf_term_pfx"
+	tpentryVarCfgKfTermTypes     = "cfg_kf_term_types"
+	tpentryVarCfgSnaplen         = "cfg_snaplen"
+	tpentryVarCfgWakeupBusyBytes = "cfg_wakeup_busy_bytes"
+	tpentryVarCfgWakeupBytes     = "cfg_wakeup_bytes"
+	tpentryVarReaderBusy         = "reader_busy"
 )
 
 // loadTpentry returns the embedded CollectionSpec for tpentry.
@@ -133,28 +134,29 @@ type tpentryMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type tpentryVariableSpecs struct {
-	CfgCapture       *ebpf.VariableSpec `ebpf:"cfg_capture"`
-	CfgExitTp        *ebpf.VariableSpec `ebpf:"cfg_exit_tp"`
-	CfgIgnoreTgid    *ebpf.VariableSpec `ebpf:"cfg_ignore_tgid"`
-	CfgInteresting   *ebpf.VariableSpec `ebpf:"cfg_interesting"`
-	CfgKfConnAll     *ebpf.VariableSpec `ebpf:"cfg_kf_conn_all"`
-	CfgKfConnRule    *ebpf.VariableSpec `ebpf:"cfg_kf_conn_rule"`
-	CfgKfConnState   *ebpf.VariableSpec `ebpf:"cfg_kf_conn_state"`
-	CfgKfNterms      *ebpf.VariableSpec `ebpf:"cfg_kf_nterms"`
-	CfgKfOn          *ebpf.VariableSpec `ebpf:"cfg_kf_on"`
-	CfgKfOpenAll     *ebpf.VariableSpec `ebpf:"cfg_kf_open_all"`
-	CfgKfOpenSuccess *ebpf.VariableSpec `ebpf:"cfg_kf_open_success"`
-	CfgKfSockAll     *ebpf.VariableSpec `ebpf:"cfg_kf_sock_all"`
-	CfgKfSockRule    *ebpf.VariableSpec `ebpf:"cfg_kf_sock_rule"`
-	CfgKfSockState   *ebpf.VariableSpec `ebpf:"cfg_kf_sock_state"`
-	CfgKfTermLen     *ebpf.VariableSpec `ebpf:"cfg_kf_term_len"`
-	CfgKfTermMask    *ebpf.VariableSpec `ebpf:"cfg_kf_term_mask"`
-	CfgKfTermNeed    *ebpf.VariableSpec `ebpf:"cfg_kf_term_need"`
-	CfgKfTermPfx     *ebpf.VariableSpec `ebpf:"cfg_kf_term_pfx"`
-	CfgKfTermTypes   *ebpf.VariableSpec `ebpf:"cfg_kf_term_types"`
-	CfgSnaplen       *ebpf.VariableSpec `ebpf:"cfg_snaplen"`
-	CfgWakeupBytes   *ebpf.VariableSpec `ebpf:"cfg_wakeup_bytes"`
-	ReaderBusy       *ebpf.VariableSpec `ebpf:"reader_busy"`
+	CfgCapture         *ebpf.VariableSpec `ebpf:"cfg_capture"`
+	CfgExitTp          *ebpf.VariableSpec `ebpf:"cfg_exit_tp"`
+	CfgIgnoreTgid      *ebpf.VariableSpec `ebpf:"cfg_ignore_tgid"`
+	CfgInteresting     *ebpf.VariableSpec `ebpf:"cfg_interesting"`
+	CfgKfConnAll       *ebpf.VariableSpec `ebpf:"cfg_kf_conn_all"`
+	CfgKfConnRule      *ebpf.VariableSpec `ebpf:"cfg_kf_conn_rule"`
+	CfgKfConnState     *ebpf.VariableSpec `ebpf:"cfg_kf_conn_state"`
+	CfgKfNterms        *ebpf.VariableSpec `ebpf:"cfg_kf_nterms"`
+	CfgKfOn            *ebpf.VariableSpec `ebpf:"cfg_kf_on"`
+	CfgKfOpenAll       *ebpf.VariableSpec `ebpf:"cfg_kf_open_all"`
+	CfgKfOpenSuccess   *ebpf.VariableSpec `ebpf:"cfg_kf_open_success"`
+	CfgKfSockAll       *ebpf.VariableSpec `ebpf:"cfg_kf_sock_all"`
+	CfgKfSockRule      *ebpf.VariableSpec `ebpf:"cfg_kf_sock_rule"`
+	CfgKfSockState     *ebpf.VariableSpec `ebpf:"cfg_kf_sock_state"`
+	CfgKfTermLen       *ebpf.VariableSpec `ebpf:"cfg_kf_term_len"`
+	CfgKfTermMask      *ebpf.VariableSpec `ebpf:"cfg_kf_term_mask"`
+	CfgKfTermNeed      *ebpf.VariableSpec `ebpf:"cfg_kf_term_need"`
+	CfgKfTermPfx       *ebpf.VariableSpec `ebpf:"cfg_kf_term_pfx"`
+	CfgKfTermTypes     *ebpf.VariableSpec `ebpf:"cfg_kf_term_types"`
+	CfgSnaplen         *ebpf.VariableSpec `ebpf:"cfg_snaplen"`
+	CfgWakeupBusyBytes *ebpf.VariableSpec `ebpf:"cfg_wakeup_busy_bytes"`
+	CfgWakeupBytes     *ebpf.VariableSpec `ebpf:"cfg_wakeup_bytes"`
+	ReaderBusy         *ebpf.VariableSpec `ebpf:"reader_busy"`
 }
 
 // tpentryObjects contains all objects after they have been loaded into the kernel.
@@ -200,28 +202,29 @@ func (m *tpentryMaps) Close() error {
 //
 // It can be passed to loadTpentryObjects or ebpf.CollectionSpec.LoadAndAssign.
 type tpentryVariables struct {
-	CfgCapture       *ebpf.Variable `ebpf:"cfg_capture"`
-	CfgExitTp        *ebpf.Variable `ebpf:"cfg_exit_tp"`
-	CfgIgnoreTgid    *ebpf.Variable `ebpf:"cfg_ignore_tgid"`
-	CfgInteresting   *ebpf.Variable `ebpf:"cfg_interesting"`
-	CfgKfConnAll     *ebpf.Variable `ebpf:"cfg_kf_conn_all"`
-	CfgKfConnRule    *ebpf.Variable `ebpf:"cfg_kf_conn_rule"`
-	CfgKfConnState   *ebpf.Variable `ebpf:"cfg_kf_conn_state"`
-	CfgKfNterms      *ebpf.Variable `ebpf:"cfg_kf_nterms"`
-	CfgKfOn          *ebpf.Variable `ebpf:"cfg_kf_on"`
-	CfgKfOpenAll     *ebpf.Variable `ebpf:"cfg_kf_open_all"`
-	CfgKfOpenSuccess *ebpf.Variable `ebpf:"cfg_kf_open_success"`
-	CfgKfSockAll     *ebpf.Variable `ebpf:"cfg_kf_sock_all"`
-	CfgKfSockRule    *ebpf.Variable `ebpf:"cfg_kf_sock_rule"`
-	CfgKfSockState   *ebpf.Variable `ebpf:"cfg_kf_sock_state"`
-	CfgKfTermLen     *ebpf.Variable `ebpf:"cfg_kf_term_len"`
-	CfgKfTermMask    *ebpf.Variable `ebpf:"cfg_kf_term_mask"`
-	CfgKfTermNeed    *ebpf.Variable `ebpf:"cfg_kf_term_need"`
-	CfgKfTermPfx     *ebpf.Variable `ebpf:"cfg_kf_term_pfx"`
-	CfgKfTermTypes   *ebpf.Variable `ebpf:"cfg_kf_term_types"`
-	CfgSnaplen       *ebpf.Variable `ebpf:"cfg_snaplen"`
-	CfgWakeupBytes   *ebpf.Variable `ebpf:"cfg_wakeup_bytes"`
-	ReaderBusy       *ebpf.Variable `ebpf:"reader_busy"`
+	CfgCapture         *ebpf.Variable `ebpf:"cfg_capture"`
+	CfgExitTp          *ebpf.Variable `ebpf:"cfg_exit_tp"`
+	CfgIgnoreTgid      *ebpf.Variable `ebpf:"cfg_ignore_tgid"`
+	CfgInteresting     *ebpf.Variable `ebpf:"cfg_interesting"`
+	CfgKfConnAll       *ebpf.Variable `ebpf:"cfg_kf_conn_all"`
+	CfgKfConnRule      *ebpf.Variable `ebpf:"cfg_kf_conn_rule"`
+	CfgKfConnState     *ebpf.Variable `ebpf:"cfg_kf_conn_state"`
+	CfgKfNterms        *ebpf.Variable `ebpf:"cfg_kf_nterms"`
+	CfgKfOn            *ebpf.Variable `ebpf:"cfg_kf_on"`
+	CfgKfOpenAll       *ebpf.Variable `ebpf:"cfg_kf_open_all"`
+	CfgKfOpenSuccess   *ebpf.Variable `ebpf:"cfg_kf_open_success"`
+	CfgKfSockAll       *ebpf.Variable `ebpf:"cfg_kf_sock_all"`
+	CfgKfSockRule      *ebpf.Variable `ebpf:"cfg_kf_sock_rule"`
+	CfgKfSockState     *ebpf.Variable `ebpf:"cfg_kf_sock_state"`
+	CfgKfTermLen       *ebpf.Variable `ebpf:"cfg_kf_term_len"`
+	CfgKfTermMask      *ebpf.Variable `ebpf:"cfg_kf_term_mask"`
+	CfgKfTermNeed      *ebpf.Variable `ebpf:"cfg_kf_term_need"`
+	CfgKfTermPfx       *ebpf.Variable `ebpf:"cfg_kf_term_pfx"`
+	CfgKfTermTypes     *ebpf.Variable `ebpf:"cfg_kf_term_types"`
+	CfgSnaplen         *ebpf.Variable `ebpf:"cfg_snaplen"`
+	CfgWakeupBusyBytes *ebpf.Variable `ebpf:"cfg_wakeup_busy_bytes"`
+	CfgWakeupBytes     *ebpf.Variable `ebpf:"cfg_wakeup_bytes"`
+	ReaderBusy         *ebpf.Variable `ebpf:"reader_busy"`
 }
 
 // tpentryPrograms contains all programs after they have been loaded into the kernel.

@@ -113,6 +113,7 @@ const (
 	tpexitVarCfgKfTermPfx        = "cfg_kf_term_pfx"
 	tpexitVarCfgKfTermTypes      = "cfg_kf_term_types"
 	tpexitVarCfgSnaplen          = "cfg_snaplen"
+	tpexitVarCfgWakeupBusyBytes  = "cfg_wakeup_busy_bytes"
 	tpexitVarCfgWakeupBytes      = "cfg_wakeup_bytes"
 	tpexitVarReaderBusy          = "reader_busy"
 )
@@ -233,28 +234,29 @@ type tpexitMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type tpexitVariableSpecs struct {
-	CfgCapture       *ebpf.VariableSpec `ebpf:"cfg_capture"`
-	CfgExitTp        *ebpf.VariableSpec `ebpf:"cfg_exit_tp"`
-	CfgIgnoreTgid    *ebpf.VariableSpec `ebpf:"cfg_ignore_tgid"`
-	CfgInteresting   *ebpf.VariableSpec `ebpf:"cfg_interesting"`
-	CfgKfConnAll     *ebpf.VariableSpec `ebpf:"cfg_kf_conn_all"`
-	CfgKfConnRule    *ebpf.VariableSpec `ebpf:"cfg_kf_conn_rule"`
-	CfgKfConnState   *ebpf.VariableSpec `ebpf:"cfg_kf_conn_state"`
-	CfgKfNterms      *ebpf.VariableSpec `ebpf:"cfg_kf_nterms"`
-	CfgKfOn          *ebpf.VariableSpec `ebpf:"cfg_kf_on"`
-	CfgKfOpenAll     *ebpf.VariableSpec `ebpf:"cfg_kf_open_all"`
-	CfgKfOpenSuccess *ebpf.VariableSpec `ebpf:"cfg_kf_open_success"`
-	CfgKfSockAll     *ebpf.VariableSpec `ebpf:"cfg_kf_sock_all"`
-	CfgKfSockRule    *ebpf.VariableSpec `ebpf:"cfg_kf_sock_rule"`
-	CfgKfSockState   *ebpf.VariableSpec `ebpf:"cfg_kf_sock_state"`
-	CfgKfTermLen     *ebpf.VariableSpec `ebpf:"cfg_kf_term_len"`
-	CfgKfTermMask    *ebpf.VariableSpec `ebpf:"cfg_kf_term_mask"`
-	CfgKfTermNeed    *ebpf.VariableSpec `ebpf:"cfg_kf_term_need"`
-	CfgKfTermPfx     *ebpf.VariableSpec `ebpf:"cfg_kf_term_pfx"`
-	CfgKfTermTypes   *ebpf.VariableSpec `ebpf:"cfg_kf_term_types"`
-	CfgSnaplen       *ebpf.VariableSpec `ebpf:"cfg_snaplen"`
-	CfgWakeupBytes   *ebpf.VariableSpec `ebpf:"cfg_wakeup_bytes"`
-	ReaderBusy       *ebpf.VariableSpec `ebpf:"reader_busy"`
+	CfgCapture         *ebpf.VariableSpec `ebpf:"cfg_capture"`
+	CfgExitTp          *ebpf.VariableSpec `ebpf:"cfg_exit_tp"`
+	CfgIgnoreTgid      *ebpf.VariableSpec `ebpf:"cfg_ignore_tgid"`
+	CfgInteresting     *ebpf.VariableSpec `ebpf:"cfg_interesting"`
+	CfgKfConnAll       *ebpf.VariableSpec `ebpf:"cfg_kf_conn_all"`
+	CfgKfConnRule      *ebpf.VariableSpec `ebpf:"cfg_kf_conn_rule"`
+	CfgKfConnState     *ebpf.VariableSpec `ebpf:"cfg_kf_conn_state"`
+	CfgKfNterms        *ebpf.VariableSpec `ebpf:"cfg_kf_nterms"`
+	CfgKfOn            *ebpf.VariableSpec `ebpf:"cfg_kf_on"`
+	CfgKfOpenAll       *ebpf.VariableSpec `ebpf:"cfg_kf_open_all"`
+	CfgKfOpenSuccess   *ebpf.VariableSpec `ebpf:"cfg_kf_open_success"`
+	CfgKfSockAll       *ebpf.VariableSpec `ebpf:"cfg_kf_sock_all"`
+	CfgKfSockRule      *ebpf.VariableSpec `ebpf:"cfg_kf_sock_rule"`
+	CfgKfSockState     *ebpf.VariableSpec `ebpf:"cfg_kf_sock_state"`
+	CfgKfTermLen       *ebpf.VariableSpec `ebpf:"cfg_kf_term_len"`
+	CfgKfTermMask      *ebpf.VariableSpec `ebpf:"cfg_kf_term_mask"`
+	CfgKfTermNeed      *ebpf.VariableSpec `ebpf:"cfg_kf_term_need"`
+	CfgKfTermPfx       *ebpf.VariableSpec `ebpf:"cfg_kf_term_pfx"`
+	CfgKfTermTypes     *ebpf.VariableSpec `ebpf:"cfg_kf_term_types"`
+	CfgSnaplen         *ebpf.VariableSpec `ebpf:"cfg_snaplen"`
+	CfgWakeupBusyBytes *ebpf.VariableSpec `ebpf:"cfg_wakeup_busy_bytes"`
+	CfgWakeupBytes     *ebpf.VariableSpec `ebpf:"cfg_wakeup_bytes"`
+	ReaderBusy         *ebpf.VariableSpec `ebpf:"reader_busy"`
 }
 
 // tpexitObjects contains all objects after they have been loaded into the kernel.
@@ -300,28 +302,29 @@ func (m *tpexitMaps) Close() error {
 //
 // It can be passed to loadTpexitObjects or ebpf.CollectionSpec.LoadAndAssign.
 type tpexitVariables struct {
-	CfgCapture       *ebpf.Variable `ebpf:"cfg_capture"`
-	CfgExitTp        *ebpf.Variable `ebpf:"cfg_exit_tp"`
-	CfgIgnoreTgid    *ebpf.Variable `ebpf:"cfg_ignore_tgid"`
-	CfgInteresting   *ebpf.Variable `ebpf:"cfg_interesting"`
-	CfgKfConnAll     *ebpf.Variable `ebpf:"cfg_kf_conn_all"`
-	CfgKfConnRule    *ebpf.Variable `ebpf:"cfg_kf_conn_rule"`
-	CfgKfConnState   *ebpf.Variable `ebpf:"cfg_kf_conn_state"`
-	CfgKfNterms      *ebpf.Variable `ebpf:"cfg_kf_nterms"`
-	CfgKfOn          *ebpf.Variable `ebpf:"cfg_kf_on"`
-	CfgKfOpenAll     *ebpf.Variable `ebpf:"cfg_kf_open_all"`
-	CfgKfOpenSuccess *ebpf.Variable `ebpf:"cfg_kf_open_success"`
-	CfgKfSockAll     *ebpf.Variable `ebpf:"cfg_kf_sock_all"`
-	CfgKfSockRule    *ebpf.Variable `ebpf:"cfg_kf_sock_rule"`
-	CfgKfSockState   *ebpf.Variable `ebpf:"cfg_kf_sock_state"`
-	CfgKfTermLen     *ebpf.Variable `ebpf:"cfg_kf_term_len"`
-	CfgKfTermMask    *ebpf.Variable `ebpf:"cfg_kf_term_mask"`
-	CfgKfTermNeed    *ebpf.Variable `ebpf:"cfg_kf_term_need"`
-	CfgKfTermPfx     *ebpf.Variable `ebpf:"cfg_kf_term_pfx"`
-	CfgKfTermTypes   *ebpf.Variable `ebpf:"cfg_kf_term_types"`
-	CfgSnaplen       *ebpf.Variable `ebpf:"cfg_snaplen"`
-	CfgWakeupBytes   *ebpf.Variable `ebpf:"cfg_wakeup_bytes"`
-	ReaderBusy       *ebpf.Variable `ebpf:"reader_busy"`
+	CfgCapture         *ebpf.Variable `ebpf:"cfg_capture"`
+	CfgExitTp          *ebpf.Variable `ebpf:"cfg_exit_tp"`
+	CfgIgnoreTgid      *ebpf.Variable `ebpf:"cfg_ignore_tgid"`
+	CfgInteresting     *ebpf.Variable `ebpf:"cfg_interesting"`
+	CfgKfConnAll       *ebpf.Variable `ebpf:"cfg_kf_conn_all"`
+	CfgKfConnRule      *ebpf.Variable `ebpf:"cfg_kf_conn_rule"`
+	CfgKfConnState     *ebpf.Variable `ebpf:"cfg_kf_conn_state"`
+	CfgKfNterms        *ebpf.Variable `ebpf:"cfg_kf_nterms"`
+	CfgKfOn            *ebpf.Variable `ebpf:"cfg_kf_on"`
+	CfgKfOpenAll       *ebpf.Variable `ebpf:"cfg_kf_open_all"`
+	CfgKfOpenSuccess   *ebpf.Variable `ebpf:"cfg_kf_open_success"`
+	CfgKfSockAll       *ebpf.Variable `ebpf:"cfg_kf_sock_all"`
+	CfgKfSockRule      *ebpf.Variable `ebpf:"cfg_kf_sock_rule"`
+	CfgKfSockState     *ebpf.Variable `ebpf:"cfg_kf_sock_state"`
+	CfgKfTermLen       *ebpf.Variable `ebpf:"cfg_kf_term_len"`
+	CfgKfTermMask      *ebpf.Variable `ebpf:"cfg_kf_term_mask"`
+	CfgKfTermNeed      *ebpf.Variable `ebpf:"cfg_kf_term_need"`
+	CfgKfTermPfx       *ebpf.Variable `ebpf:"cfg_kf_term_pfx"`
+	CfgKfTermTypes     *ebpf.Variable `ebpf:"cfg_kf_term_types"`
+	CfgSnaplen         *ebpf.Variable `ebpf:"cfg_snaplen"`
+	CfgWakeupBusyBytes *ebpf.Variable `ebpf:"cfg_wakeup_busy_bytes"`
+	CfgWakeupBytes     *ebpf.Variable `ebpf:"cfg_wakeup_bytes"`
+	ReaderBusy         *ebpf.Variable `ebpf:"reader_busy"`
 }
 
 // tpexitPrograms contains all programs after they have been loaded into the kernel.

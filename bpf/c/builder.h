@@ -113,6 +113,7 @@ volatile __u32 cfg_capture = 0;			/* 0: stopped */
 volatile __u32 cfg_ignore_tgid = 0;		/* the agent itself */
 volatile __u32 cfg_snaplen = 256;		/* strings and argv */
 volatile __u64 cfg_wakeup_bytes = 1 << 16;	/* wake the reader past this */
+volatile __u64 cfg_wakeup_busy_bytes = 1 << 19;	/* and a busy one past this */
 volatile __u8 cfg_interesting[VIGIL_MAX_SYSCALLS] = {};
 /*
  * Which programs tell the syscall exits: EXIT_RAW, vigil_sys_exit on the
@@ -333,13 +334,19 @@ static __always_inline void count(int dropped)
  * producers that keep every CPU busy. Waking once per crossing, or once
  * per 4 KiB, cost 0.3-22% drops in BenchmarkSustainedRate on 2 CPUs where
  * this drops none. A reader that is reading (reader_busy) needs no wake,
- * and gets none. One that clears the flag to sleep while this record is
- * being written may miss it; the next record past the watermark wakes it.
+ * and gets none until the buffer is half full (cfg_wakeup_busy_bytes):
+ * then the wakeups' cost to the producers is what lets a reader that
+ * shares its CPUs with them keep up (without it, `vigil capture` to tmpfs
+ * beside two flooders on 2 CPUs dropped 14%). One that clears the flag to
+ * sleep while this record is being written may miss it; the next record
+ * past the watermark wakes it.
  */
 static __always_inline __u64 wakeup_flags(__u64 avail, __u32 cpu)
 {
-	return avail > cfg_wakeup_bytes && !reader_busy ?
-	       BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	if (avail > cfg_wakeup_bytes &&
+	    (!reader_busy || avail > cfg_wakeup_busy_bytes))
+		return BPF_RB_FORCE_WAKEUP;
+	return BPF_RB_NO_WAKEUP;
 }
 
 /* This CPU's ring buffer. */
