@@ -106,4 +106,7 @@ func TestLoadGlobals(t *testing.T) {
 	if got := vals["cfg_wakeup_bytes"]; got != uint64(DefaultBufferSize/8) {
 		t.Errorf("wakeup watermark %v, want an eighth of the ring", got)
 	}
+	if got := vals["cfg_wakeup_busy_bytes"]; got != uint64(DefaultBufferSize/2) {
+		t.Errorf("busy reader's wakeup watermark %v, want half the ring", got)
+	}
 }
