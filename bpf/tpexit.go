@@ -6,10 +6,12 @@ package bpf
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strings"
 
@@ -40,11 +42,11 @@ const maxExitTracepoints = 96
 // programs are loaded as syscalls get selected, and stay loaded.
 type exitTracepoints struct {
 	dir string // tracefs's events/syscalls
-	// The object is read again for each load (its spec is 2 MiB that the
-	// agent would keep for a rules reload): own says which programs it
-	// has, maps are the probe's specs of its maps, opts the probe's maps.
+	// The object is read when programs are to be loaded, not kept (its
+	// spec is 2 MiB): own says which programs it has, probe holds the
+	// probe's map and global specs, opts the probe's maps.
 	own   map[string]bool
-	maps  map[string]*ebpf.MapSpec
+	probe *ebpf.CollectionSpec
 	opts  *ebpf.CollectionOptions
 	btf   func() (*btf.Spec, error)
 	first *btf.Spec // the kernel's types Open read, for the first load only
@@ -59,7 +61,6 @@ type exitTracepoints struct {
 // newExitTracepoints prepares the tpexit object to load with the probe's
 // maps; nothing is loaded yet.
 func newExitTracepoints(probe *ebpf.CollectionSpec, opts *ebpf.CollectionOptions, kernelTypes func() (*btf.Spec, error)) (*exitTracepoints, error) {
-	first := opts.Programs.KernelTypes
 	dir, err := syscallTracepoints()
 	if err != nil {
 		return nil, err
@@ -70,26 +71,24 @@ func newExitTracepoints(probe *ebpf.CollectionSpec, opts *ebpf.CollectionOptions
 			return nil, fmt.Errorf("tracepoint programs cannot call %s here (5.15 and later can): %w", fn, err)
 		}
 	}
-	spec, err := loadTpexit()
-	if err != nil {
-		return nil, fmt.Errorf("read embedded exit tracepoint object: %w", err)
-	}
-	own, err := withProbeMaps(probe, spec, opts)
-	if err != nil {
-		return nil, err
-	}
-	// Several MiB, read again when needed: see load.
-	own.Programs.KernelTypes = nil
 	table, err := driver.NewSyscallTable(runtime.GOARCH)
 	if err != nil {
 		return nil, err
 	}
-	progs := map[string]bool{}
-	for name := range spec.Programs {
-		progs[name] = true
+	// Both objects have a program for each syscall with an exit event of
+	// its own (VIGIL_EXIT_SYSCALLS): the probe's exit_progs names them.
+	own := map[string]bool{}
+	for _, kv := range probe.Maps[probeMapExitProgs].Contents {
+		if name, ok := kv.Value.(string); ok {
+			own["vigil_tx_"+strings.TrimPrefix(name, "vigil_x_")] = true
+		}
 	}
+	shared := *opts
+	// Several MiB, read again when needed: see load.
+	shared.Programs.KernelTypes = nil
 	return &exitTracepoints{
-		dir: dir, own: progs, maps: spec.Maps, opts: own, btf: kernelTypes, first: first, table: table,
+		dir: dir, own: own, probe: &ebpf.CollectionSpec{Maps: probe.Maps, Variables: probe.Variables},
+		opts: &shared, btf: kernelTypes, first: opts.Programs.KernelTypes, table: table,
 		progs: map[string]*ebpf.Program{}, links: map[uint16]link.Link{}, events: map[uint16]string{},
 	}, nil
 }
@@ -184,12 +183,14 @@ func (x *exitTracepoints) load(hooks map[uint16]string) error {
 			delete(one.Programs, name)
 		}
 	}
-	for name := range one.Maps {
-		if m := x.maps[name]; m != nil {
-			one.Maps[name] = m
-		}
+	if len(one.Programs) != len(want) {
+		return fmt.Errorf("the exit tracepoint object lacks some of %v: rebuild the objects with `make bpf`", slices.Sorted(maps.Keys(want)))
 	}
-	opts := *x.opts
+	own, err := withProbeMaps(x.probe, one, x.opts)
+	if err != nil {
+		return err
+	}
+	opts := *own
 	types := x.first
 	if types == nil {
 		if types, err = x.btf(); err != nil {
