@@ -12,7 +12,6 @@ import (
 	"runtime"
 	"runtime/debug"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/cilium/ebpf"
@@ -129,7 +128,7 @@ func (x *exitTracepoints) hooks(cfg driver.Config) (map[uint16]string, string) {
 		hooks[nr] = prog
 	}
 	if missing != nil {
-		sort.Strings(missing)
+		slices.Sort(missing)
 		return nil, fmt.Sprintf("no exit tracepoint for %s", strings.Join(missing, ", "))
 	}
 	return hooks, ""
@@ -235,13 +234,7 @@ func (x *exitTracepoints) sync(hooks map[uint16]string) error {
 			delete(x.links, nr)
 		}
 	}
-	nrs := make([]int, 0, len(hooks))
-	for nr := range hooks {
-		nrs = append(nrs, int(nr))
-	}
-	sort.Ints(nrs)
-	for _, n := range nrs {
-		nr := uint16(n)
+	for _, nr := range slices.Sorted(maps.Keys(hooks)) {
 		if x.links[nr] != nil {
 			continue
 		}
