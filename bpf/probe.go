@@ -216,7 +216,8 @@ func (p *Probe) entryPrograms() map[uint16]*ebpf.Program {
 	return nil
 }
 
-// entryNames are the syscalls with an entry program, by number.
+// entryNames are the syscalls with an entry program (or served by
+// vigil_sys_enter), by number.
 var entryNames = map[uint16]string{
 	nrOpen: "open", nrOpenat: "openat", nrOpenat2: "openat2",
 	nrCreat: "creat", nrConnect: "connect", nrExecveat: "execveat",
@@ -394,7 +395,7 @@ func (p *Probe) syncEntry(cfg driver.Config) error {
 	}
 	if p.entryMode == entrySysEnter {
 		want := false
-		for _, nr := range entrySyscalls {
+		for nr := range entryNames {
 			want = want || selected(cfg, nr)
 		}
 		return attach(sysEnterKey, want, tracing(p.objs.VigilSysEnter, ebpf.AttachTraceRawTp))
@@ -411,8 +412,6 @@ func (p *Probe) syncEntry(cfg driver.Config) error {
 	return nil
 }
 
-// entrySyscalls have an entry program (or are served by vigil_sys_enter).
-var entrySyscalls = []uint16{nrOpen, nrOpenat, nrOpenat2, nrCreat, nrConnect, nrExecveat}
 
 // sysEnterKey is vigil_sys_enter's key in Probe.entry: no syscall's number.
 const sysEnterKey = 0xffff
