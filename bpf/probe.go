@@ -412,7 +412,6 @@ func (p *Probe) syncEntry(cfg driver.Config) error {
 	return nil
 }
 
-
 // sysEnterKey is vigil_sys_enter's key in Probe.entry: no syscall's number.
 const sysEnterKey = 0xffff
 
