@@ -6,6 +6,7 @@ package bpf
 import (
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"strings"
 
 	"github.com/cilium/ebpf"
@@ -93,6 +94,7 @@ func (p *Probe) load(spec *ebpf.CollectionSpec, opts *ebpf.CollectionOptions, re
 	} else if p.exitTP != nil {
 		p.exitTP, p.exitTPErr = nil, errors.New("exit tracepoints disabled for a test")
 	}
+	debug.FreeOSMemory()
 	var errs []error
 	for _, mode := range entryModes {
 		var err error

@@ -220,6 +220,9 @@ func (x *exitTracepoints) preload(cfg driver.Config) error {
 	if why != "" {
 		return nil
 	}
+	// The probe's load left megabytes of garbage: hand them back before
+	// this load adds its own, or the agent's resident set peaks with both.
+	debug.FreeOSMemory()
 	return x.load(hooks)
 }
 
