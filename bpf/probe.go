@@ -300,8 +300,12 @@ func (p *Probe) attach() error {
 // syscalls' own exit tracepoints where the selection is small and the
 // kernel has them, else vigil_sys_exit on the raw sys_exit tracepoint.
 // Switching, the new side is attached, both tell every exit for an
-// instant (cfg_exit_tp EXIT_BOTH), then the old side stops: an exit that
-// straddles the switch may be told twice, never lost. Under linkMu.
+// instant (cfg_exit_tp EXIT_BOTH), then the old side stops: an exit whose
+// two hooks run on either side of that instant is told twice. Since
+// 6.14 a syscall tracepoint may be preempted between its hooks (it may
+// fault); one preempted across the whole switch is lost. Nothing else is,
+// and switches come only with a selection that crosses the line (a rules
+// reload). Under linkMu.
 func (p *Probe) syncExit(cfg driver.Config) error {
 	p.exitWhy = ""
 	if p.exitTP != nil && !p.rawExit {

@@ -7,6 +7,10 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // MaxRingSize is the largest per-CPU ring buffer either driver can have: a
@@ -81,9 +85,10 @@ type Merge[R Ring] struct {
 	HeadersOnly bool
 	heads       []head // each ring's next record, as Fill last saw it
 	batch       []Event
-	next        int   // batch[next] is the next event Buffered returns
-	n           int   // events in batch
-	err         error // a bad record that ended the last batch, for the next Fill
+	next        int      // batch[next] is the next event Buffered returns
+	n           int      // events in batch
+	err         error    // a bad record that ended the last batch, for the next Fill
+	clock       bootTime // tests set their own
 }
 
 // head is a ring's next record and its timestamp; rec is nil when the
@@ -95,8 +100,65 @@ type head struct {
 
 // NewMerge returns a Merge over rings, one per CPU.
 func NewMerge[R Ring](rings []R) *Merge[R] {
-	return &Merge[R]{Rings: rings, batch: make([]Event, BatchSize)}
+	return &Merge[R]{Rings: rings, batch: make([]Event, BatchSize), clock: newBootClock()}
 }
+
+// horizon is called when a ring had no record at the start of Fill: it
+// reads the clock, looks at the empty rings again, and returns the
+// clock's time if one is still empty (else no limit). An event written
+// to that ring later was finished after this look, so a later event of
+// the same thread, on any CPU, is stamped after the clock was read: Fill
+// keeps every event newer than that for a later Fill. Without it, a
+// thread that moved from an idle CPU could have its events handed on out
+// of order (seen in the matrix's parity check under TCG).
+func (m *Merge[R]) horizon(heads []head) uint64 {
+	now := m.clock.now()
+	for i := range heads {
+		// Seen before the clock was read: newer means the estimate lags.
+		if heads[i].rec != nil && heads[i].ts > now {
+			m.clock.sync()
+			now = m.clock.now()
+			break
+		}
+	}
+	still := false
+	for i, r := range m.Rings {
+		if heads[i].rec == nil {
+			rec := r.Peek()
+			heads[i] = head{rec, recordTS(rec)}
+			still = still || rec == nil
+		}
+	}
+	if still {
+		return now
+	}
+	return ^uint64(0)
+}
+
+// bootTime tells CLOCK_BOOTTIME, the clock the drivers stamp events with.
+type bootTime interface {
+	now() uint64
+	sync()
+}
+
+// bootClock estimates CLOCK_BOOTTIME from Go's monotonic clock (read
+// without a syscall) and the offset between the two, which a syscall
+// reads at the start and again when the estimate falls behind: a suspend
+// moves CLOCK_BOOTTIME alone.
+type bootClock struct {
+	base time.Time
+	off  int64
+}
+
+func newBootClock() *bootClock {
+	c := &bootClock{base: time.Now()}
+	c.sync()
+	return c
+}
+
+func (c *bootClock) sync() { c.off = int64(bootNanos()) - int64(time.Since(c.base)) }
+
+func (c *bootClock) now() uint64 { return uint64(int64(time.Since(c.base)) + c.off) }
 
 // Buffered returns the next event of the batch Fill decoded, or nil when
 // every one was returned. The event is valid until the next Fill.
@@ -127,9 +189,8 @@ func (m *Merge[R]) Rest() []Event {
 // every event up to the timestamp at the head of the next oldest ring.
 // Each ring is looked at once when Fill begins; after that only the ring
 // a run is taken from, once per event, and the choice of the next run
-// compares the heads already seen. A ring that was empty when Fill began
-// waits for the next Fill: what it receives meanwhile may have arrived
-// late anyway, as with any per-CPU tracer.
+// compares the heads already seen. While a ring is empty, events newer
+// than the moment it was seen empty wait for a later Fill (see horizon).
 //
 // A record that does not decode ends the batch; the events before it are
 // returned first, and the next Fill returns its error (naming the CPU)
@@ -145,12 +206,18 @@ func (m *Merge[R]) Fill() (int, error) {
 		m.heads = make([]head, len(m.Rings))
 	}
 	heads := m.heads
+	empty := false
 	for i, r := range m.Rings {
 		rec := r.Peek()
 		heads[i] = head{rec, recordTS(rec)}
+		empty = empty || rec == nil
+	}
+	horizon := ^uint64(0)
+	if empty {
+		horizon = m.horizon(heads)
 	}
 	for m.n < len(m.batch) {
-		best, bestTS, limit := -1, uint64(0), ^uint64(0)
+		best, bestTS, limit := -1, uint64(0), horizon
 		for i := range heads {
 			h := &heads[i]
 			switch {
@@ -164,7 +231,7 @@ func (m *Merge[R]) Fill() (int, error) {
 				limit = h.ts
 			}
 		}
-		if best < 0 {
+		if best < 0 || bestTS > horizon {
 			break
 		}
 		r := m.Rings[best]
@@ -225,4 +292,13 @@ func (m *Merge[R]) Empty() bool {
 		}
 	}
 	return true
+}
+
+// bootNanos reads CLOCK_BOOTTIME with a syscall.
+func bootNanos() uint64 {
+	var ts unix.Timespec
+	if _, _, errno := unix.RawSyscall(unix.SYS_CLOCK_GETTIME, unix.CLOCK_BOOTTIME, uintptr(unsafe.Pointer(&ts)), 0); errno != 0 {
+		return ^uint64(0) >> 1 // no limit rather than no events
+	}
+	return uint64(ts.Nano())
 }

@@ -155,8 +155,83 @@ func TestMergeTakesRuns(t *testing.T) {
 	if n, err := m.Fill(); n != BatchSize || err != nil {
 		t.Fatalf("Fill = %d, %v; want %d", n, err, BatchSize)
 	}
-	if idle.peeks > 1 {
+	// Once, and once more after the clock is read (see horizon): not
+	// once per event.
+	if idle.peeks > 2 {
 		t.Fatalf("the idle ring was looked at %d times for one batch", idle.peeks)
+	}
+}
+
+// TestMergeHoldsEventsNewerThanAnEmptyRing: while a ring is empty, events
+// of other rings stamped after the clock read at the start of Fill wait
+// for a later Fill; an event that lands in the empty ring meanwhile, as
+// when a thread moves from one CPU to another, comes first.
+func TestMergeHoldsEventsNewerThanAnEmptyRing(t *testing.T) {
+	idle := &sliceRing{cpu: 0}
+	busy := &sliceRing{cpu: 1, recs: [][]byte{rec(100, 7), rec(300, 7)}}
+	m := NewMerge([]*sliceRing{idle, busy})
+	clock := &fakeClock{t: 200}
+	m.clock = clock
+	if n, err := m.Fill(); n != 1 || err != nil {
+		t.Fatalf("Fill = %d, %v; want only the event stamped before the clock", n, err)
+	}
+	if e := m.Buffered(); e.TS != 100 {
+		t.Fatalf("first event stamped %d, want 100", e.TS)
+	}
+	// The thread's next event was written on the idle CPU, stamped 250,
+	// after the busy ring's 300 had been seen: it must come first.
+	idle.recs = append(idle.recs, rec(250, 7))
+	clock.t = 400
+	var got []uint64
+	for {
+		n, err := m.Fill()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+		for e := m.Buffered(); e != nil; e = m.Buffered() {
+			got = append(got, e.TS)
+		}
+	}
+	if fmt.Sprint(got) != "[250 300]" {
+		t.Fatalf("events stamped %v, want [250 300]", got)
+	}
+	// Every ring has records: no clock read, nothing held.
+	clock.t, clock.reads = 0, 0
+	idle.recs = append(idle.recs, rec(500, 7))
+	busy.recs = append(busy.recs, rec(600, 8))
+	if n, err := m.Fill(); n != 2 || err != nil {
+		t.Fatalf("Fill = %d, %v; want both events", n, err)
+	}
+	if a, b := m.Buffered(), m.Buffered(); a.TS != 500 || b.TS != 600 {
+		t.Fatalf("events stamped %d, %d; want 500, 600", a.TS, b.TS)
+	}
+	if clock.reads != 0 {
+		t.Fatalf("the clock was read %d times with no ring empty", clock.reads)
+	}
+	// A clock estimate behind the events (a suspend moved CLOCK_BOOTTIME)
+	// is set right, not left to hold every event back.
+	clock.t, clock.synced = 650, 1000
+	busy.recs = append(busy.recs, rec(700, 8))
+	if n, err := m.Fill(); n != 1 || err != nil || clock.syncs != 1 {
+		t.Fatalf("Fill = %d, %v after %d syncs; want the event, after one sync of the clock", n, err, clock.syncs)
+	}
+}
+
+// fakeClock is a bootTime whose time the test sets; sync moves it to
+// synced, when set.
+type fakeClock struct {
+	t, synced    uint64
+	reads, syncs int
+}
+
+func (c *fakeClock) now() uint64 { c.reads++; return c.t }
+func (c *fakeClock) sync() {
+	c.syncs++
+	if c.synced != 0 {
+		c.t = c.synced
 	}
 }
 

@@ -120,7 +120,8 @@ volatile __u8 cfg_interesting[VIGIL_MAX_SYSCALLS] = {};
  * raw sys_exit tracepoint; EXIT_TP, those on the selected syscalls' own
  * exit tracepoints (tpexit.bpf.c); EXIT_BOTH, both, for the instant the
  * loader switches with both attached. An exit that runs one program
- * before a switch and the other after is told twice, never lost.
+ * before the instant and the other after is told twice; one preempted
+ * between its programs across the whole switch is lost.
  */
 #define EXIT_RAW 0
 #define EXIT_TP 1
