@@ -513,15 +513,23 @@ const scratchSlots = 6
 // Events come in batches (driver.Merge): most calls return the next event
 // of the batch, already decoded, without the lock or a look at the rings.
 func (p *Probe) Next() (*driver.Event, error) {
+	return leased(p, p.next, func(e *driver.Event) bool { return e == nil })
+}
+
+// leased runs read, which returns events in the rings, under the lease
+// (see Close): the rings are unmapped by whichever of Close and the
+// reader comes last. none says read returned no event.
+func leased[T any](p *Probe, read func() (T, error), none func(T) bool) (T, error) {
 	ok, unmap := p.lease.Acquire()
 	if !ok {
 		if unmap {
 			p.unmapRetired()
 		}
-		return nil, driver.ErrClosed
+		var zero T
+		return zero, driver.ErrClosed
 	}
-	e, err := p.next()
-	if e == nil {
+	v, err := read()
+	if none(v) {
 		if p.lease.Idle() {
 			p.unmapRetired()
 		}
@@ -531,7 +539,7 @@ func (p *Probe) Next() (*driver.Event, error) {
 			err = driver.ErrClosed
 		}
 	}
-	return e, err
+	return v, err
 }
 
 func (p *Probe) next() (*driver.Event, error) {
@@ -549,23 +557,7 @@ func (p *Probe) next() (*driver.Event, error) {
 // NextBatch returns the events Next would return next, a batch at a time
 // (see driver.Batcher).
 func (p *Probe) NextBatch() ([]driver.Event, error) {
-	ok, unmap := p.lease.Acquire()
-	if !ok {
-		if unmap {
-			p.unmapRetired()
-		}
-		return nil, driver.ErrClosed
-	}
-	evs, err := p.nextBatch()
-	if len(evs) == 0 {
-		if p.lease.Idle() {
-			p.unmapRetired()
-		}
-		if err != nil && p.closed.Load() {
-			err = driver.ErrClosed
-		}
-	}
-	return evs, err
+	return leased(p, p.nextBatch, func(evs []driver.Event) bool { return len(evs) == 0 })
 }
 
 func (p *Probe) nextBatch() ([]driver.Event, error) {

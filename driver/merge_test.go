@@ -36,6 +36,14 @@ func (r *sliceRing) CPU() int { return r.cpu }
 func mergeAll(t *testing.T, m *Merge[*sliceRing]) []*Event {
 	t.Helper()
 	var out []*Event
+	eachMerged(t, m, func(e *Event) { out = append(out, e.Copy()) })
+	return out
+}
+
+// eachMerged reads m to the end as a reader does and gives each event to
+// fn; the event is valid only during the call.
+func eachMerged(t *testing.T, m *Merge[*sliceRing], fn func(*Event)) {
+	t.Helper()
 	for {
 		e := m.Buffered()
 		if e == nil {
@@ -44,11 +52,11 @@ func mergeAll(t *testing.T, m *Merge[*sliceRing]) []*Event {
 				t.Fatal(err)
 			}
 			if n == 0 {
-				return out
+				return
 			}
 			continue
 		}
-		out = append(out, e.Copy())
+		fn(e)
 	}
 }
 
@@ -183,18 +191,7 @@ func TestMergeHoldsEventsNewerThanAnEmptyRing(t *testing.T) {
 	idle.recs = append(idle.recs, rec(250, 7))
 	clock.t = 400
 	var got []uint64
-	for {
-		n, err := m.Fill()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n == 0 {
-			break
-		}
-		for e := m.Buffered(); e != nil; e = m.Buffered() {
-			got = append(got, e.TS)
-		}
-	}
+	eachMerged(t, m, func(e *Event) { got = append(got, e.TS) })
 	if fmt.Sprint(got) != "[250 300]" {
 		t.Fatalf("events stamped %v, want [250 300]", got)
 	}
@@ -398,18 +395,7 @@ func TestMergeHeadersOnly(t *testing.T) {
 	m.HeadersOnly = true
 	var got []string
 	fullErrs := 0
-	for {
-		e := m.Buffered()
-		if e == nil {
-			n, err := m.Fill()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if n == 0 {
-				break
-			}
-			continue
-		}
+	eachMerged(t, m, func(e *Event) {
 		if !e.HeaderOnly || e.NParams != 0 || e.Param(0) != nil {
 			t.Fatalf("event at %d: HeaderOnly %v, %d parameters: want only the header", e.TS, e.HeaderOnly, e.NParams)
 		}
@@ -422,10 +408,10 @@ func TestMergeHeadersOnly(t *testing.T) {
 				t.Fatalf("a failed Full left %+v", e)
 			}
 			fullErrs++
-			continue
+			return
 		}
 		got = append(got, fmt.Sprintf("%d/%d@%d res=%d fd=%d", e.TS, e.TID, e.CPU, e.Int(0), e.Uint(1)))
-	}
+	})
 	if fullErrs != 1 {
 		t.Errorf("Full refused %d events, want the one corrupt record", fullErrs)
 	}
