@@ -13,6 +13,13 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type fentryBatch struct {
+	_   structs.HostLayout
+	N   uint32
+	Len uint32
+	Buf [320]uint8
+}
+
 type fentryCpuStats struct {
 	_      structs.HostLayout
 	Events uint64
@@ -31,6 +38,7 @@ type fentryScratch struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	fentryMapBatches            = "batches"
 	fentryMapExecveatTids       = "execveat_tids"
 	fentryMapKfDotted           = "kf_dotted"
 	fentryMapKfStats            = "kf_stats"
@@ -43,6 +51,7 @@ const (
 	fentryProgVigilE_open       = "vigil_e_open"
 	fentryProgVigilE_openat     = "vigil_e_openat"
 	fentryProgVigilE_openat2    = "vigil_e_openat2"
+	fentryVarCfgBatch           = "cfg_batch"
 	fentryVarCfgCapture         = "cfg_capture"
 	fentryVarCfgExitTp          = "cfg_exit_tp"
 	fentryVarCfgIgnoreTgid      = "cfg_ignore_tgid"
@@ -122,6 +131,7 @@ type fentryProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type fentryMapSpecs struct {
+	Batches      *ebpf.MapSpec `ebpf:"batches"`
 	ExecveatTids *ebpf.MapSpec `ebpf:"execveat_tids"`
 	KfDotted     *ebpf.MapSpec `ebpf:"kf_dotted"`
 	KfStats      *ebpf.MapSpec `ebpf:"kf_stats"`
@@ -134,6 +144,7 @@ type fentryMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type fentryVariableSpecs struct {
+	CfgBatch           *ebpf.VariableSpec `ebpf:"cfg_batch"`
 	CfgCapture         *ebpf.VariableSpec `ebpf:"cfg_capture"`
 	CfgExitTp          *ebpf.VariableSpec `ebpf:"cfg_exit_tp"`
 	CfgIgnoreTgid      *ebpf.VariableSpec `ebpf:"cfg_ignore_tgid"`
@@ -179,6 +190,7 @@ func (o *fentryObjects) Close() error {
 //
 // It can be passed to loadFentryObjects or ebpf.CollectionSpec.LoadAndAssign.
 type fentryMaps struct {
+	Batches      *ebpf.Map `ebpf:"batches"`
 	ExecveatTids *ebpf.Map `ebpf:"execveat_tids"`
 	KfDotted     *ebpf.Map `ebpf:"kf_dotted"`
 	KfStats      *ebpf.Map `ebpf:"kf_stats"`
@@ -189,6 +201,7 @@ type fentryMaps struct {
 
 func (m *fentryMaps) Close() error {
 	return _FentryClose(
+		m.Batches,
 		m.ExecveatTids,
 		m.KfDotted,
 		m.KfStats,
@@ -202,6 +215,7 @@ func (m *fentryMaps) Close() error {
 //
 // It can be passed to loadFentryObjects or ebpf.CollectionSpec.LoadAndAssign.
 type fentryVariables struct {
+	CfgBatch           *ebpf.Variable `ebpf:"cfg_batch"`
 	CfgCapture         *ebpf.Variable `ebpf:"cfg_capture"`
 	CfgExitTp          *ebpf.Variable `ebpf:"cfg_exit_tp"`
 	CfgIgnoreTgid      *ebpf.Variable `ebpf:"cfg_ignore_tgid"`

@@ -40,6 +40,10 @@ var entryModes = []string{entryFentry, entryTracepoint, entrySysEnter}
 // every selection, so that both exit paths can be compared.
 var forceRawExit bool
 
+// noBatches, set by tests, keeps the probe writing one record per
+// generic event where it could batch them.
+var noBatches bool
+
 // coreObjects are what every probe loads: the maps, the configuration,
 // the exit dispatcher (whose prog array brings the per-syscall exit
 // programs) and the process lifecycle programs.
@@ -53,6 +57,8 @@ type coreObjects struct {
 	VigilProcFork *ebpf.Program `ebpf:"vigil_proc_fork"`
 	VigilProcExec *ebpf.Program `ebpf:"vigil_proc_exec"`
 	VigilProcExit *ebpf.Program `ebpf:"vigil_proc_exit"`
+	// Loaded everywhere, attached only where batches are on.
+	VigilSchedSwitch *ebpf.Program `ebpf:"vigil_sched_switch"`
 }
 
 type sysEnterObjects struct {
@@ -74,6 +80,7 @@ func (p *Probe) load(spec *ebpf.CollectionSpec, opts *ebpf.CollectionOptions, re
 	p.objs.VigilProcFork = core.VigilProcFork
 	p.objs.VigilProcExec = core.VigilProcExec
 	p.objs.VigilProcExit = core.VigilProcExit
+	p.objs.VigilSchedSwitch = core.VigilSchedSwitch
 	// The data sections stay reachable through the variables.
 	p.dataMaps = []*ebpf.Map{core.Bss, core.Data, core.Rodata}
 
@@ -82,7 +89,7 @@ func (p *Probe) load(spec *ebpf.CollectionSpec, opts *ebpf.CollectionOptions, re
 		".bss": core.Bss, ".data": core.Data, ".rodata": core.Rodata,
 		probeMapExecveatTids: core.ExecveatTids, probeMapRingbufs: core.Ringbufs,
 		probeMapScratchMap: core.ScratchMap, probeMapStats: core.Stats,
-		probeMapExitProgs: core.ExitProgs,
+		probeMapExitProgs: core.ExitProgs, probeMapBatches: core.Batches,
 		probeMapKfDotted:  core.KfDotted, probeMapKfStats: core.KfStats,
 	}
 	p.exitTP, p.exitTPErr = newExitTracepoints(spec, &shared, readTypes)

@@ -81,6 +81,11 @@ type Probe struct {
 	dataMaps  []*ebpf.Map // .bss, .data, .rodata
 	busy      busyFlag    // under mu
 	busyErr   error       // why busy could not be mapped
+	// Generic events are written in batches (see bpf/c/builder.h) where
+	// the kernel has bpf_preempt_disable: batchErr says why not.
+	// switchLink is vigil_sched_switch's, attached while batches are on.
+	batchErr   error
+	switchLink link.Link // under linkMu
 }
 
 var _ driver.Stopper = (*Probe)(nil)
@@ -131,7 +136,7 @@ func Open(cfg driver.Config, opts Options) (_ *Probe, err error) {
 		return nil, fmt.Errorf("count possible CPUs: %w", err)
 	}
 
-	p := &Probe{epfd: -1, wake: -1, cfg: cfg}
+	p := &Probe{epfd: -1, wake: -1, cfg: cfg, batchErr: batchSupport(kernelTypes)}
 	defer func() {
 		if err != nil {
 			p.teardown()
@@ -185,6 +190,22 @@ func Open(cfg driver.Config, opts Options) (_ *Probe, err error) {
 		return nil, fmt.Errorf("start capture: %w", err)
 	}
 	return p, nil
+}
+
+// batchSupport says why generic events cannot be batched on this kernel,
+// nil if they can: a batch is changed with preemption off, and the BPF
+// kfuncs that turn it off came with 6.10.
+func batchSupport(kernel *btf.Spec) error {
+	if noBatches {
+		return errors.New("batches disabled for a test")
+	}
+	for _, name := range []string{"bpf_preempt_disable", "bpf_preempt_enable"} {
+		var fn *btf.Func
+		if err := kernel.TypeByName(name, &fn); err != nil {
+			return fmt.Errorf("kernel lacks the kfunc %s (6.10): %w", name, err)
+		}
+	}
+	return nil
 }
 
 // tracepointPrograms are the programs always attached to tracepoints:
@@ -283,6 +304,18 @@ func selected(cfg driver.Config, nr uint16) bool {
 func (p *Probe) attach() error {
 	p.linkMu.Lock()
 	defer p.linkMu.Unlock()
+	// Batches first: no event may go into one before a thread leaving
+	// its CPU writes it out.
+	if p.batchErr == nil {
+		l, err := link.AttachTracing(link.TracingOptions{Program: p.objs.VigilSchedSwitch, AttachType: ebpf.AttachTraceRawTp})
+		if err != nil {
+			return fmt.Errorf("attach %s: %w", p.objs.VigilSchedSwitch, err)
+		}
+		p.switchLink = l
+		if err := p.objs.CfgBatch.Set(uint32(1)); err != nil {
+			return fmt.Errorf("turn batches on: %w", err)
+		}
+	}
 	for _, prog := range p.tracepointPrograms() {
 		l, err := link.AttachTracing(link.TracingOptions{Program: prog, AttachType: ebpf.AttachTraceRawTp})
 		if err != nil {
@@ -437,6 +470,36 @@ func (p *Probe) detach() {
 	}
 	if p.exitTP != nil {
 		p.exitTP.detach()
+	}
+	if p.switchLink != nil {
+		// No program adds to a batch now but runs already under way:
+		// make every CPU switch, so that each writes out its batch.
+		_ = p.objs.CfgBatch.Set(uint32(0))
+		switchEveryCPU(len(p.rings))
+		_ = p.switchLink.Close()
+		p.switchLink = nil
+	}
+}
+
+// switchEveryCPU runs the calling thread on each of the first n CPUs in
+// turn: whatever thread ran there leaves it. CPUs this process may not
+// run on are left alone; their batches are written when their threads
+// next leave them.
+func switchEveryCPU(n int) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var was unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &was); err != nil {
+		return
+	}
+	defer func() { _ = unix.SchedSetaffinity(0, &was) }()
+	for cpu := 0; cpu < n; cpu++ {
+		if !was.IsSet(cpu) {
+			continue
+		}
+		var one unix.CPUSet
+		one.Set(cpu)
+		_ = unix.SchedSetaffinity(0, &one)
 	}
 }
 

@@ -13,6 +13,13 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type probeBatch struct {
+	_   structs.HostLayout
+	N   uint32
+	Len uint32
+	Buf [320]uint8
+}
+
 type probeCpuStats struct {
 	_      structs.HostLayout
 	Events uint64
@@ -31,6 +38,7 @@ type probeScratch struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	probeMapBatches             = "batches"
 	probeMapExecveatTids        = "execveat_tids"
 	probeMapExitProgs           = "exit_progs"
 	probeMapKfDotted            = "kf_dotted"
@@ -41,6 +49,7 @@ const (
 	probeProgVigilProcExec      = "vigil_proc_exec"
 	probeProgVigilProcExit      = "vigil_proc_exit"
 	probeProgVigilProcFork      = "vigil_proc_fork"
+	probeProgVigilSchedSwitch   = "vigil_sched_switch"
 	probeProgVigilSysEnter      = "vigil_sys_enter"
 	probeProgVigilSysExit       = "vigil_sys_exit"
 	probeProgVigilX_accept      = "vigil_x_accept"
@@ -98,6 +107,7 @@ const (
 	probeProgVigilX_unlinkat    = "vigil_x_unlinkat"
 	probeProgVigilX_unshare     = "vigil_x_unshare"
 	probeProgVigilX_vfork       = "vigil_x_vfork"
+	probeVarCfgBatch            = "cfg_batch"
 	probeVarCfgCapture          = "cfg_capture"
 	probeVarCfgExitTp           = "cfg_exit_tp"
 	probeVarCfgIgnoreTgid       = "cfg_ignore_tgid"
@@ -169,6 +179,7 @@ type probeProgramSpecs struct {
 	VigilProcExec      *ebpf.ProgramSpec `ebpf:"vigil_proc_exec"`
 	VigilProcExit      *ebpf.ProgramSpec `ebpf:"vigil_proc_exit"`
 	VigilProcFork      *ebpf.ProgramSpec `ebpf:"vigil_proc_fork"`
+	VigilSchedSwitch   *ebpf.ProgramSpec `ebpf:"vigil_sched_switch"`
 	VigilSysEnter      *ebpf.ProgramSpec `ebpf:"vigil_sys_enter"`
 	VigilSysExit       *ebpf.ProgramSpec `ebpf:"vigil_sys_exit"`
 	VigilX_accept      *ebpf.ProgramSpec `ebpf:"vigil_x_accept"`
@@ -232,6 +243,7 @@ type probeProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type probeMapSpecs struct {
+	Batches      *ebpf.MapSpec `ebpf:"batches"`
 	ExecveatTids *ebpf.MapSpec `ebpf:"execveat_tids"`
 	ExitProgs    *ebpf.MapSpec `ebpf:"exit_progs"`
 	KfDotted     *ebpf.MapSpec `ebpf:"kf_dotted"`
@@ -245,6 +257,7 @@ type probeMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type probeVariableSpecs struct {
+	CfgBatch           *ebpf.VariableSpec `ebpf:"cfg_batch"`
 	CfgCapture         *ebpf.VariableSpec `ebpf:"cfg_capture"`
 	CfgExitTp          *ebpf.VariableSpec `ebpf:"cfg_exit_tp"`
 	CfgIgnoreTgid      *ebpf.VariableSpec `ebpf:"cfg_ignore_tgid"`
@@ -291,6 +304,7 @@ func (o *probeObjects) Close() error {
 //
 // It can be passed to loadProbeObjects or ebpf.CollectionSpec.LoadAndAssign.
 type probeMaps struct {
+	Batches      *ebpf.Map `ebpf:"batches"`
 	ExecveatTids *ebpf.Map `ebpf:"execveat_tids"`
 	ExitProgs    *ebpf.Map `ebpf:"exit_progs"`
 	KfDotted     *ebpf.Map `ebpf:"kf_dotted"`
@@ -302,6 +316,7 @@ type probeMaps struct {
 
 func (m *probeMaps) Close() error {
 	return _ProbeClose(
+		m.Batches,
 		m.ExecveatTids,
 		m.ExitProgs,
 		m.KfDotted,
@@ -316,6 +331,7 @@ func (m *probeMaps) Close() error {
 //
 // It can be passed to loadProbeObjects or ebpf.CollectionSpec.LoadAndAssign.
 type probeVariables struct {
+	CfgBatch           *ebpf.Variable `ebpf:"cfg_batch"`
 	CfgCapture         *ebpf.Variable `ebpf:"cfg_capture"`
 	CfgExitTp          *ebpf.Variable `ebpf:"cfg_exit_tp"`
 	CfgIgnoreTgid      *ebpf.Variable `ebpf:"cfg_ignore_tgid"`
@@ -349,6 +365,7 @@ type probePrograms struct {
 	VigilProcExec      *ebpf.Program `ebpf:"vigil_proc_exec"`
 	VigilProcExit      *ebpf.Program `ebpf:"vigil_proc_exit"`
 	VigilProcFork      *ebpf.Program `ebpf:"vigil_proc_fork"`
+	VigilSchedSwitch   *ebpf.Program `ebpf:"vigil_sched_switch"`
 	VigilSysEnter      *ebpf.Program `ebpf:"vigil_sys_enter"`
 	VigilSysExit       *ebpf.Program `ebpf:"vigil_sys_exit"`
 	VigilX_accept      *ebpf.Program `ebpf:"vigil_x_accept"`
@@ -413,6 +430,7 @@ func (p *probePrograms) Close() error {
 		p.VigilProcExec,
 		p.VigilProcExit,
 		p.VigilProcFork,
+		p.VigilSchedSwitch,
 		p.VigilSysEnter,
 		p.VigilSysExit,
 		p.VigilX_accept,

@@ -4,6 +4,7 @@
 package bpf
 
 import (
+	"encoding/binary"
 	"fmt"
 	"os"
 	"sync/atomic"
@@ -44,6 +45,14 @@ type ring struct {
 	avail   uint64 // producer position last seen
 	headLen uint64 // size of the record peek() returned, header and padding included
 	wrap    []byte // the record that wraps around the end, gathered
+
+	// A record may hold several events (a batch of generic events, see
+	// bpf/c/builder.h), each at an 8-byte aligned offset: rec is the
+	// record Peek is in (nil between records), sub the offset of the
+	// event it returns, evLen that event's length.
+	rec   []byte
+	sub   uint64
+	evLen uint64
 }
 
 func newRing(cpu, fd, size int) (*ring, error) {
@@ -71,9 +80,12 @@ func newRing(cpu, fd, size int) (*ring, error) {
 	return r, nil
 }
 
-// Peek returns the next record without consuming it, or nil when the ring
+// Peek returns the next event without consuming it, or nil when the ring
 // is empty or the next record is still being written.
 func (r *ring) Peek() []byte {
+	if r.rec != nil {
+		return r.event()
+	}
 	for {
 		if r.pos == r.avail {
 			r.avail = atomic.LoadUint64(r.prod)
@@ -96,19 +108,44 @@ func (r *ring) Peek() []byte {
 		// Headers are 8-byte aligned and never wrap; data may.
 		start, end := off+ringHdrSize, off+ringHdrSize+n
 		if end <= uint64(len(r.data)) {
-			return r.data[start:end]
+			r.rec = r.data[start:end]
+		} else {
+			// At most one record wraps per lap, and the kernel cannot
+			// lap what we have not published: the buffer is reused
+			// safely.
+			r.wrap = append(r.wrap[:0], r.data[start:]...)
+			r.wrap = append(r.wrap, r.data[:end-uint64(len(r.data))]...)
+			r.rec = r.wrap
 		}
-		// At most one record wraps per lap, and the kernel cannot lap
-		// what we have not published: the buffer is reused safely.
-		r.wrap = append(r.wrap[:0], r.data[start:]...)
-		r.wrap = append(r.wrap, r.data[:end-uint64(len(r.data))]...)
-		return r.wrap
+		r.sub = 0
+		return r.event()
 	}
 }
 
-// Consume consumes the record Peek returned, locally: the kernel may not
-// write over it before Publish.
-func (r *ring) Consume() { r.pos += r.headLen; r.headLen = 0 }
+// event returns the event at r.sub of the current record: as long as its
+// length field says when that is shorter than the rest of the record,
+// else the whole rest, so that a bad length is Decode's to report.
+func (r *ring) event() []byte {
+	rest := r.rec[r.sub:]
+	r.evLen = uint64(len(rest))
+	if len(rest) >= driver.HeaderSize {
+		if n := uint64(binary.LittleEndian.Uint32(rest[16:])); n >= driver.HeaderSize && n < r.evLen {
+			r.evLen = n
+		}
+	}
+	return rest[:r.evLen]
+}
+
+// Consume consumes the event Peek returned, locally: the kernel may not
+// write over its record before Publish.
+func (r *ring) Consume() {
+	if next := r.sub + (r.evLen+7)&^7; next < uint64(len(r.rec)) {
+		r.sub = next
+		return
+	}
+	r.pos += r.headLen
+	r.headLen, r.rec, r.sub = 0, nil, 0
+}
 
 // CPU is the CPU the ring belongs to.
 func (r *ring) CPU() int { return r.cpu }

@@ -13,6 +13,13 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type tpentryBatch struct {
+	_   structs.HostLayout
+	N   uint32
+	Len uint32
+	Buf [320]uint8
+}
+
 type tpentryCpuStats struct {
 	_      structs.HostLayout
 	Events uint64
@@ -31,6 +38,7 @@ type tpentryScratch struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	tpentryMapBatches            = "batches"
 	tpentryMapExecveatTids       = "execveat_tids"
 	tpentryMapKfDotted           = "kf_dotted"
 	tpentryMapKfStats            = "kf_stats"
@@ -43,6 +51,7 @@ const (
 	tpentryProgVigilT_open       = "vigil_t_open"
 	tpentryProgVigilT_openat     = "vigil_t_openat"
 	tpentryProgVigilT_openat2    = "vigil_t_openat2"
+	tpentryVarCfgBatch           = "cfg_batch"
 	tpentryVarCfgCapture         = "cfg_capture"
 	tpentryVarCfgExitTp          = "cfg_exit_tp"
 	tpentryVarCfgIgnoreTgid      = "cfg_ignore_tgid"
@@ -122,6 +131,7 @@ type tpentryProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type tpentryMapSpecs struct {
+	Batches      *ebpf.MapSpec `ebpf:"batches"`
 	ExecveatTids *ebpf.MapSpec `ebpf:"execveat_tids"`
 	KfDotted     *ebpf.MapSpec `ebpf:"kf_dotted"`
 	KfStats      *ebpf.MapSpec `ebpf:"kf_stats"`
@@ -134,6 +144,7 @@ type tpentryMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type tpentryVariableSpecs struct {
+	CfgBatch           *ebpf.VariableSpec `ebpf:"cfg_batch"`
 	CfgCapture         *ebpf.VariableSpec `ebpf:"cfg_capture"`
 	CfgExitTp          *ebpf.VariableSpec `ebpf:"cfg_exit_tp"`
 	CfgIgnoreTgid      *ebpf.VariableSpec `ebpf:"cfg_ignore_tgid"`
@@ -179,6 +190,7 @@ func (o *tpentryObjects) Close() error {
 //
 // It can be passed to loadTpentryObjects or ebpf.CollectionSpec.LoadAndAssign.
 type tpentryMaps struct {
+	Batches      *ebpf.Map `ebpf:"batches"`
 	ExecveatTids *ebpf.Map `ebpf:"execveat_tids"`
 	KfDotted     *ebpf.Map `ebpf:"kf_dotted"`
 	KfStats      *ebpf.Map `ebpf:"kf_stats"`
@@ -189,6 +201,7 @@ type tpentryMaps struct {
 
 func (m *tpentryMaps) Close() error {
 	return _TpentryClose(
+		m.Batches,
 		m.ExecveatTids,
 		m.KfDotted,
 		m.KfStats,
@@ -202,6 +215,7 @@ func (m *tpentryMaps) Close() error {
 //
 // It can be passed to loadTpentryObjects or ebpf.CollectionSpec.LoadAndAssign.
 type tpentryVariables struct {
+	CfgBatch           *ebpf.Variable `ebpf:"cfg_batch"`
 	CfgCapture         *ebpf.Variable `ebpf:"cfg_capture"`
 	CfgExitTp          *ebpf.Variable `ebpf:"cfg_exit_tp"`
 	CfgIgnoreTgid      *ebpf.Variable `ebpf:"cfg_ignore_tgid"`

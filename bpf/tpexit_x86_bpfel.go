@@ -13,6 +13,13 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type tpexitBatch struct {
+	_   structs.HostLayout
+	N   uint32
+	Len uint32
+	Buf [320]uint8
+}
+
 type tpexitCpuStats struct {
 	_      structs.HostLayout
 	Events uint64
@@ -31,6 +38,7 @@ type tpexitScratch struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	tpexitMapBatches             = "batches"
 	tpexitMapExecveatTids        = "execveat_tids"
 	tpexitMapKfDotted            = "kf_dotted"
 	tpexitMapKfStats             = "kf_stats"
@@ -93,6 +101,7 @@ const (
 	tpexitProgVigilTxUnlinkat    = "vigil_tx_unlinkat"
 	tpexitProgVigilTxUnshare     = "vigil_tx_unshare"
 	tpexitProgVigilTxVfork       = "vigil_tx_vfork"
+	tpexitVarCfgBatch            = "cfg_batch"
 	tpexitVarCfgCapture          = "cfg_capture"
 	tpexitVarCfgExitTp           = "cfg_exit_tp"
 	tpexitVarCfgIgnoreTgid       = "cfg_ignore_tgid"
@@ -222,6 +231,7 @@ type tpexitProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type tpexitMapSpecs struct {
+	Batches      *ebpf.MapSpec `ebpf:"batches"`
 	ExecveatTids *ebpf.MapSpec `ebpf:"execveat_tids"`
 	KfDotted     *ebpf.MapSpec `ebpf:"kf_dotted"`
 	KfStats      *ebpf.MapSpec `ebpf:"kf_stats"`
@@ -234,6 +244,7 @@ type tpexitMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type tpexitVariableSpecs struct {
+	CfgBatch           *ebpf.VariableSpec `ebpf:"cfg_batch"`
 	CfgCapture         *ebpf.VariableSpec `ebpf:"cfg_capture"`
 	CfgExitTp          *ebpf.VariableSpec `ebpf:"cfg_exit_tp"`
 	CfgIgnoreTgid      *ebpf.VariableSpec `ebpf:"cfg_ignore_tgid"`
@@ -279,6 +290,7 @@ func (o *tpexitObjects) Close() error {
 //
 // It can be passed to loadTpexitObjects or ebpf.CollectionSpec.LoadAndAssign.
 type tpexitMaps struct {
+	Batches      *ebpf.Map `ebpf:"batches"`
 	ExecveatTids *ebpf.Map `ebpf:"execveat_tids"`
 	KfDotted     *ebpf.Map `ebpf:"kf_dotted"`
 	KfStats      *ebpf.Map `ebpf:"kf_stats"`
@@ -289,6 +301,7 @@ type tpexitMaps struct {
 
 func (m *tpexitMaps) Close() error {
 	return _TpexitClose(
+		m.Batches,
 		m.ExecveatTids,
 		m.KfDotted,
 		m.KfStats,
@@ -302,6 +315,7 @@ func (m *tpexitMaps) Close() error {
 //
 // It can be passed to loadTpexitObjects or ebpf.CollectionSpec.LoadAndAssign.
 type tpexitVariables struct {
+	CfgBatch           *ebpf.Variable `ebpf:"cfg_batch"`
 	CfgCapture         *ebpf.Variable `ebpf:"cfg_capture"`
 	CfgExitTp          *ebpf.Variable `ebpf:"cfg_exit_tp"`
 	CfgIgnoreTgid      *ebpf.Variable `ebpf:"cfg_ignore_tgid"`

@@ -51,10 +51,13 @@ func sizeName(n int) string {
 // Ring is one CPU's buffer as Merge reads it. Both drivers' readers
 // implement it over their own memory layouts.
 type Ring interface {
-	// Peek returns the next record (an event, header first) without
-	// consuming it, or nil when the ring has nothing ready.
+	// Peek returns the next event (header first) without consuming it,
+	// or nil when the ring has nothing ready. A ring's events are in
+	// order for each thread; a thread's generic events may wait in a
+	// batch (see bpf/c/builder.h) while other threads' newer events
+	// reach the ring.
 	Peek() []byte
-	// Consume moves past the record Peek returned. Its bytes stay valid,
+	// Consume moves past the event Peek returned. Its bytes stay valid,
 	// and the writer may not reuse them, until Publish.
 	Consume()
 	// Publish gives the space of the records consumed so far back to the

@@ -93,6 +93,18 @@ int BPF_PROG(vigil_sys_enter, struct pt_regs *regs, long id)
 	return fill_enter(regs, id);
 }
 
+/*
+ * A thread leaving its CPU takes no batch along: its generic events are
+ * written before it runs anywhere else (see builder.h). Attached only
+ * while batches are on.
+ */
+SEC("tp_btf/sched_switch")
+int BPF_PROG(vigil_sched_switch)
+{
+	flush_this_batch();
+	return 0;
+}
+
 /* ---- process lifecycle ------------------------------------------------- */
 
 static __always_inline int lifecycle_wanted(void)
