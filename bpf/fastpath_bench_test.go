@@ -46,7 +46,8 @@ func emptyOn(b *testing.B, tps ...string) func() {
 // BenchmarkFastPath times a getppid loop, BPF run-time stats off
 // throughout, with: nothing attached; an empty program on sys_exit; empty
 // programs on sys_enter and sys_exit; the probe capturing every syscall;
-// the probe selecting {execve, openat, open}, so that getppid is not
+// the same with one ring record per generic event (no batches); the
+// probe selecting {execve, openat, open}, so that getppid is not
 // selected; selecting {execve, mkdirat}, no syscall with an entry
 // event; and selecting getppid alone, its exit from its own tracepoint
 // and from the raw sys_exit one. Rounds are interleaved; medians are
@@ -71,7 +72,7 @@ func BenchmarkFastPath(b *testing.B) {
 	defer p.Close()
 	d := startDrainer(p)
 	alone := onlySyscall(b, "getppid")
-	var base, exit1, both, capture, unsel, unselExit, aloneTP, aloneRaw []float64
+	var base, exit1, both, capture, single, unsel, unselExit, aloneTP, aloneRaw []float64
 	for i := 0; i < b.N; i++ {
 		for r := 0; r < rounds; r++ {
 			p.detach()
@@ -89,6 +90,13 @@ func BenchmarkFastPath(b *testing.B) {
 				b.Fatal(err)
 			}
 			capture = append(capture, timedLoop(b, calls))
+			// The same, a ring record per generic event: what batches
+			// buy.
+			if p.batches {
+				setBatch(b, p, 0)
+				single = append(single, timedLoop(b, calls))
+				setBatch(b, p, 1)
+			}
 			if err := p.SetConfig(set); err != nil {
 				b.Fatal(err)
 			}
@@ -118,12 +126,24 @@ func BenchmarkFastPath(b *testing.B) {
 	b.ReportMetric(median(exit1)-mb, "added-empty-sys_exit-ns")
 	b.ReportMetric(median(both)-mb, "added-empty-both-ns")
 	b.ReportMetric(median(capture)-mb, "added-capture-ns")
+	batches := "no batches"
+	if p.batches {
+		b.ReportMetric(median(single)-mb, "added-capture-unbatched-ns")
+		batches = fmt.Sprintf("a ring record per event +%.0f", median(single)-mb)
+	}
 	b.ReportMetric(median(unsel)-mb, "added-unselected-ns")
 	b.ReportMetric(median(unselExit)-mb, "added-unselected-exit-only-ns")
 	b.ReportMetric(median(aloneTP)-mb, "added-selected-own-tracepoint-ns")
 	b.ReportMetric(median(aloneRaw)-mb, "added-selected-raw-sys_exit-ns")
-	fmt.Fprintf(os.Stderr, "fast path (stats off, entry via %s): base %.0f ns; empty sys_exit +%.0f; empty sys_enter+sys_exit +%.0f; capture all +%.0f; getppid unselected, set {execve,openat,open} +%.0f, set {execve,mkdirat} +%.0f; getppid selected alone, from its own exit tracepoint +%.0f, from the raw sys_exit +%.0f; %d events, %d drops\n",
-		p.entryMode, mb, median(exit1)-mb, median(both)-mb, median(capture)-mb, median(unsel)-mb, median(unselExit)-mb, median(aloneTP)-mb, median(aloneRaw)-mb, events, st.Drops)
+	fmt.Fprintf(os.Stderr, "fast path (stats off, entry via %s): base %.0f ns; empty sys_exit +%.0f; empty sys_enter+sys_exit +%.0f; capture all +%.0f (%s); getppid unselected, set {execve,openat,open} +%.0f, set {execve,mkdirat} +%.0f; getppid selected alone, from its own exit tracepoint +%.0f, from the raw sys_exit +%.0f; %d events, %d drops\n",
+		p.entryMode, mb, median(exit1)-mb, median(both)-mb, median(capture)-mb, batches, median(unsel)-mb, median(unselExit)-mb, median(aloneTP)-mb, median(aloneRaw)-mb, events, st.Drops)
+}
+
+// setBatch turns the batches of generic events on (1) or off (0).
+func setBatch(b *testing.B, p *Probe, on uint32) {
+	if err := p.objs.CfgBatch.Set(on); err != nil {
+		b.Fatal(err)
+	}
 }
 
 // setRawExit makes the raw sys_exit tracepoint serve every selection from

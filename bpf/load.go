@@ -90,7 +90,7 @@ func (p *Probe) load(spec *ebpf.CollectionSpec, opts *ebpf.CollectionOptions, re
 		probeMapExecveatTids: core.ExecveatTids, probeMapRingbufs: core.Ringbufs,
 		probeMapScratchMap: core.ScratchMap, probeMapStats: core.Stats,
 		probeMapExitProgs: core.ExitProgs, probeMapBatches: core.Batches,
-		probeMapKfDotted:  core.KfDotted, probeMapKfStats: core.KfStats,
+		probeMapKfDotted: core.KfDotted, probeMapKfStats: core.KfStats,
 	}
 	p.exitTP, p.exitTPErr = newExitTracepoints(spec, &shared, readTypes)
 	if p.exitTP != nil && !forceRawExit {

@@ -81,10 +81,10 @@ type Probe struct {
 	dataMaps  []*ebpf.Map // .bss, .data, .rodata
 	busy      busyFlag    // under mu
 	busyErr   error       // why busy could not be mapped
-	// Generic events are written in batches (see bpf/c/builder.h) where
-	// the kernel has bpf_preempt_disable: batchErr says why not.
-	// switchLink is vigil_sched_switch's, attached while batches are on.
-	batchErr   error
+	// Generic events are written in batches (see bpf/c/builder.h) unless
+	// a test turns them off; switchLink is vigil_sched_switch's, attached
+	// while they are on.
+	batches    bool
 	switchLink link.Link // under linkMu
 }
 
@@ -136,7 +136,7 @@ func Open(cfg driver.Config, opts Options) (_ *Probe, err error) {
 		return nil, fmt.Errorf("count possible CPUs: %w", err)
 	}
 
-	p := &Probe{epfd: -1, wake: -1, cfg: cfg, batchErr: batchSupport(kernelTypes)}
+	p := &Probe{epfd: -1, wake: -1, cfg: cfg, batches: !noBatches}
 	defer func() {
 		if err != nil {
 			p.teardown()
@@ -190,22 +190,6 @@ func Open(cfg driver.Config, opts Options) (_ *Probe, err error) {
 		return nil, fmt.Errorf("start capture: %w", err)
 	}
 	return p, nil
-}
-
-// batchSupport says why generic events cannot be batched on this kernel,
-// nil if they can: a batch is changed with preemption off, and the BPF
-// kfuncs that turn it off came with 6.10.
-func batchSupport(kernel *btf.Spec) error {
-	if noBatches {
-		return errors.New("batches disabled for a test")
-	}
-	for _, name := range []string{"bpf_preempt_disable", "bpf_preempt_enable"} {
-		var fn *btf.Func
-		if err := kernel.TypeByName(name, &fn); err != nil {
-			return fmt.Errorf("kernel lacks the kfunc %s (6.10): %w", name, err)
-		}
-	}
-	return nil
 }
 
 // tracepointPrograms are the programs always attached to tracepoints:
@@ -306,7 +290,7 @@ func (p *Probe) attach() error {
 	defer p.linkMu.Unlock()
 	// Batches first: no event may go into one before a thread leaving
 	// its CPU writes it out.
-	if p.batchErr == nil {
+	if p.batches {
 		l, err := link.AttachTracing(link.TracingOptions{Program: p.objs.VigilSchedSwitch, AttachType: ebpf.AttachTraceRawTp})
 		if err != nil {
 			return fmt.Errorf("attach %s: %w", p.objs.VigilSchedSwitch, err)
@@ -565,9 +549,10 @@ func (p *Probe) openRings(size int) error {
 }
 
 // scratchSlots is SLOT_COUNT of c/builder.h: each tracepoint program has
-// its own scratch entry per CPU, as probes may interleave on one CPU, and
+// its own scratch entry per CPU, as probes may interleave on one CPU (the
+// programs on the syscalls' exit tracepoints share one), and
 // the entry programs share two.
-const scratchSlots = 6
+const scratchSlots = 7
 
 // Next returns the oldest event at the head of the per-CPU buffers. Events
 // still being written on another CPU may be older: the merge is by the

@@ -50,9 +50,10 @@ type ring struct {
 	// bpf/c/builder.h), each at an 8-byte aligned offset: rec is the
 	// record Peek is in (nil between records), sub the offset of the
 	// event it returns, evLen that event's length.
-	rec   []byte
-	sub   uint64
-	evLen uint64
+	rec     []byte
+	sub     uint64
+	evLen   uint64
+	records uint64 // records read, for tests
 }
 
 func newRing(cpu, fd, size int) (*ring, error) {
@@ -105,6 +106,7 @@ func (r *ring) Peek() []byte {
 			continue
 		}
 		r.headLen = size
+		r.records++
 		// Headers are 8-byte aligned and never wrap; data may.
 		start, end := off+ringHdrSize, off+ringHdrSize+n
 		if end <= uint64(len(r.data)) {

@@ -14,10 +14,12 @@ import (
 )
 
 type tpexitBatch struct {
-	_   structs.HostLayout
-	N   uint32
-	Len uint32
-	Buf [320]uint8
+	_     structs.HostLayout
+	N     uint32
+	Len   uint32
+	Claim uint32
+	Pad   uint32
+	Buf   [320]uint8
 }
 
 type tpexitCpuStats struct {

@@ -81,6 +81,13 @@ struct {
 #define SLOT_SHARED_COUNT 2
 enum scratch_slot {
 	SLOT_SYS_EXIT,	/* the dispatcher and its tail calls */
+	/*
+	 * The programs on the syscalls' own exit tracepoints: the kernel runs
+	 * them with preemption off, one at a time on a CPU (bpf_prog_active).
+	 * Not SLOT_SYS_EXIT: across an exit-side switch, a preempted run of
+	 * the dispatcher may still be writing there.
+	 */
+	SLOT_TP_EXIT,
 	SLOT_FORK,
 	SLOT_EXEC,
 	SLOT_EXIT,
@@ -136,9 +143,8 @@ volatile __u32 cfg_exit_tp = 0;
 volatile __u32 reader_busy = 0;
 /*
  * 1: generic events are gathered per CPU and written to the ring
- * BATCH_EVENTS at a time (see batch_generic in exit.h). The loader sets
- * it once vigil_sched_switch is attached, and only where the kernel has
- * bpf_preempt_disable (6.10).
+ * BATCH_EVENTS at a time (see below). The loader sets it once
+ * vigil_sched_switch is attached.
  */
 volatile __u32 cfg_batch = 0;
 
@@ -380,18 +386,24 @@ static __always_inline void *this_ring(__u32 *cpu)
  * an 8-byte aligned offset (BATCH_STRIDE); the reader splits records by
  * the events' lengths.
  *
- * A batch only ever holds the events of the thread running on its CPU,
+ * A batch holds the events of one thread, the one running on its CPU,
  * so that every thread's events reach the rings in order:
  *  - before any other event is written to the ring, this CPU's batch is
  *    (output() -> flush_this_batch());
  *  - vigil_sched_switch writes it when its thread leaves the CPU, so that
  *    the thread's later events, on any CPU, come after it;
- *  - it is written when full.
- * Every change to a batch is made with preemption off
- * (bpf_preempt_disable, 6.10): syscall tracepoint programs are
- * preemptible since 6.14, and a thread preempted halfway through adding
- * an event would leave it to the next. Where the kfunc is missing the
- * probe writes one record per event, as before.
+ *  - it is written when full, and before another thread's event goes in.
+ *
+ * Programs on raw tracepoints and fentry may be preempted (syscall
+ * tracepoints since 6.14), and a thread preempted halfway through a
+ * change to a batch must not leave it to another. Where the kernel has
+ * bpf_preempt_disable (6.10) each change is made with preemption off:
+ * two calls, no atomic instruction. Elsewhere it is made under a claim,
+ * taken as claim_scratch() takes a shared slot (two locked adds, which
+ * cost most of what batches save): a thread that finds the batch claimed
+ * (its holder was preempted halfway) writes its event straight to the
+ * ring, as it would without batches; the batch then holds the holder's
+ * events, not its own.
  *
  * The events of a batch are counted in stats when it is written: Stats
  * then counts what the rings received. A thread's last few generic
@@ -405,6 +417,8 @@ static __always_inline void *this_ring(__u32 *cpu)
 struct batch {
 	__u32 n;	/* events held */
 	__u32 len;	/* bytes up to the end of the last one */
+	__u32 claim;	/* see claim_batch() */
+	__u32 pad;
 	__u8 buf[BATCH_EVENTS * BATCH_STRIDE];
 };
 
@@ -425,14 +439,31 @@ extern void bpf_preempt_enable(void) __ksym __weak;
 	!!sym;								\
 })
 
-/* Batches need the kfuncs; the loader resolves a missing one to 0. */
-static __always_inline int can_batch(void)
+/* The loader resolves a kfunc the kernel lacks to 0. */
+#define HAVE_PREEMPT_KFUNCS \
+	(ksym_exists(bpf_preempt_disable) && ksym_exists(bpf_preempt_enable))
+
+/* This CPU's batch, claimed; NULL if another run holds it. */
+static __always_inline struct batch *claim_batch(void)
 {
-	return ksym_exists(bpf_preempt_disable) &&
-	       ksym_exists(bpf_preempt_enable);
+	__u32 zero = 0;
+	struct batch *bt = bpf_map_lookup_elem(&batches, &zero);
+
+	if (!bt)
+		return NULL;
+	__sync_fetch_and_add(&bt->claim, 1);
+	if (*(volatile __u32 *)&bt->claim == 1)
+		return bt;
+	__sync_fetch_and_add(&bt->claim, -1);
+	return NULL;
 }
 
-/* Writes out a batch. Preemption is off. */
+static __always_inline void release_batch(struct batch *bt)
+{
+	__sync_fetch_and_add(&bt->claim, -1);
+}
+
+/* Writes out a batch that is the caller's (see above). */
 static __always_inline void write_batch(struct batch *bt)
 {
 	__u32 n = bt->n, len = bt->len, cpu;
@@ -453,22 +484,27 @@ static __always_inline void write_batch(struct batch *bt)
 }
 
 /*
- * Writes out this CPU's batch, if it holds events: they are the running
- * thread's (see above), so an empty one seen here stays empty of them.
+ * Writes out this CPU's batch, if it holds events. Under a claim held by
+ * a preempted run it is left: its events are that run's thread's.
  */
 static __always_inline void flush_this_batch(void)
 {
 	__u32 zero = 0;
-	struct batch *bt;
+	struct batch *bt = bpf_map_lookup_elem(&batches, &zero);
 
-	if (!can_batch())
-		return;
-	bt = bpf_map_lookup_elem(&batches, &zero);
 	if (!bt || !bt->n)
 		return;
-	bpf_preempt_disable();
+	if (HAVE_PREEMPT_KFUNCS) {
+		bpf_preempt_disable();
+		write_batch(bt);
+		bpf_preempt_enable();
+		return;
+	}
+	bt = claim_batch();
+	if (!bt)
+		return;
 	write_batch(bt);
-	bpf_preempt_enable();
+	release_batch(bt);
 }
 
 static __always_inline void output(struct builder *b);

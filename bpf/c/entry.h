@@ -27,12 +27,23 @@ struct {
 	__type(value, __u8);
 } execveat_tids SEC(".maps");
 
-/* Cheapest test first: most syscalls end at the bitmap. */
-static __always_inline int wanted(__u64 nr)
+/*
+ * Cheapest test first: most syscalls end at the bitmap. *pid_tgid is the
+ * caller's, for its event, when the syscall is wanted.
+ */
+static __always_inline int wanted_by(__u64 nr, __u64 *pid_tgid)
 {
 	if (!cfg_interesting[nr & (VIGIL_MAX_SYSCALLS - 1)] || !cfg_capture)
 		return 0;
-	return (bpf_get_current_pid_tgid() >> 32) != cfg_ignore_tgid;
+	*pid_tgid = bpf_get_current_pid_tgid();
+	return (*pid_tgid >> 32) != cfg_ignore_tgid;
+}
+
+static __always_inline int wanted(__u64 nr)
+{
+	__u64 pid_tgid;
+
+	return wanted_by(nr, &pid_tgid);
 }
 
 /*

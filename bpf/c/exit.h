@@ -181,11 +181,11 @@ static __always_inline void push_caps(struct builder *b)
 }
 
 static __always_inline int fill_exit(struct pt_regs *regs, long ret, __u64 nr,
-				     __u16 type, __u16 np)
+				     __u16 type, __u16 np, __u32 slot)
 {
 	struct builder b;
 
-	if (begin(&b, SLOT_SYS_EXIT, type, np))
+	if (begin(&b, slot, type, np))
 		return 0;
 	/* Every syscall exit event but the generic one starts with res. */
 	switch (type) {
@@ -463,21 +463,12 @@ static __always_inline void fill_generic(struct generic_event *e,
 _Static_assert(GENERIC_SIZE <= BATCH_STRIDE && BATCH_STRIDE % 8 == 0,
 	       "a generic event fits a batch slot");
 
-/* Adds a generic event to this CPU's batch (see builder.h). */
-static __always_inline int batch_generic(long ret, __u64 nr)
+/* Adds a generic event to a batch that is the caller's (see builder.h). */
+static __always_inline void add_generic(struct batch *bt, __u64 pid_tgid,
+					long ret, __u64 nr)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct batch *bt;
-	__u32 zero = 0, n;
+	__u32 n = bt->n;
 
-	bpf_preempt_disable();
-	bt = bpf_map_lookup_elem(&batches, &zero);
-	if (!bt) {
-		bpf_preempt_enable();
-		count(1);
-		return 0;
-	}
-	n = bt->n;
 	/* Another thread's events, if a switch went unseen (a detach). */
 	if (n >= BATCH_EVENTS ||
 	    (n && ((struct vigil_event_hdr *)bt->buf)->tid != (__u32)pid_tgid)) {
@@ -489,20 +480,42 @@ static __always_inline int batch_generic(long ret, __u64 nr)
 	bt->n = ++n;
 	if (n == BATCH_EVENTS)
 		write_batch(bt);
-	bpf_preempt_enable();
-	return 0;
 }
 
-static __noinline int emit_generic(long ret, __u64 nr)
+/*
+ * Adds a generic event to this CPU's batch; 0 when the batch is claimed
+ * by a preempted run: the caller writes the event.
+ */
+static __always_inline int batch_generic(long ret, __u64 nr, __u64 pid_tgid)
 {
-	__u64 pid_tgid;
+	struct batch *bt;
+	__u32 zero = 0;
+
+	if (HAVE_PREEMPT_KFUNCS) {
+		bpf_preempt_disable();
+		bt = bpf_map_lookup_elem(&batches, &zero);
+		if (bt)
+			add_generic(bt, pid_tgid, ret, nr);
+		bpf_preempt_enable();
+		return bt != NULL;
+	}
+	bt = claim_batch();
+	if (!bt)
+		return 0;
+	add_generic(bt, pid_tgid, ret, nr);
+	release_batch(bt);
+	return 1;
+}
+
+/* The generic event of a syscall that @pid_tgid's thread made. */
+static __noinline int emit_generic(long ret, __u64 nr, __u64 pid_tgid)
+{
 	struct generic_event *e;
 	__u32 cpu;
 	void *rb;
 
-	if (cfg_batch && can_batch())
-		return batch_generic(ret, nr);
-	pid_tgid = bpf_get_current_pid_tgid();
+	if (cfg_batch && batch_generic(ret, nr, pid_tgid))
+		return 0;
 	rb = this_ring(&cpu);
 	if (!rb) {
 		count(1);

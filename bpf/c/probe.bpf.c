@@ -31,7 +31,7 @@ SEC("tp_btf/sys_exit")							\
 int BPF_PROG(vigil_x_##name, struct pt_regs *regs, long ret)		\
 {									\
 	return fill_exit(regs, ret, VIGIL_NR_##name, VIGIL_EVT_##EVT,	\
-			 VIGIL_NP_##EVT);				\
+			 VIGIL_NP_##EVT, SLOT_SYS_EXIT);		\
 }
 VIGIL_EXIT_SYSCALLS(EXIT_PROG)
 
@@ -50,7 +50,7 @@ struct {
 SEC("tp_btf/sys_exit")
 int BPF_PROG(vigil_sys_exit, struct pt_regs *regs, long ret)
 {
-	__u64 nr = regs->orig_ax;
+	__u64 nr = regs->orig_ax, pid_tgid;
 
 	if (nr >= VIGIL_MAX_SYSCALLS || cfg_exit_tp == EXIT_TP)
 		return 0;
@@ -68,11 +68,11 @@ int BPF_PROG(vigil_sys_exit, struct pt_regs *regs, long ret)
 		/* A failed execveat keeps its number: forget the mark. */
 		bpf_map_delete_elem(&execveat_tids, &tid);
 	}
-	if (!wanted(nr))
+	if (!wanted_by(nr, &pid_tgid))
 		return 0;
 	bpf_tail_call(ctx, &exit_progs, nr);
 	/* Reached only when nr has no program of its own. */
-	return emit_generic(ret, nr);
+	return emit_generic(ret, nr, pid_tgid);
 }
 
 /*

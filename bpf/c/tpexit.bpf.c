@@ -35,7 +35,7 @@ static __always_inline int exit_event(struct syscall_exit_ctx *ctx, __u64 nr,
 {
 	if (cfg_exit_tp == EXIT_RAW || !wanted(nr))
 		return 0;
-	return fill_exit(saved_regs(), ctx->ret, nr, type, np);
+	return fill_exit(saved_regs(), ctx->ret, nr, type, np, SLOT_TP_EXIT);
 }
 
 /*
@@ -74,9 +74,10 @@ VIGIL_EXIT_SYSCALLS(TP_EXIT)
 SEC("tracepoint/syscalls/sys_exit")
 int vigil_tx_generic(struct syscall_exit_ctx *ctx)
 {
-	__u64 nr = (__u32)ctx->nr;
+	__u64 nr = (__u32)ctx->nr, pid_tgid;
 
-	if (cfg_exit_tp == EXIT_RAW || nr >= VIGIL_MAX_SYSCALLS || !wanted(nr))
+	if (cfg_exit_tp == EXIT_RAW || nr >= VIGIL_MAX_SYSCALLS ||
+	    !wanted_by(nr, &pid_tgid))
 		return 0;
-	return emit_generic(ctx->ret, nr);
+	return emit_generic(ctx->ret, nr, pid_tgid);
 }

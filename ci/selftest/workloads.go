@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"sync"
 	"time"
 	"unsafe"
 
@@ -27,24 +28,26 @@ import (
 // Each workload prints facts a check cannot know in advance (fds, ports,
 // inodes) as "key=value" lines on stdout.
 var workloads = map[string]func(dir string) error{
-	"files":     filesWorkload,
-	"entry":     entryWorkload,
-	"tcp":       tcpWorkload,
-	"setuid":    setuidWorkload,
-	"ptrace":    ptraceWorkload,
-	"memfd":     memfdWorkload,
-	"mount":     mountWorkload,
-	"dup2":      dup2Workload,
-	"packet":    packetWorkload,
-	"modload":   modloadWorkload,
-	"flood":     floodWorkload,
-	"noop":      func(string) error { return nil },
-	"cat":       catWorkload,
-	"timedloop": timedLoop,
-	"closeloop": closeLoop,
-	"openloop":  openLoop,
-	"floodfor":  floodFor,
-	"sleep":     func(string) error { time.Sleep(30 * time.Second); return nil },
+	"files":      filesWorkload,
+	"entry":      entryWorkload,
+	"tcp":        tcpWorkload,
+	"setuid":     setuidWorkload,
+	"ptrace":     ptraceWorkload,
+	"memfd":      memfdWorkload,
+	"mount":      mountWorkload,
+	"dup2":       dup2Workload,
+	"packet":     packetWorkload,
+	"modload":    modloadWorkload,
+	"flood":      floodWorkload,
+	"noop":       func(string) error { return nil },
+	"cat":        catWorkload,
+	"timedloop":  timedLoop,
+	"closeloop":  closeLoop,
+	"openloop":   openLoop,
+	"floodfor":   floodFor,
+	"interleave": interleave,
+	"spin":       spinAfterCalls,
+	"sleep":      func(string) error { time.Sleep(30 * time.Second); return nil },
 	// 1000 getppid paced so that a one-page buffer never overflows.
 	"trickle": func(string) error {
 		for i := 0; i < 20; i++ {
@@ -545,3 +548,52 @@ func floodFor(string) error {
 }
 
 func hostArch() string { return runtime.GOARCH }
+
+// InterleaveThreads and InterleaveRounds shape the interleave workload.
+const InterleaveThreads, InterleaveRounds = 4, 2000
+
+// interleave runs InterleaveThreads threads that each, InterleaveRounds
+// times, make a run of 0 to 10 getppid (generic events, which the probe
+// may hold in a batch) and then close an fd that is not open, a
+// different one each time (an event of its own), now and then sleeping
+// so that threads move between CPUs: each thread's generic events must
+// keep their place among its other events.
+func interleave(string) error {
+	var wg sync.WaitGroup
+	for t := 0; t < InterleaveThreads; t++ {
+		wg.Add(1)
+		go func(t int) {
+			defer wg.Done()
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			for i := 0; i < InterleaveRounds; i++ {
+				GetppidLoop(i % 11)
+				unix.RawSyscall(unix.SYS_CLOSE, uintptr(CloseLoopBase+t*InterleaveRounds+i), 0, 0)
+				if i%50 == 0 {
+					time.Sleep(100 * time.Microsecond)
+				}
+			}
+		}(t)
+	}
+	wg.Wait()
+	return nil
+}
+
+// SpinCalls is how many getppid the spin workload makes.
+const SpinCalls = 3
+
+// spinAfterCalls makes SpinCalls getppid, says so (calls=N), then spins
+// for VIGIL_FOR without a syscall on the same thread: its getppid events
+// may wait in a batch that only its leaving the CPU writes out.
+func spinAfterCalls(string) error {
+	d, err := time.ParseDuration(os.Getenv("VIGIL_FOR"))
+	if err != nil {
+		return fmt.Errorf("VIGIL_FOR: %w", err)
+	}
+	runtime.LockOSThread()
+	GetppidLoop(SpinCalls)
+	fact("calls", SpinCalls)
+	for end := time.Now().Add(d); time.Now().Before(end); {
+	}
+	return nil
+}
