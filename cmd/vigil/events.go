@@ -124,6 +124,14 @@ func captureCommand() *cli.Command {
 			// Past the snapshot only --comm asks the table: without it,
 			// keeping it is a lookup per event that nothing reads.
 			s.noThreads = s.filter.comm == ""
+			// The file takes events as they are, and a reader checks
+			// them: from a live driver with --type alone, the header says
+			// all the filter asks (the kernel selected the syscalls), so
+			// the parameters are left undecoded.
+			s.rawOut = true
+			if hs, ok := s.src.(driver.HeaderSource); ok && s.noThreads {
+				hs.SetHeadersOnly(true)
+			}
 			err = s.run(w.Write, w.Flush)
 			if cerr := w.Close(); cerr != nil && err == nil {
 				err = cerr
@@ -152,6 +160,9 @@ type stream struct {
 	// noThreads: no one reads threads per event (a capture without
 	// --comm), so events do not update it.
 	noThreads bool
+	// rawOut: emit reads only an event's bytes (a capture), so an event
+	// decoded header only is passed on as it is.
+	rawOut bool
 
 	// The --comm verdict of the last thread looked up, kept until an
 	// event of another thread or one that changes the table (see
@@ -250,6 +261,7 @@ func (s *stream) openProbe(c *cli.Context) error {
 	}
 	logrus.WithFields(logrus.Fields{"driver": l.Driver, "buffer_size": size, "snaplen": snaplen}).Debug("driver open")
 	s.src, s.clock, s.tab = l.Source, driver.NewClock(), tab
+	s.filter.live = true
 	// --comm and --pid reject most events by their header: decoding only
 	// the header of each, and the whole of those kept, saves work. Not
 	// --type alone: the kernel already captures only the syscalls asked
@@ -281,7 +293,7 @@ func (s *stream) take(e *driver.Event, emit func(*driver.Event) error) (done boo
 	// A header-only event (see openProbe) is decoded in full before
 	// anything reads its parameters: the filter, for a generic event's
 	// syscall; the thread table, for the types it acts on; emit.
-	if e.HeaderOnly && (s.filter.types != nil && e.Type == driver.EvGeneric || !s.noThreads && s.threads.Changes(e.Type)) {
+	if e.HeaderOnly && (s.filter.types != nil && e.Type == driver.EvGeneric && !s.filter.live || !s.noThreads && s.threads.Changes(e.Type)) {
 		if err := full(e); err != nil {
 			return true, err
 		}
@@ -298,7 +310,7 @@ func (s *stream) take(e *driver.Event, emit func(*driver.Event) error) (done boo
 	if s.filter.comm != "" && !s.commMatch(e) {
 		return false, nil
 	}
-	if e.HeaderOnly {
+	if e.HeaderOnly && !s.rawOut {
 		if err := full(e); err != nil {
 			return true, err
 		}
@@ -516,6 +528,10 @@ type filter struct {
 	syscalls []bool // what the kernel must capture; nil: everything
 	pid      uint32 // 0: any
 	comm     string // "": any
+	// live: the source is a driver that captures only syscalls, so a
+	// generic event's syscall is one --type asked for (a capture file's
+	// events must be looked at).
+	live bool
 }
 
 func parseFilter(c *cli.Context, tab *driver.SyscallTable) (filter, error) {
@@ -570,6 +586,9 @@ func parseFilter(c *cli.Context, tab *driver.SyscallTable) (filter, error) {
 func (f *filter) matchEvent(e *driver.Event) bool {
 	if f.types != nil {
 		if e.Type == driver.EvGeneric {
+			if f.live {
+				return f.pid == 0 || e.PID == f.pid || e.TID == f.pid
+			}
 			// The syscall id, a u16 (Decode checked its size): one
 			// look at the parameter instead of Has and Uint's two.
 			id := e.Param(1)

@@ -6,6 +6,7 @@ package main
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -209,4 +210,66 @@ func TestStopReadsWhatTheDriverWrote(t *testing.T) {
 		t.Fatalf("events, interrupted: %v\n%s", err, errb.String())
 	}
 	check("events, interrupted", errb.String())
+}
+
+// TestCaptureTypeByHeader: a live capture with --type alone decodes only
+// the events' headers (the kernel selected the syscalls) and writes them
+// as they are. The file holds the getppid and openat events asked for,
+// every one readable, and none of the process events the probe also
+// writes while programs start: they are told apart by the header alone.
+func TestCaptureTypeByHeader(t *testing.T) {
+	testenv.RequireProbe(t)
+	file := filepath.Join(t.TempDir(), "x.vcap")
+	cmd := exec.Command(vigilBin, "capture", "-w", file, "--type", "getppid,openat", "--duration", "3s")
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Getppid calls, opens and processes starting until capture ends.
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	calls := 0
+	for running := true; running; {
+		for i := 0; i < 1000; i++ {
+			syscall.Getppid()
+		}
+		calls += 1000
+		_ = exec.Command("true").Run()
+		select {
+		case err := <-exited:
+			if err != nil {
+				t.Fatalf("capture: %v\n%s", err, errb.String())
+			}
+			running = false
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	cr, err := driver.OpenCapture(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cr.Close()
+	getppid, openat := 0, 0
+	for {
+		e, err := cr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("read %s: %v", file, err)
+		}
+		switch {
+		case e.Type == driver.EvGeneric && e.Uint(1) == syscall.SYS_GETPPID:
+			getppid++
+		case e.Type == driver.EvOpenat || e.Type == driver.EvOpenatE:
+			openat++
+		default:
+			t.Fatalf("capture --type getppid,openat wrote a %s event: %+v", e.Type.Info().Name, e)
+		}
+	}
+	if getppid < 1000 || openat == 0 {
+		t.Fatalf("the capture holds %d getppid and %d openat events; this test made %d getppid and started processes", getppid, openat, calls)
+	}
+	t.Logf("%d getppid and %d openat events, nothing else", getppid, openat)
 }
