@@ -138,15 +138,17 @@ func (r *ring) event() []byte {
 	return rest[:r.evLen]
 }
 
-// Consume consumes the event Peek returned, locally: the kernel may not
-// write over its record before Publish.
-func (r *ring) Consume() {
+// Consume consumes the event Peek returned, locally (the kernel may not
+// write over its record before Publish), and returns the next as Peek
+// would.
+func (r *ring) Consume() []byte {
 	if next := r.sub + (r.evLen+7)&^7; next < uint64(len(r.rec)) {
 		r.sub = next
-		return
+		return r.event()
 	}
 	r.pos += r.headLen
 	r.headLen, r.rec, r.sub = 0, nil, 0
+	return r.Peek()
 }
 
 // CPU is the CPU the ring belongs to.

@@ -57,9 +57,11 @@ type Ring interface {
 	// batch (see bpf/c/builder.h) while other threads' newer events
 	// reach the ring.
 	Peek() []byte
-	// Consume moves past the event Peek returned. Its bytes stay valid,
-	// and the writer may not reuse them, until Publish.
-	Consume()
+	// Consume moves past the event Peek returned, and returns the next
+	// as Peek would: one call per event in the merge's loop. The bytes
+	// of consumed events stay valid, and the writer may not reuse them,
+	// until Publish.
+	Consume() []byte
 	// Publish gives the space of the records consumed so far back to the
 	// writer. It is batched: the consumer position is a cache line the
 	// writer reads on every write.
@@ -248,7 +250,7 @@ func (m *Merge[R]) Fill() (int, error) {
 			} else {
 				err = e.Decode(rec)
 			}
-			r.Consume()
+			next := r.Consume()
 			if err != nil {
 				err = fmt.Errorf("event from cpu %d: %w", cpu, err)
 				if m.n == 0 {
@@ -261,7 +263,7 @@ func (m *Merge[R]) Fill() (int, error) {
 			if m.n++; m.n == len(m.batch) {
 				return m.n, nil
 			}
-			rec = r.Peek()
+			rec = next
 			if ts := recordTS(rec); rec == nil || ts > limit {
 				heads[best] = head{rec, ts}
 				break

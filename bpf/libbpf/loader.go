@@ -559,7 +559,7 @@ func (q *queue) Peek() []byte {
 	return q.data[q.pos+4 : q.pos+4+n]
 }
 
-func (q *queue) Consume() { q.pos += q.head; q.head = 0 }
+func (q *queue) Consume() []byte { q.pos += q.head; q.head = 0; return q.Peek() }
 
 func (q *queue) CPU() int { return q.cpu }
 

@@ -170,6 +170,14 @@ type stream struct {
 	// table's work per event is most of what a discarding stream does.
 	commTID, commPID  uint32
 	commValid, commOK bool
+	// reject: the kept verdict is no and nothing else filters, so run
+	// drops the thread's events without calling take.
+	reject bool
+
+	// changes says, by event type, whether the thread table acts on an
+	// event (state.Threads.Changes), made at the first event.
+	changes    [driver.EvTypeMax]bool
+	changesSet bool
 }
 
 // openStream opens the capture file path, or the eBPF probe when path is "".
@@ -290,24 +298,33 @@ func streamThreads(procRoot string) *state.Threads {
 // it reads, so it must not allocate.
 func (s *stream) take(e *driver.Event, emit func(*driver.Event) error) (done bool, err error) {
 	s.seen++
+	// Whether the thread table acts on e: a look in a table made once,
+	// where Threads.Changes is a call per event.
+	if !s.changesSet {
+		for t := range s.changes {
+			s.changes[t] = s.threads != nil && s.threads.Changes(driver.EventType(t))
+		}
+		s.changesSet = true
+	}
+	changes := !s.noThreads && int(e.Type) < len(s.changes) && s.changes[e.Type]
 	// A header-only event (see openProbe) is decoded in full before
 	// anything reads its parameters: the filter, for a generic event's
 	// syscall; the thread table, for the types it acts on; emit.
-	if e.HeaderOnly && (s.filter.types != nil && e.Type == driver.EvGeneric && !s.filter.live || !s.noThreads && s.threads.Changes(e.Type)) {
+	if e.HeaderOnly && (s.filter.types != nil && e.Type == driver.EvGeneric && !s.filter.live || changes) {
 		if err := full(e); err != nil {
 			return true, err
 		}
 	}
-	if !s.filter.matchEvent(e) {
+	if (s.filter.types != nil || s.filter.pid != 0) && !s.filter.matchEvent(e) {
 		// Events the filter drops still update the table: a later event
 		// may need what they say (a fork, an exec).
-		if !s.noThreads && s.threads.Changes(e.Type) {
-			s.commValid = false
+		if changes {
+			s.commValid, s.reject = false, false
 			s.threads.Update(e)
 		}
 		return false, nil
 	}
-	if s.filter.comm != "" && !s.commMatch(e) {
+	if s.filter.comm != "" && !s.commMatch(e, changes) {
 		return false, nil
 	}
 	if e.HeaderOnly && !s.rawOut {
@@ -323,6 +340,24 @@ func (s *stream) take(e *driver.Event, emit func(*driver.Event) error) (done boo
 		return true, err
 	}
 	return s.count > 0 && s.kept >= s.count, nil
+}
+
+// takeAll takes a batch of events in turn, as take does, stopping where
+// take says done or fails.
+func (s *stream) takeAll(evs []driver.Event, emit func(*driver.Event) error) (done bool, err error) {
+	for i := range evs {
+		e := &evs[i]
+		// A --comm stream's common case, in the loop: the verdict kept
+		// for this thread is no, and e does not change the table.
+		if s.reject && e.TID == s.commTID && e.PID == s.commPID && int(e.Type) < len(s.changes) && !s.changes[e.Type] {
+			s.seen++
+			continue
+		}
+		if done, err := s.take(e, emit); done || err != nil {
+			return done, err
+		}
+	}
+	return false, nil
 }
 
 // full decodes a header-only event's parameters. Its error is the
@@ -342,9 +377,10 @@ type sourceError struct{ error }
 func (e sourceError) Unwrap() error { return e.error }
 
 // commMatch updates the thread table with e and says whether e's thread
-// has the command --comm asks for.
-func (s *stream) commMatch(e *driver.Event) bool {
-	if s.commValid && e.TID == s.commTID && e.PID == s.commPID && !s.threads.Changes(e.Type) {
+// has the command --comm asks for; changes says whether the table acts on
+// e.
+func (s *stream) commMatch(e *driver.Event, changes bool) bool {
+	if s.commValid && e.TID == s.commTID && e.PID == s.commPID && !changes {
 		return s.commOK
 	}
 	th := s.threads.Update(e)
@@ -352,7 +388,8 @@ func (s *stream) commMatch(e *driver.Event) bool {
 	s.commOK = th != nil && th.Comm == s.filter.comm
 	// A thread Update does not know may be known (from /proc) at the
 	// next look: only a found thread's verdict is kept.
-	s.commValid = th != nil && !s.threads.Changes(e.Type)
+	s.commValid = th != nil && !changes
+	s.reject = s.commValid && !s.commOK && s.filter.types == nil && s.filter.pid == 0
 	return s.commOK
 }
 
@@ -407,14 +444,12 @@ func (s *stream) run(emit func(*driver.Event) error, idle func() error) error {
 		if batcher != nil {
 			var evs []driver.Event
 			evs, err = batcher.NextBatch()
-			for i := range evs {
-				done, err := s.take(&evs[i], emit)
-				if err != nil {
-					return takeErr(err, idle)
-				}
-				if done {
-					return idle()
-				}
+			done, terr := s.takeAll(evs, emit)
+			if terr != nil {
+				return takeErr(terr, idle)
+			}
+			if done {
+				return idle()
 			}
 		} else {
 			var e *driver.Event

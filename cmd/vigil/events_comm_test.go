@@ -56,6 +56,11 @@ func commWorkload(t testing.TB) []*driver.Event {
 		}
 		syscalls(100, 100, 2)
 	}
+	// The shell execs with nothing between its own events: a kept "no"
+	// for it must not outlive the exec.
+	syscalls(100, 100, 2)
+	add(driver.EvExecve, 100, 100, map[string]any{"res": 0, "comm": "cat", "args": "cat"})
+	syscalls(100, 100, 2)
 	// An unknown process (started before the table looked): its events
 	// match no command until its exec says who it is.
 	syscalls(900, 900, 2)
@@ -74,19 +79,33 @@ func TestCommVerdictCache(t *testing.T) {
 	for _, comm := range []string{"flood", "sh", "cat", "nope", "nomatch"} {
 		t.Run(comm, func(t *testing.T) {
 			fast := &stream{threads: streamThreads(""), filter: filter{comm: comm}}
+			batched := &stream{threads: streamThreads(""), filter: filter{comm: comm}}
 			slow := &stream{threads: streamThreads(""), filter: filter{comm: comm}}
-			var got, want []string
-			emit := func(e *driver.Event) error {
-				got = append(got, fmt.Sprintf("%s %d/%d", e.Type, e.PID, e.TID))
-				return nil
+			var got, gotBatched, want []string
+			keep := func(to *[]string) func(e *driver.Event) error {
+				return func(e *driver.Event) error {
+					*to = append(*to, fmt.Sprintf("%s %d/%d", e.Type, e.PID, e.TID))
+					return nil
+				}
 			}
+			batch := make([]driver.Event, 0, 5)
 			for i, e := range evs {
-				if _, err := fast.take(e, emit); err != nil {
+				if _, err := fast.take(e, keep(&got)); err != nil {
 					t.Fatalf("event %d: %v", i, err)
+				}
+				// The same in batches of 5, as run takes a driver's.
+				if batch = append(batch, *e); len(batch) == cap(batch) || i == len(evs)-1 {
+					if _, err := batched.takeAll(batch, keep(&gotBatched)); err != nil {
+						t.Fatalf("batch ending at event %d: %v", i, err)
+					}
+					batch = batch[:0]
 				}
 				if th := slow.threads.Update(e); slow.filter.match(e, th) {
 					want = append(want, fmt.Sprintf("%s %d/%d", e.Type, e.PID, e.TID))
 				}
+			}
+			if fmt.Sprint(gotBatched) != fmt.Sprint(got) {
+				t.Errorf("--comm %s in batches kept %d events:\n%v\none by one %d:\n%v", comm, len(gotBatched), gotBatched, len(got), got)
 			}
 			if len(want) == 0 && comm != "nomatch" && comm != "nope" {
 				t.Fatalf("the workload has no event of %q: the test proves nothing", comm)

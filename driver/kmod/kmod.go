@@ -248,11 +248,12 @@ func (rg *ring) Peek() []byte {
 	}
 }
 
-// Consume moves past the event Peek returned; its space stays the
-// reader's until Publish.
-func (rg *ring) Consume() {
+// Consume moves past the event Peek returned and returns the next; its
+// space stays the reader's until Publish.
+func (rg *ring) Consume() []byte {
 	rg.pos += rg.size
 	rg.size = 0
+	return rg.Peek()
 }
 
 // Publish frees the space of the consumed events for the module, once a
