@@ -28,8 +28,8 @@ func (r *sliceRing) Peek() []byte {
 	return r.recs[r.consumed]
 }
 func (r *sliceRing) Consume() []byte { r.consumed++; return r.Peek() }
-func (r *sliceRing) Publish() { r.recs, r.consumed = r.recs[r.consumed:], 0 }
-func (r *sliceRing) CPU() int { return r.cpu }
+func (r *sliceRing) Publish()        { r.recs, r.consumed = r.recs[r.consumed:], 0 }
+func (r *sliceRing) CPU() int        { return r.cpu }
 
 // mergeAll reads m to the end as a reader does: Buffered until nil, then
 // Fill.
