@@ -487,9 +487,10 @@ func (p *Probe) detach() {
 }
 
 // switchEveryCPU runs the calling thread on each of the first n CPUs in
-// turn: whatever thread ran there leaves it. CPUs this process may not
-// run on are left alone; their batches are written when their threads
-// next leave them.
+// turn, its affinity widened for the while (a taskset agent still visits
+// them all): whatever thread ran there leaves it. A CPU its cgroup keeps
+// it off is left alone; its batch is written when its thread next leaves
+// it.
 func switchEveryCPU(n int) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -499,9 +500,6 @@ func switchEveryCPU(n int) {
 	}
 	defer func() { _ = unix.SchedSetaffinity(0, &was) }()
 	for cpu := 0; cpu < n; cpu++ {
-		if !was.IsSet(cpu) {
-			continue
-		}
 		var one unix.CPUSet
 		one.Set(cpu)
 		_ = unix.SchedSetaffinity(0, &one)

@@ -6,8 +6,9 @@
  * Events with variable-size parameters (paths, argv) are assembled in a
  * scratch buffer and copied into this CPU's ring buffer with
  * bpf_ringbuf_output(): reserving needs the size up front. The generic
- * event, the most frequent by far, has a fixed size and is written in
- * the ring directly (probe.bpf.c, emit_generic).
+ * event, the most frequent by far, has a fixed size: it is written in a
+ * per-CPU batch of them (below), or in the ring directly (exit.h,
+ * emit_generic).
  */
 #ifndef VIGIL_BUILDER_H
 #define VIGIL_BUILDER_H
