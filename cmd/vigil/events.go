@@ -306,7 +306,7 @@ func (s *stream) take(e *driver.Event, emit func(*driver.Event) error) (done boo
 		}
 		s.changesSet = true
 	}
-	changes := !s.noThreads && int(e.Type) < len(s.changes) && s.changes[e.Type]
+	changes := !s.noThreads && s.acts(e)
 	// A header-only event (see openProbe) is decoded in full before
 	// anything reads its parameters: the filter, for a generic event's
 	// syscall; the thread table, for the types it acts on; emit.
@@ -342,6 +342,11 @@ func (s *stream) take(e *driver.Event, emit func(*driver.Event) error) (done boo
 	return s.count > 0 && s.kept >= s.count, nil
 }
 
+// acts says whether the thread table acts on e (see changes).
+func (s *stream) acts(e *driver.Event) bool {
+	return int(e.Type) < len(s.changes) && s.changes[e.Type]
+}
+
 // takeAll takes a batch of events in turn, as take does, stopping where
 // take says done or fails.
 func (s *stream) takeAll(evs []driver.Event, emit func(*driver.Event) error) (done bool, err error) {
@@ -349,7 +354,7 @@ func (s *stream) takeAll(evs []driver.Event, emit func(*driver.Event) error) (do
 		e := &evs[i]
 		// A --comm stream's common case, in the loop: the verdict kept
 		// for this thread is no, and e does not change the table.
-		if s.reject && e.TID == s.commTID && e.PID == s.commPID && int(e.Type) < len(s.changes) && !s.changes[e.Type] {
+		if s.reject && e.TID == s.commTID && e.PID == s.commPID && !s.acts(e) {
 			s.seen++
 			continue
 		}
@@ -621,14 +626,14 @@ func parseFilter(c *cli.Context, tab *driver.SyscallTable) (filter, error) {
 func (f *filter) matchEvent(e *driver.Event) bool {
 	if f.types != nil {
 		if e.Type == driver.EvGeneric {
-			if f.live {
-				return f.pid == 0 || e.PID == f.pid || e.TID == f.pid
-			}
-			// The syscall id, a u16 (Decode checked its size): one
-			// look at the parameter instead of Has and Uint's two.
-			id := e.Param(1)
-			if len(id) != 2 || !f.generic[(int(id[0])|int(id[1])<<8)%driver.MaxSyscalls] {
-				return false
+			// A live driver's generic events are of the syscalls asked
+			// for. Otherwise the syscall id, a u16 (Decode checked its
+			// size): one look at the parameter instead of Has and
+			// Uint's two.
+			if !f.live {
+				if id := e.Param(1); len(id) != 2 || !f.generic[(int(id[0])|int(id[1])<<8)%driver.MaxSyscalls] {
+					return false
+				}
 			}
 		} else if int(e.Type) >= len(f.types) || !f.types[e.Type] {
 			return false
