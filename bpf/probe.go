@@ -567,10 +567,10 @@ func (p *Probe) openRings(size int) error {
 	return nil
 }
 
-// scratchSlots is SLOT_COUNT of c/builder.h: each tracepoint program has
-// its own scratch entry per CPU, as probes may interleave on one CPU (the
-// programs on the syscalls' exit tracepoints share one), and
-// the entry programs share two.
+// scratchSlots is SLOT_COUNT of c/builder.h: each raw tracepoint program
+// has its own scratch entry per CPU, as probes may interleave on one CPU,
+// and the entry programs and those on the syscalls' exit tracepoints
+// claim one of three.
 const scratchSlots = 7
 
 // Next returns the oldest event at the head of the per-CPU buffers. Events

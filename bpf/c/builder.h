@@ -75,20 +75,14 @@ struct {
  * the second run a miss). So a program's entry on a CPU has one user at a
  * time, and a tail call runs within its caller's.
  *
- * The fentry programs (one per syscall whose entry is captured) are many
- * and each runs rarely: rather than an entry each, they share
+ * The entry programs (one per syscall whose entry is captured) and the
+ * programs on the syscalls' own exit tracepoints are many, and may
+ * interleave with one another: rather than an entry each, they share
  * SLOT_SHARED_COUNT entries per CPU, claimed at begin().
  */
-#define SLOT_SHARED_COUNT 2
+#define SLOT_SHARED_COUNT 3
 enum scratch_slot {
 	SLOT_SYS_EXIT,	/* the dispatcher and its tail calls */
-	/*
-	 * The programs on the syscalls' own exit tracepoints: the kernel runs
-	 * them with preemption off, one at a time on a CPU (bpf_prog_active).
-	 * Not SLOT_SYS_EXIT: across an exit-side switch, a preempted run of
-	 * the dispatcher may still be writing there.
-	 */
-	SLOT_TP_EXIT,
 	SLOT_FORK,
 	SLOT_EXEC,
 	SLOT_EXIT,

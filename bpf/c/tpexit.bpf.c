@@ -35,7 +35,13 @@ static __always_inline int exit_event(struct syscall_exit_ctx *ctx, __u64 nr,
 {
 	if (cfg_exit_tp == EXIT_RAW || !wanted(nr))
 		return 0;
-	return fill_exit(saved_regs(), ctx->ret, nr, type, np, SLOT_TP_EXIT);
+	/*
+	 * Each of these is a program of its own, and on 7.2 they are seen to
+	 * interleave on a CPU (an openat's path length in a clone event's
+	 * lengths): they claim a shared slot, as the entry programs do, and
+	 * never share SLOT_SYS_EXIT with a preempted run of the dispatcher.
+	 */
+	return fill_exit(saved_regs(), ctx->ret, nr, type, np, SLOT_SHARED);
 }
 
 /*
